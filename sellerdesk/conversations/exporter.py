@@ -1,0 +1,89 @@
+"""Writing conversations out in the interchange format, streamed in chunks of rows."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from sellerdesk.conversations.interchange import format_timestamp
+from sellerdesk.conversations.models import Conversation, ConversationTag, Message, StatusChange
+
+CHUNK = 1000
+
+
+def export_lines(*, chunk_size: int = CHUNK) -> Iterator[str]:
+    """One JSON line per stored conversation, in primary-key order; memory flat."""
+    last_pk = 0
+    while True:
+        rows = list(
+            Conversation.objects.filter(pk__gt=last_pk)
+            .order_by("pk")
+            .values_list(
+                "pk", "external_id", "merchant__external_id", "merchant__name", "country",
+                "merchant__status", "merchant__language", "channel", "kind", "initiated_by",
+                "subject", "created_at", "outcome", "spam",
+            )[:chunk_size]
+        )  # fmt: skip
+        if not rows:
+            return
+        last_pk = rows[-1][0]
+        ids = [row[0] for row in rows]
+        messages: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for cid, mid, a_type, a_id, a_name, public, body, created in (
+            Message.objects.filter(conversation_id__in=ids)
+            .order_by("conversation_id", "created_at", "pk")
+            .values_list(
+                "conversation_id", "external_id", "author_type", "author_id", "author_name",
+                "public", "body", "created_at",
+            )
+        ):  # fmt: skip
+            author = {"type": a_type}
+            if a_id:
+                author["id"] = a_id
+            if a_name:
+                author["name"] = a_name
+            messages[cid].append(
+                {"id": mid, "author": author, "public": public, "body": body,
+                 "created_at": format_timestamp(created)}
+            )  # fmt: skip
+        changes: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for cid, status, at, by in (
+            StatusChange.objects.filter(conversation_id__in=ids)
+            .order_by("conversation_id", "at", "seq")
+            .values_list("conversation_id", "status", "at", "by")
+        ):
+            change = {"status": status, "at": format_timestamp(at)}
+            if by:
+                change["by"] = by
+            changes[cid].append(change)
+        tags: dict[int, list[str]] = defaultdict(list)
+        for cid, display in (
+            ConversationTag.objects.filter(conversation_id__in=ids)
+            .order_by("conversation_id", "tag__name")
+            .values_list("conversation_id", "tag__display_name")
+        ):
+            tags[cid].append(display)
+        for (pk, ext, m_id, m_name, country, m_status, m_lang, channel, kind, initiated_by,
+             subject, created, outcome, spam) in rows:  # fmt: skip
+            merchant: dict[str, Any] = {"id": m_id, "country": country, "status": m_status}
+            if m_name:
+                merchant["name"] = m_name
+            if m_lang:
+                merchant["language"] = m_lang
+            line = {
+                "id": ext,
+                "merchant": merchant,
+                "channel": channel,
+                "kind": kind,
+                "initiated_by": initiated_by,
+                "subject": subject,
+                "created_at": format_timestamp(created),
+                "tags": tags.get(pk, []),
+                "messages": messages.get(pk, []),
+                "status_changes": changes.get(pk, []),
+                "outcome": outcome,
+                "spam": spam,
+            }
+            yield json.dumps(line, ensure_ascii=False, separators=(",", ":"))

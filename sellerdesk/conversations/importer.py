@@ -1,0 +1,312 @@
+"""Bulk import of interchange files: the service that writes whole conversations in batches.
+
+Each batch is one transaction; a line whose id is already stored replaces that conversation
+whole (the row keeps its primary key, its messages, status changes, tags and derived facts are
+written anew). Rows are written with ``executemany`` rather than model instances: this is the
+hot path of a migration from another helpdesk (millions of rows), and the derived facts come
+from the same ``facts.derive`` the live services use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import combinations
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+
+from sellerdesk.accounts.models import Merchant
+from sellerdesk.conversations import facts
+from sellerdesk.conversations.interchange import ConversationRecord, InterchangeError, parse_line
+from sellerdesk.conversations.models import (
+    Conversation,
+    ConversationTag,
+    ConversationTagPair,
+    Message,
+    ResolutionStretch,
+    StatusChange,
+    Tag,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    line: int
+    reason: str
+    raw: bytes = b""
+
+
+@dataclass(slots=True)
+class ImportResult:
+    imported: int = 0
+    created: int = 0
+    replaced: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+def conversations_import(
+    lines: Iterable[tuple[int, bytes]],
+    *,
+    batch_size: int | None = None,
+    on_batch: Callable[[ImportResult], None] | None = None,
+    keep_rejected_lines: bool = False,
+) -> ImportResult:
+    """Import numbered interchange lines; every rejected line is returned with its reason.
+
+    Memory stays flat: at most one batch of parsed conversations is held at a time.
+    """
+    size = batch_size or settings.SELLERDESK_IMPORT_BATCH
+    result = ImportResult()
+    batch: dict[str, tuple[int, ConversationRecord]] = {}
+    for number, raw in lines:
+        if not raw.strip():
+            continue
+        try:
+            record = parse_line(raw)
+        except InterchangeError as exc:
+            result.rejected.append(Rejection(number, str(exc), raw if keep_rejected_lines else b""))
+            continue
+        batch.pop(record.id, None)  # within one batch the later line wins
+        batch[record.id] = (number, record)
+        if len(batch) >= size:
+            _flush(list(batch.values()), result)
+            batch.clear()
+            if on_batch:
+                on_batch(result)
+    if batch:
+        _flush(list(batch.values()), result)
+        if on_batch:
+            on_batch(result)
+    return result
+
+
+def _flush(batch: list[tuple[int, ConversationRecord]], result: ImportResult) -> None:
+    try:
+        with transaction.atomic():
+            created, replaced = _write(batch)
+    except DatabaseError:
+        # One record the database refuses must not take its batch with it: write one by one
+        # and reject only the ones that fail, with the database's reason.
+        logger.warning("import batch failed; retrying its %d conversations one by one", len(batch))
+        created = replaced = 0
+        for item in batch:
+            try:
+                with transaction.atomic():
+                    one_created, one_replaced = _write([item])
+            except DatabaseError as exc:
+                result.rejected.append(
+                    Rejection(item[0], f"refused by the database: {str(exc).strip()[:300]}")
+                )
+                continue
+            created += one_created
+            replaced += one_replaced
+    result.created += created
+    result.replaced += replaced
+    result.imported += created + replaced
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def _table(model: Any) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(["%s"] * count)
+
+
+def _dt(value: datetime | None) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _select_map(sql: str, keys: Sequence[Any]) -> dict[Any, Any]:
+    found: dict[Any, Any] = {}
+    with connection.cursor() as cursor:
+        for chunk in _chunks(keys):
+            cursor.execute(sql.format(_placeholders(len(chunk))), list(chunk))
+            found.update(cursor.fetchall())
+    return found
+
+
+def _upsert_merchants(records: list[ConversationRecord]) -> dict[str, int]:
+    """Merchant ids by external id; each record takes the values of its latest filing."""
+    latest: dict[str, ConversationRecord] = {}
+    for record in records:
+        seen = latest.get(record.merchant.id)
+        if seen is None or record.created_at >= seen.created_at:
+            latest[record.merchant.id] = record
+    existing = {
+        m.external_id: m for m in Merchant.objects.filter(external_id__in=list(latest))
+    }
+    missing = [
+        Merchant(
+            external_id=r.merchant.id,
+            name=r.merchant.name,
+            country=r.merchant.country,
+            status=r.merchant.status,
+            language=r.merchant.language,
+            profile_at=r.created_at,
+        )
+        for key, r in latest.items()
+        if key not in existing
+    ]
+    if missing:
+        Merchant.objects.bulk_create(missing, ignore_conflicts=True)
+    stale = []
+    for key, merchant in existing.items():
+        record = latest[key]
+        if merchant.profile_at is None or record.created_at >= merchant.profile_at:
+            merchant.name = record.merchant.name
+            merchant.country = record.merchant.country
+            merchant.status = record.merchant.status
+            merchant.language = record.merchant.language
+            merchant.profile_at = record.created_at
+            stale.append(merchant)
+    if stale:
+        Merchant.objects.bulk_update(
+            stale, ["name", "country", "status", "language", "profile_at"]
+        )
+    sql = f"SELECT external_id, id FROM {_table(Merchant)} WHERE external_id IN ({{}})"
+    return _select_map(sql, list(latest))
+
+
+def _ensure_tags(records: list[ConversationRecord]) -> dict[str, int]:
+    names: dict[str, str] = {}
+    for record in records:
+        for name, display in record.tags.items():
+            names.setdefault(name, display)
+    if not names:
+        return {}
+    sql = f"SELECT name, id FROM {_table(Tag)} WHERE name IN ({{}})"
+    known = _select_map(sql, list(names))
+    missing = [Tag(name=n, display_name=d) for n, d in names.items() if n not in known]
+    if missing:
+        Tag.objects.bulk_create(missing, ignore_conflicts=True)
+        known.update(_select_map(sql, [t.name for t in missing]))
+    return known
+
+
+_CONVERSATION_COLUMNS = (
+    "merchant_id", "country", "channel", "kind", "initiated_by", "subject", "status", "spam",
+    "outcome", "created_at", "first_response_at", "first_response_seconds", "resolved_at",
+    "resolution_seconds", "status_changed_at", "status_seq", "message_seq",
+)  # fmt: skip
+_CHILD_MODELS = (Message, StatusChange, ResolutionStretch, ConversationTag, ConversationTagPair)
+
+
+def _write(batch: list[tuple[int, ConversationRecord]]) -> tuple[int, int]:
+    records = [record for _, record in batch]
+    merchants = _upsert_merchants(records)
+    tags = _ensure_tags(records)
+    conversation_table = _table(Conversation)
+    existing = _select_map(
+        f"SELECT external_id, id FROM {conversation_table} WHERE external_id IN ({{}})",
+        [r.id for r in records],
+    )
+    derived = {r.id: facts.derive(r.created_at, _message_facts(r), _status_facts(r)) for r in records}
+
+    def row(record: ConversationRecord) -> list[Any]:
+        f = derived[record.id]
+        return [
+            merchants[record.merchant.id], record.merchant.country, record.channel, record.kind,
+            record.initiated_by, record.subject, f.status, record.spam, record.outcome,
+            _dt(record.created_at), _dt(f.first_response_at),
+            facts.seconds_between(record.created_at, f.first_response_at), _dt(f.resolved_at),
+            facts.seconds_between(record.created_at, f.resolved_at), _dt(f.status_changed_at),
+            len(record.status_changes), len(record.messages),
+        ]  # fmt: skip
+
+    with connection.cursor() as cursor:
+        replaced = [r for r in records if r.id in existing]
+        if replaced:
+            ids = [existing[r.id] for r in replaced]
+            for model in _CHILD_MODELS:
+                for chunk in _chunks(ids):
+                    cursor.execute(
+                        f"DELETE FROM {_table(model)} WHERE conversation_id IN ({_placeholders(len(chunk))})",
+                        list(chunk),
+                    )
+            assignments = ", ".join(f"{c} = %s" for c in _CONVERSATION_COLUMNS)
+            cursor.executemany(
+                f"UPDATE {conversation_table} SET {assignments} WHERE id = %s",
+                [[*row(r), existing[r.id]] for r in replaced],
+            )
+        fresh = [r for r in records if r.id not in existing]
+        if fresh:
+            columns = ("external_id", *_CONVERSATION_COLUMNS)
+            cursor.executemany(
+                f"INSERT INTO {conversation_table} ({', '.join(columns)}) "
+                f"VALUES ({_placeholders(len(columns))})",
+                [[r.id, *row(r)] for r in fresh],
+            )
+            existing.update(
+                _select_map(
+                    f"SELECT external_id, id FROM {conversation_table} WHERE external_id IN ({{}})",
+                    [r.id for r in fresh],
+                )
+            )
+        _write_children(cursor, records, existing, tags, derived)
+    return len(fresh), len(replaced)
+
+
+def _write_children(
+    cursor: Any,
+    records: list[ConversationRecord],
+    ids: dict[str, int],
+    tags: dict[str, int],
+    derived: dict[str, facts.Facts],
+) -> None:
+    messages: list[list[Any]] = []
+    changes: list[list[Any]] = []
+    stretches: list[list[Any]] = []
+    conversation_tags: list[list[Any]] = []
+    pairs: list[list[Any]] = []
+    for record in records:
+        pk = ids[record.id]
+        for m in record.messages:
+            messages.append(
+                [pk, m.id, m.author_type, m.author_id, m.author_name, m.public, m.body, _dt(m.created_at)]
+            )
+        for c in record.status_changes:
+            changes.append([pk, c.status, _dt(c.at), c.seq, c.by])
+        for s in derived[record.id].stretches:
+            stretches.append(
+                [pk, _dt(s.started_at), _dt(s.ended_at), facts.seconds_between(record.created_at, s.started_at)]
+            )
+        names = sorted(record.tags)  # code-point order: pairs are stored with a < b
+        conversation_tags.extend([pk, tags[name]] for name in names)
+        pairs.extend([pk, tags[a], tags[b]] for a, b in combinations(names, 2))
+    inserts: list[tuple[Any, tuple[str, ...], list[list[Any]]]] = [
+        (Message, ("conversation_id", "external_id", "author_type", "author_id", "author_name", "public", "body", "created_at"), messages),
+        (StatusChange, ("conversation_id", "status", "at", "seq", "by"), changes),
+        (ResolutionStretch, ("conversation_id", "started_at", "ended_at", "started_seconds"), stretches),
+        (ConversationTag, ("conversation_id", "tag_id"), conversation_tags),
+        (ConversationTagPair, ("conversation_id", "tag_a_id", "tag_b_id"), pairs),
+    ]  # fmt: skip
+    for model, columns, rows in inserts:
+        if rows:
+            quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+            cursor.executemany(
+                f"INSERT INTO {_table(model)} ({quoted}) VALUES ({_placeholders(len(columns))})",
+                rows,
+            )
+
+
+def _message_facts(record: ConversationRecord) -> list[facts.MessageFact]:
+    return [facts.MessageFact(m.author_type, m.public, m.created_at) for m in record.messages]
+
+
+def _status_facts(record: ConversationRecord) -> list[facts.StatusFact]:
+    return [facts.StatusFact(c.status, c.at, c.seq) for c in record.status_changes]

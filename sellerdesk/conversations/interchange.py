@@ -1,0 +1,298 @@
+"""The conversation interchange format, v1 (docs/interchange.md): parsing and writing one line.
+
+``parse_line`` validates one JSON line into a ``ConversationRecord`` or raises
+``InterchangeError`` naming the first rule it breaks. It touches no database: the importer
+writes what it returns.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sellerdesk.accounts.models import MerchantStatus
+from sellerdesk.conversations.models import AuthorType, Channel, InitiatedBy, Kind, Outcome, Status
+from sellerdesk.core.countries import COUNTRY_NAMES
+from sellerdesk.core.text import display_tag, normalize_tag
+from sellerdesk.core.timeutil import TimestampError, parse_rfc3339
+
+SCHEMA = "sellerdesk.conversations/v1"
+
+_CHANNELS = frozenset(Channel.values)
+_KINDS = frozenset(Kind.values)
+_INITIATORS = frozenset(InitiatedBy.values)
+_OUTCOMES = frozenset(Outcome.values)
+_STATUSES = frozenset(Status.values)
+_AUTHOR_TYPES = frozenset(AuthorType.values)
+_MERCHANT_STATUSES = frozenset(MerchantStatus.values)
+_BCP47 = re.compile(r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$")
+
+
+class InterchangeError(ValueError):
+    """A line that breaks a rule of the format; the message says which."""
+
+
+@dataclass(slots=True)
+class MerchantRecord:
+    id: str
+    country: str
+    name: str = ""
+    status: str = MerchantStatus.ACTIVE
+    language: str = ""
+
+
+@dataclass(slots=True)
+class MessageRecord:
+    id: str
+    author_type: str
+    author_id: str
+    author_name: str
+    public: bool
+    body: str
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class StatusChangeRecord:
+    status: str
+    at: datetime
+    by: str
+    seq: int
+
+
+@dataclass(slots=True)
+class ConversationRecord:
+    id: str
+    merchant: MerchantRecord
+    channel: str
+    created_at: datetime
+    kind: str = Kind.QUESTION
+    initiated_by: str = InitiatedBy.MERCHANT
+    subject: str = ""
+    #: normalized name -> display name, in first-seen order; repeats count once.
+    tags: dict[str, str] = field(default_factory=dict)
+    messages: list[MessageRecord] = field(default_factory=list)
+    status_changes: list[StatusChangeRecord] = field(default_factory=list)
+    outcome: str | None = None
+    spam: bool = False
+
+
+_MISSING = object()
+
+
+def _text(obj: dict[str, Any], key: str, where: str, *, required: bool = False) -> str | None:
+    value = obj.get(key, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise InterchangeError(f"{where}{key}: required field is missing")
+        return None
+    if not isinstance(value, str):
+        raise InterchangeError(f"{where}{key}: expected a string, got {_type_name(value)}")
+    if "\x00" in value:
+        raise InterchangeError(f"{where}{key}: contains a NUL character (U+0000)")
+    return value
+
+
+def _required_text(obj: dict[str, Any], key: str, where: str = "") -> str:
+    value = _text(obj, key, where, required=True)
+    assert value is not None
+    return value
+
+
+def _enum(obj: dict[str, Any], key: str, allowed: frozenset[str], where: str, default: Any) -> Any:
+    value = _text(obj, key, where, required=default is _MISSING)
+    if value is None:
+        return default
+    if value not in allowed:
+        raise InterchangeError(
+            f"{where}{key}: {value!r} is not one of {', '.join(sorted(allowed))}"
+        )
+    return value
+
+
+def _bool(obj: dict[str, Any], key: str, where: str, default: bool) -> bool:
+    value = obj.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise InterchangeError(f"{where}{key}: expected true or false, got {_type_name(value)}")
+    return value
+
+
+def _timestamp(obj: dict[str, Any], key: str, where: str) -> datetime:
+    value = _required_text(obj, key, where)
+    try:
+        return parse_rfc3339(value)
+    except TimestampError as exc:
+        raise InterchangeError(f"{where}{key}: {exc}") from None
+
+
+def _object(obj: dict[str, Any], key: str, where: str, *, required: bool) -> dict[str, Any] | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise InterchangeError(f"{where}{key}: required field is missing")
+        return None
+    if not isinstance(value, dict):
+        raise InterchangeError(f"{where}{key}: expected an object, got {_type_name(value)}")
+    return value
+
+
+def _array(obj: dict[str, Any], key: str) -> list[Any]:
+    value = obj.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InterchangeError(f"{key}: expected an array, got {_type_name(value)}")
+    return value
+
+
+def _type_name(value: Any) -> str:
+    return {
+        bool: "a boolean", int: "a number", float: "a number", str: "a string",
+        list: "an array", dict: "an object", type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def parse_country(value: str) -> str:
+    code = value.strip().upper()
+    if code not in COUNTRY_NAMES:
+        raise InterchangeError(f"merchant.country: {value!r} is not an assigned ISO 3166-1 alpha-2 code")
+    return code
+
+
+def _merchant(obj: dict[str, Any]) -> MerchantRecord:
+    merchant = _object(obj, "merchant", "", required=True)
+    assert merchant is not None
+    where = "merchant."
+    language = _text(merchant, "language", where) or ""
+    if language and not _BCP47.match(language):
+        raise InterchangeError(f"merchant.language: {language!r} is not a BCP 47 language tag")
+    return MerchantRecord(
+        id=_required_text(merchant, "id", where),
+        country=parse_country(_required_text(merchant, "country", where)),
+        name=_text(merchant, "name", where) or "",
+        status=_enum(merchant, "status", _MERCHANT_STATUSES, where, MerchantStatus.ACTIVE),
+        language=language,
+    )
+
+
+def _messages(obj: dict[str, Any], created_at: datetime) -> list[MessageRecord]:
+    records: list[MessageRecord] = []
+    seen: set[str] = set()
+    for index, item in enumerate(_array(obj, "messages")):
+        where = f"messages[{index}]."
+        if not isinstance(item, dict):
+            raise InterchangeError(f"messages[{index}]: expected an object, got {_type_name(item)}")
+        message_id = _required_text(item, "id", where)
+        if message_id in seen:
+            raise InterchangeError(f"{where}id: {message_id!r} is repeated in this conversation")
+        seen.add(message_id)
+        author = _object(item, "author", where, required=True)
+        assert author is not None
+        author_where = f"{where}author."
+        moment = _timestamp(item, "created_at", where)
+        if moment < created_at:
+            raise InterchangeError(
+                f"{where}created_at: {item['created_at']} is before the conversation's created_at"
+            )
+        records.append(
+            MessageRecord(
+                id=message_id,
+                author_type=_enum(author, "type", _AUTHOR_TYPES, author_where, _MISSING),
+                author_id=_text(author, "id", author_where) or "",
+                author_name=_text(author, "name", author_where) or "",
+                public=_bool(item, "public", where, True),
+                body=_required_text(item, "body", where),
+                created_at=moment,
+            )
+        )
+    return records
+
+
+def _status_changes(obj: dict[str, Any], created_at: datetime) -> list[StatusChangeRecord]:
+    records: list[StatusChangeRecord] = []
+    for index, item in enumerate(_array(obj, "status_changes")):
+        where = f"status_changes[{index}]."
+        if not isinstance(item, dict):
+            raise InterchangeError(
+                f"status_changes[{index}]: expected an object, got {_type_name(item)}"
+            )
+        moment = _timestamp(item, "at", where)
+        if moment < created_at:
+            raise InterchangeError(
+                f"{where}at: {item['at']} is before the conversation's created_at"
+            )
+        records.append(
+            StatusChangeRecord(
+                status=_enum(item, "status", _STATUSES, where, _MISSING),
+                at=moment,
+                by=_text(item, "by", where) or "",
+                seq=index + 1,
+            )
+        )
+    return records
+
+
+def _tags(obj: dict[str, Any]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for index, item in enumerate(_array(obj, "tags")):
+        if not isinstance(item, str):
+            raise InterchangeError(f"tags[{index}]: expected a string, got {_type_name(item)}")
+        if "\x00" in item:
+            raise InterchangeError(f"tags[{index}]: contains a NUL character (U+0000)")
+        name = normalize_tag(item)
+        if not name:
+            continue
+        if len(name) > 200:
+            raise InterchangeError(f"tags[{index}]: longer than 200 characters")
+        tags.setdefault(name, display_tag(item))
+    return tags
+
+
+def parse_object(obj: Any) -> ConversationRecord:
+    if not isinstance(obj, dict):
+        raise InterchangeError(f"expected a JSON object, got {_type_name(obj)}")
+    conversation_id = _required_text(obj, "id", "")
+    if not conversation_id.strip():
+        raise InterchangeError("id: must not be empty")
+    created_at = _timestamp(obj, "created_at", "")
+    return ConversationRecord(
+        id=conversation_id,
+        merchant=_merchant(obj),
+        channel=_enum(obj, "channel", _CHANNELS, "", _MISSING),
+        created_at=created_at,
+        kind=_enum(obj, "kind", _KINDS, "", Kind.QUESTION.value),
+        initiated_by=_enum(obj, "initiated_by", _INITIATORS, "", InitiatedBy.MERCHANT.value),
+        subject=_text(obj, "subject", "") or "",
+        tags=_tags(obj),
+        messages=_messages(obj, created_at),
+        status_changes=_status_changes(obj, created_at),
+        outcome=_enum(obj, "outcome", _OUTCOMES, "", None),
+        spam=_bool(obj, "spam", "", False),
+    )
+
+
+def parse_line(line: str | bytes) -> ConversationRecord:
+    """One conversation from one line of the file, or InterchangeError saying why not."""
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InterchangeError(f"not valid UTF-8 at byte {exc.start}") from None
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InterchangeError(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise InterchangeError("not valid JSON: nested too deeply") from None
+    return parse_object(obj)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """UTC with a ``Z``, microseconds only when there are any."""
+    text = moment.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")

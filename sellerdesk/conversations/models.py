@@ -1,0 +1,213 @@
+"""THE domain: conversations between merchants and the support desk.
+
+Services (``services.py``, ``importer.py``) are the only writers. They keep the stored facts
+(``first_response_at``, ``resolved_at`` and their durations, the resolution stretches, the tag
+pairs) right whatever order messages and status changes arrive in, so that reports aggregate
+them in SQL without reading a single message.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from sellerdesk.accounts.models import Merchant
+
+
+class Channel(models.TextChoices):
+    CHAT = "chat", "Chat"
+    EMAIL = "email", "E-mail"
+    WEB = "web", "Web form"
+    API = "api", "API"
+    PHONE = "phone", "Phone"
+
+
+class Kind(models.TextChoices):
+    QUESTION = "question", "Question"
+    REQUEST = "request", "Request"
+    PROPOSAL = "proposal", "Proposal"
+    COMPLAINT = "complaint", "Complaint"
+
+
+class InitiatedBy(models.TextChoices):
+    MERCHANT = "merchant", "Merchant"
+    SUPPORT = "support", "Support (outreach)"
+
+
+class Status(models.TextChoices):
+    NEW = "new", "New"
+    OPEN = "open", "Open"
+    PENDING = "pending", "Pending merchant"
+    ON_HOLD = "on_hold", "On hold"
+    SOLVED = "solved", "Solved"
+    CLOSED = "closed", "Closed"
+
+
+RESOLVED_STATUSES = frozenset({Status.SOLVED.value, Status.CLOSED.value})
+
+
+class Outcome(models.TextChoices):
+    UPHELD = "upheld", "Upheld"
+    PARTIALLY_UPHELD = "partially_upheld", "Partially upheld"
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    NO_ACTION = "no_action", "No action"
+
+
+class AuthorType(models.TextChoices):
+    MERCHANT = "merchant", "Merchant"
+    AGENT = "agent", "Agent"
+    SYSTEM = "system", "System"
+
+
+class Tag(models.Model):
+    """A topic label. ``name`` is the normalized form (unique); ``display_name`` the first seen."""
+
+    name = models.CharField(max_length=200, unique=True)
+    display_name = models.CharField(max_length=200)
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class Conversation(models.Model):
+    external_id = models.CharField(max_length=200, unique=True)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="conversations")
+    #: The merchant's country as of filing: reports segment by this, not the merchant's today.
+    country = models.CharField(max_length=2)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.QUESTION)
+    initiated_by = models.CharField(
+        max_length=8, choices=InitiatedBy.choices, default=InitiatedBy.MERCHANT
+    )
+    subject = models.TextField(blank=True, default="")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.NEW)
+    spam = models.BooleanField(default=False)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    # Stored facts, kept by the services.
+    #: The earliest public agent message at or after created_at.
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    first_response_seconds = models.FloatField(null=True, blank=True)
+    #: Start of the open-ended resolution stretch (null unless solved/closed now).
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_seconds = models.FloatField(null=True, blank=True)
+    #: The latest status change: a report as of an earlier moment reads the stretches instead.
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    status_seq = models.PositiveIntegerField(default=0)
+    message_seq = models.PositiveIntegerField(default=0)
+
+    tags = models.ManyToManyField(Tag, through="ConversationTag", related_name="conversations")
+
+    class Meta:
+        indexes = [
+            # The report's population scan: period range, then the filters it reads.
+            models.Index(
+                fields=["created_at", "country"],
+                name="conv_report_idx",
+                condition=Q(initiated_by="merchant", spam=False),
+            ),
+            models.Index(fields=["merchant", "created_at"]),
+            models.Index(fields=["status"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(resolved_at__isnull=True) | Q(status__in=sorted(RESOLVED_STATUSES)),
+                name="conv_resolved_only_when_solved_or_closed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_id}: {self.subject[:60]}"
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    external_id = models.CharField(max_length=200)
+    author_type = models.CharField(max_length=8, choices=AuthorType.choices)
+    author_id = models.CharField(max_length=200, blank=True, default="")
+    author_name = models.CharField(max_length=500, blank=True, default="")
+    public = models.BooleanField(default=True)
+    body = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "external_id"], name="message_unique_in_conversation"
+            ),
+        ]
+        indexes = [models.Index(fields=["conversation", "created_at"])]
+
+
+class StatusChange(models.Model):
+    """The event log of a conversation's status. Ordered by ``at``, ties by ``seq``."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="status_changes"
+    )
+    status = models.CharField(max_length=8, choices=Status.choices)
+    at = models.DateTimeField()
+    seq = models.PositiveIntegerField()
+    by = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="status_change_seq"),
+        ]
+        ordering = ["at", "seq"]
+
+
+class ResolutionStretch(models.Model):
+    """A stretch of time a conversation spent in solved/closed: [started_at, ended_at).
+
+    Derived from the status changes by the services; lets a report as of a past moment find
+    the resolution moment then with one indexed look-up instead of replaying the event log.
+    """
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="resolution_stretches"
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    started_seconds = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "started_at"])]
+
+
+class ConversationTag(models.Model):
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="conversation_tags"
+    )
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "tag"], name="conversation_tag_unique"),
+        ]
+        indexes = [models.Index(fields=["tag", "conversation"])]
+
+
+class ConversationTagPair(models.Model):
+    """Two distinct tags carried together by one conversation, ``tag_a`` < ``tag_b`` by name.
+
+    Kept as rows when tags change, so "tags used together in one chat" is a plain GROUP BY
+    rather than a self-join at report time.
+    """
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="tag_pairs"
+    )
+    tag_a = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
+    tag_b = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "tag_a", "tag_b"], name="conversation_tag_pair_unique"
+            ),
+        ]

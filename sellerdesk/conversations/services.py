@@ -1,0 +1,281 @@
+"""Every state change of a conversation. The only writers of the domain's rows.
+
+Each service takes keyword-only, typed arguments, runs in one transaction with the
+conversation row locked, and keeps the stored facts (first response, resolution stretches,
+tag pairs) right whatever order events arrive in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from itertools import combinations
+
+from django.db import transaction
+from django.utils import timezone
+
+from sellerdesk.accounts.models import Merchant, MerchantStatus
+from sellerdesk.conversations import facts
+from sellerdesk.conversations.interchange import parse_country
+from sellerdesk.conversations.models import (
+    AuthorType,
+    Channel,
+    Conversation,
+    ConversationTag,
+    ConversationTagPair,
+    InitiatedBy,
+    Kind,
+    Message,
+    Outcome,
+    ResolutionStretch,
+    Status,
+    StatusChange,
+    Tag,
+)
+from sellerdesk.core.errors import ValidationError
+from sellerdesk.core.text import display_tag, normalize_tag
+
+
+def merchant_upsert(
+    *,
+    external_id: str,
+    country: str,
+    name: str = "",
+    status: str = MerchantStatus.ACTIVE,
+    language: str = "",
+) -> Merchant:
+    """Create or update a merchant by the marketplace's id."""
+    code = parse_country(country)
+    if status not in MerchantStatus.values:
+        raise ValidationError(f"unknown merchant status {status!r}")
+    merchant, _ = Merchant.objects.update_or_create(
+        external_id=external_id,
+        defaults={"country": code, "name": name, "status": status, "language": language},
+    )
+    return merchant
+
+
+def conversation_open(
+    *,
+    merchant: Merchant,
+    channel: str,
+    subject: str = "",
+    kind: str = Kind.QUESTION,
+    initiated_by: str = InitiatedBy.MERCHANT,
+    body: str | None = None,
+    author_type: str | None = None,
+    author_id: str = "",
+    author_name: str = "",
+    tags: Iterable[str] = (),
+    created_at: datetime | None = None,
+    external_id: str | None = None,
+) -> Conversation:
+    """Open a conversation, filed by the merchant or written first by support (outreach).
+
+    The merchant's country is copied onto the conversation: reports count it there for good.
+    """
+    if channel not in Channel.values:
+        raise ValidationError(f"unknown channel {channel!r}")
+    if kind not in Kind.values:
+        raise ValidationError(f"unknown kind {kind!r}")
+    if initiated_by not in InitiatedBy.values:
+        raise ValidationError(f"unknown initiator {initiated_by!r}")
+    moment = created_at or timezone.now()
+    with transaction.atomic():
+        conversation = Conversation.objects.create(
+            external_id=external_id or f"sd-{uuid.uuid4().hex}",
+            merchant=merchant,
+            country=merchant.country,
+            channel=channel,
+            kind=kind,
+            initiated_by=initiated_by,
+            subject=subject,
+            created_at=moment,
+        )
+        if merchant.profile_at is None or moment >= merchant.profile_at:
+            Merchant.objects.filter(pk=merchant.pk).update(profile_at=moment)
+        if body is not None:
+            default_author = (
+                AuthorType.MERCHANT if initiated_by == InitiatedBy.MERCHANT else AuthorType.AGENT
+            )
+            message_add(
+                conversation=conversation,
+                author_type=author_type or default_author,
+                author_id=author_id or (merchant.external_id if not author_type else ""),
+                author_name=author_name,
+                body=body,
+                created_at=moment,
+            )
+        if tags:
+            conversation_set_tags(conversation=conversation, names=tags)
+    return conversation
+
+
+def _locked(conversation: Conversation) -> Conversation:
+    return Conversation.objects.select_for_update().get(pk=conversation.pk)
+
+
+def message_add(
+    *,
+    conversation: Conversation,
+    author_type: str,
+    body: str,
+    public: bool = True,
+    author_id: str = "",
+    author_name: str = "",
+    created_at: datetime | None = None,
+    external_id: str | None = None,
+) -> Message:
+    """Add a reply, an internal note (``public=False``) or a system message."""
+    if author_type not in AuthorType.values:
+        raise ValidationError(f"unknown author type {author_type!r}")
+    if "\x00" in body:
+        raise ValidationError("the message contains a NUL character")
+    moment = created_at or timezone.now()
+    with transaction.atomic():
+        row = _locked(conversation)
+        if moment < row.created_at:
+            raise ValidationError("a message cannot be dated before its conversation")
+        row.message_seq += 1
+        message = Message.objects.create(
+            conversation=row,
+            external_id=external_id or str(row.message_seq),
+            author_type=author_type,
+            author_id=author_id,
+            author_name=author_name,
+            public=public,
+            body=body,
+            created_at=moment,
+        )
+        fields = ["message_seq"]
+        is_response = public and author_type == AuthorType.AGENT
+        if is_response and (row.first_response_at is None or moment < row.first_response_at):
+            row.first_response_at = moment
+            row.first_response_seconds = facts.seconds_between(row.created_at, moment)
+            fields += ["first_response_at", "first_response_seconds"]
+        row.save(update_fields=fields)
+    _sync(conversation, row)
+    return message
+
+
+def conversation_set_status(
+    *, conversation: Conversation, status: str, by: str = "", at: datetime | None = None
+) -> StatusChange:
+    """Record a status change (the event log) and recompute the resolution facts."""
+    if status not in Status.values:
+        raise ValidationError(f"unknown status {status!r}")
+    moment = at or timezone.now()
+    with transaction.atomic():
+        row = _locked(conversation)
+        if moment < row.created_at:
+            raise ValidationError("a status change cannot be dated before its conversation")
+        row.status_seq += 1
+        change = StatusChange.objects.create(
+            conversation=row, status=status, at=moment, seq=row.status_seq, by=by
+        )
+        _refresh_resolution(row)
+    _sync(conversation, row)
+    return change
+
+
+def _refresh_resolution(row: Conversation) -> None:
+    """Recompute status, resolution stretches and resolved_at. Call with the row locked."""
+    changes = [
+        facts.StatusFact(status, at, seq)
+        for status, at, seq in row.status_changes.values_list("status", "at", "seq")
+    ]
+    status, stretches = facts.resolution_stretches(changes)
+    open_ended = stretches[-1] if stretches and stretches[-1].ended_at is None else None
+    row.status = status
+    row.status_changed_at = max((c.at for c in changes), default=None)
+    row.resolved_at = open_ended.started_at if open_ended else None
+    row.resolution_seconds = facts.seconds_between(row.created_at, row.resolved_at)
+    row.save(
+        update_fields=[
+            "status", "status_changed_at", "resolved_at", "resolution_seconds", "status_seq"
+        ]
+    )  # fmt: skip
+    ResolutionStretch.objects.filter(conversation=row).delete()
+    ResolutionStretch.objects.bulk_create(
+        ResolutionStretch(
+            conversation=row,
+            started_at=s.started_at,
+            ended_at=s.ended_at,
+            started_seconds=(s.started_at - row.created_at).total_seconds(),
+        )
+        for s in stretches
+    )
+
+
+def conversation_set_tags(*, conversation: Conversation, names: Iterable[str]) -> list[Tag]:
+    """Replace the conversation's tags (names normalized; repeats count once)."""
+    wanted: dict[str, str] = {}
+    for raw in names:
+        name = normalize_tag(raw)
+        if name:
+            wanted.setdefault(name, display_tag(raw))
+    with transaction.atomic():
+        row = _locked(conversation)
+        tags = _tags_get_or_create(wanted)
+        ConversationTag.objects.filter(conversation=row).delete()
+        ConversationTagPair.objects.filter(conversation=row).delete()
+        ordered = sorted(tags, key=lambda t: t.name)
+        ConversationTag.objects.bulk_create(
+            ConversationTag(conversation=row, tag=tag) for tag in ordered
+        )
+        ConversationTagPair.objects.bulk_create(
+            ConversationTagPair(conversation=row, tag_a=a, tag_b=b)
+            for a, b in combinations(ordered, 2)
+        )
+    return ordered
+
+
+def conversation_tag_add(*, conversation: Conversation, name: str) -> list[Tag]:
+    current = list(conversation.tags.values_list("name", flat=True))
+    return conversation_set_tags(conversation=conversation, names=[*current, name])
+
+
+def conversation_tag_remove(*, conversation: Conversation, name: str) -> list[Tag]:
+    target = normalize_tag(name)
+    current = [n for n in conversation.tags.values_list("name", flat=True) if n != target]
+    return conversation_set_tags(conversation=conversation, names=current)
+
+
+def _tags_get_or_create(wanted: dict[str, str]) -> list[Tag]:
+    if not wanted:
+        return []
+    Tag.objects.bulk_create(
+        [Tag(name=n, display_name=d) for n, d in wanted.items()], ignore_conflicts=True
+    )
+    return list(Tag.objects.filter(name__in=list(wanted)))
+
+
+def conversation_set_kind(*, conversation: Conversation, kind: str) -> None:
+    if kind not in Kind.values:
+        raise ValidationError(f"unknown kind {kind!r}")
+    Conversation.objects.filter(pk=conversation.pk).update(kind=kind)
+    conversation.kind = kind
+
+
+def conversation_set_outcome(*, conversation: Conversation, outcome: str | None) -> None:
+    """The human decision on a complaint (kept on any kind, reported on complaints)."""
+    if outcome is not None and outcome not in Outcome.values:
+        raise ValidationError(f"unknown outcome {outcome!r}")
+    Conversation.objects.filter(pk=conversation.pk).update(outcome=outcome)
+    conversation.outcome = outcome
+
+
+def conversation_mark_spam(*, conversation: Conversation, spam: bool = True) -> None:
+    """Spam is kept but never counted."""
+    Conversation.objects.filter(pk=conversation.pk).update(spam=spam)
+    conversation.spam = spam
+
+
+def _sync(target: Conversation, source: Conversation) -> None:
+    """Copy the refreshed facts onto the caller's instance."""
+    for name in (
+        "status", "status_changed_at", "first_response_at", "first_response_seconds",
+        "resolved_at", "resolution_seconds", "status_seq", "message_seq",
+    ):  # fmt: skip
+        setattr(target, name, getattr(source, name))

@@ -1,0 +1,96 @@
+"""Time helpers: RFC 3339 parsing, local midnights across DST, durations written for people."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+class TimestampError(ValueError):
+    """A value that is not an RFC 3339 timestamp with an offset."""
+
+
+def parse_rfc3339(value: str) -> datetime:
+    """An aware datetime in UTC from an RFC 3339 timestamp that carries an offset."""
+    if not _RFC3339.match(value):
+        if re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?$", value):
+            raise TimestampError(f"timestamp {value!r} has no offset")
+        raise TimestampError(f"{value!r} is not an RFC 3339 timestamp")
+    try:
+        parsed = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+    except ValueError as exc:
+        raise TimestampError(f"{value!r} is not a valid timestamp: {exc}") from None
+    return parsed.astimezone(UTC)
+
+
+def format_rfc3339(moment: datetime, tz: ZoneInfo | None = None) -> str:
+    """``2022-03-01T09:00:00+03:00`` in the given zone (UTC by default)."""
+    return moment.astimezone(tz or UTC).isoformat()
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The instant a calendar day starts in a zone.
+
+    A midnight that does not exist there (a DST gap) means the first instant after the gap; an
+    ambiguous one (a repeated hour) its first occurrence.
+    """
+    wall = datetime(day.year, day.month, day.day, tzinfo=tz)  # fold=0: the first occurrence
+    as_utc = wall.astimezone(UTC)
+    if as_utc.astimezone(tz).replace(tzinfo=None) == wall.replace(tzinfo=None):
+        return as_utc
+    # In a gap. fold=1 reads the wall time with the offset after the transition, fold=0 with
+    # the one before; the transition instant lies between the two: find it to the second.
+    low = wall.replace(fold=1).astimezone(UTC)
+    high = as_utc
+    if low > high:
+        low, high = high, low
+    offset_low = low.astimezone(tz).utcoffset()
+    while high - low > timedelta(seconds=1):
+        mid = low + (high - low) / 2
+        if mid.astimezone(tz).utcoffset() == offset_low:
+            low = mid
+        else:
+            high = mid
+    return high.replace(microsecond=0) if high.microsecond else high
+
+
+def parse_instant(value: str, tz: ZoneInfo) -> datetime:
+    """A report input: a date (local midnight in ``tz``) or an RFC 3339 timestamp."""
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise TimestampError(f"{value!r} is not a valid date") from None
+        return local_midnight(day, tz)
+    return parse_rfc3339(value)
+
+
+_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def format_duration(seconds: float | None) -> str:
+    """Floor to whole seconds; the first non-zero unit of d, h, m, s and the one after it.
+
+    2841 s is ``47 m 21 s``, 4860 s is ``1 h 21 m``, 86460 s is ``1 d``, 0 s is ``0 s``.
+    """
+    if seconds is None:
+        return "–"
+    total = int(seconds // 1)
+    if total <= 0:
+        return "0 s"
+    for index, (unit, size) in enumerate(_UNITS):
+        if total >= size:
+            first = total // size
+            parts = [f"{first} {unit}"]
+            if index + 1 < len(_UNITS):
+                next_unit, next_size = _UNITS[index + 1]
+                second = (total % size) // next_size
+                if second:
+                    parts.append(f"{second} {next_unit}")
+            return " ".join(parts)
+    return "0 s"  # pragma: no cover - total > 0 always matches "s"

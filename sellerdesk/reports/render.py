@@ -1,0 +1,190 @@
+"""The report for machines (JSON, CSV) and for people (Markdown, HTML).
+
+All four render the same computed ``Report``; JSON is exactly docs/report.md's schema.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from django.template.loader import render_to_string
+
+from sellerdesk.core.countries import EU_MEMBERS, country_name
+from sellerdesk.core.timeutil import format_duration
+from sellerdesk.reports.engine import KINDS, OUTCOMES, Report, SegmentFigures
+
+FORMATS = ("json", "csv", "md", "html")
+
+KIND_LABELS = {
+    "question": "Questions",
+    "request": "Requests",
+    "proposal": "Proposals",
+    "complaint": "Complaints",
+}
+OUTCOME_LABELS = {
+    "upheld": "Upheld",
+    "partially_upheld": "Partially upheld",
+    "rejected": "Rejected",
+    "withdrawn": "Withdrawn",
+    "no_action": "No action",
+    "undecided": "Undecided",
+}
+
+
+def render(report: Report, fmt: str) -> str:
+    if fmt == "json":
+        return render_json(report)
+    if fmt == "csv":
+        return render_csv(report)
+    if fmt == "md":
+        return render_markdown(report)
+    if fmt == "html":
+        return render_html(report)
+    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.as_dict(), ensure_ascii=False, indent=1) + "\n"
+
+
+def render_csv(report: Report) -> str:
+    """One figure a row: segment, figure, item, value (seconds as numbers)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["segment", "figure", "item", "value"])
+    for segment in report.as_dict()["segments"]:
+        name = segment["name"]
+        writer.writerow([name, "conversations", "", segment["conversations"]])
+        for kind in KINDS:
+            writer.writerow([name, "by_kind", kind, segment["by_kind"][kind]])
+        writer.writerow([name, "responded", "", segment["responded"]])
+        for stat in ("mean", "median"):
+            writer.writerow([name, "first_response_seconds", stat, _blank(segment["first_response_seconds"][stat])])
+        writer.writerow([name, "resolved", "", segment["resolved"]])
+        for stat in ("mean", "median"):
+            writer.writerow([name, "resolution_seconds", stat, _blank(segment["resolution_seconds"][stat])])
+        for item in segment["tags"]:
+            writer.writerow([name, "tags", item["tag"], item["conversations"]])
+        for item in segment["tag_pairs"]:
+            writer.writerow([name, "tag_pairs", " + ".join(item["tags"]), item["conversations"]])
+        for item in segment["topics"]:
+            writer.writerow([name, "topics", item["name"], item["conversations"]])
+        complaints = segment["complaints"]
+        writer.writerow([name, "complaints", "count", complaints["count"]])
+        for outcome, count in complaints["outcomes"].items():
+            writer.writerow([name, "complaints.outcomes", outcome, count])
+        for stat in ("mean", "median"):
+            writer.writerow([name, "complaints.resolution_seconds", stat, _blank(complaints["resolution_seconds"][stat])])
+    return out.getvalue()
+
+
+def _blank(value: float | None) -> Any:
+    return "" if value is None else value
+
+
+def describe_countries(entries: tuple[str, ...]) -> str:
+    """``EU`` → "the EU's 27 member states", ``TR`` → "Türkiye", ``*`` → "every country"."""
+    if "*" in entries:
+        return "every country"
+    names = []
+    for code in entries:
+        if code == "EU":
+            names.append(f"the EU's {len(EU_MEMBERS)} member states")
+        else:
+            names.append(country_name(code))
+    return ", ".join(names)
+
+
+def _context(report: Report) -> dict[str, Any]:
+    data = report.as_dict()
+    zone = report.params.config.zone
+    segments = []
+    for figures, segment in zip(report.segments, data["segments"], strict=True):
+        segments.append(_segment_context(figures, segment))
+    return {
+        "report": data,
+        "start": report.params.start.astimezone(zone),
+        "end": report.params.end.astimezone(zone),
+        "as_of": report.params.as_of.astimezone(zone),
+        "timezone": report.params.config.timezone,
+        "segments": segments,
+        "kind_labels": KIND_LABELS,
+    }
+
+
+def _segment_context(figures: SegmentFigures, segment: dict[str, Any]) -> dict[str, Any]:
+    complaints = segment["complaints"]
+    return {
+        "name": segment["name"],
+        "countries": describe_countries(figures.entries),
+        "conversations": segment["conversations"],
+        "kinds": [(KIND_LABELS[k], segment["by_kind"][k]) for k in KINDS],
+        "responded": segment["responded"],
+        "first_response": {k: format_duration(v) for k, v in segment["first_response_seconds"].items()},
+        "resolved": segment["resolved"],
+        "resolution": {k: format_duration(v) for k, v in segment["resolution_seconds"].items()},
+        "tags": segment["tags"],
+        "tag_pairs": [(" + ".join(p["tags"]), p["conversations"]) for p in segment["tag_pairs"]],
+        "topics": segment["topics"],
+        "complaints": complaints["count"],
+        "outcomes": [(OUTCOME_LABELS[k], complaints["outcomes"][k]) for k in [*OUTCOMES, "undecided"]],
+        "complaint_resolution": {
+            k: format_duration(v) for k, v in complaints["resolution_seconds"].items()
+        },
+    }
+
+
+def render_html(report: Report) -> str:
+    return render_to_string("reports/report.html", _context(report))
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: Report) -> str:
+    ctx = _context(report)
+    lines = [
+        "# Complaint-handling report",
+        "",
+        f"Period: {ctx['start']:%d %B %Y %H:%M} to {ctx['end']:%d %B %Y %H:%M} ({ctx['timezone']}, end excluded).  ",
+        f"Figures as of {ctx['as_of']:%d %B %Y %H:%M:%S} ({ctx['timezone']}).",
+        "",
+    ]
+    for seg in ctx["segments"]:
+        lines += [f"## {_md_escape(seg['name'])}", "", f"Merchants established in {seg['countries']}.", ""]
+        lines += ["| Conversations | Count |", "|---|---:|"]
+        lines += [f"| {label} | {count} |" for label, count in seg["kinds"]]
+        lines += [f"| **Total** | **{seg['conversations']}** |", ""]
+        lines += [
+            "| Time | Mean | Median | Conversations |",
+            "|---|---:|---:|---:|",
+            f"| to first response | {seg['first_response']['mean']} | {seg['first_response']['median']} | {seg['responded']} responded |",
+            f"| to resolution | {seg['resolution']['mean']} | {seg['resolution']['median']} | {seg['resolved']} resolved |",
+            "",
+        ]
+        if seg["tags"]:
+            lines += ["| Most frequent tags | Conversations |", "|---|---:|"]
+            lines += [f"| {_md_escape(t['tag'])} | {t['conversations']} |" for t in seg["tags"]]
+            lines.append("")
+        if seg["tag_pairs"]:
+            lines += ["| Tags used together in one conversation | Conversations |", "|---|---:|"]
+            lines += [f"| {_md_escape(pair)} | {n} |" for pair, n in seg["tag_pairs"]]
+            lines.append("")
+        if seg["topics"]:
+            lines += ["| Topic | Conversations |", "|---|---:|"]
+            lines += [f"| {_md_escape(t['name'])} | {t['conversations']} |" for t in seg["topics"]]
+            lines.append("")
+        lines += [
+            f"Complaints: {seg['complaints']}; resolved in {seg['complaint_resolution']['mean']} on average "
+            f"(median {seg['complaint_resolution']['median']}).",
+            "",
+            "| Complaint outcome | Complaints |",
+            "|---|---:|",
+        ]
+        lines += [f"| {label} | {count} |" for label, count in seg["outcomes"]]
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from sellerdesk.core import views as core_views
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+]
