@@ -147,9 +147,7 @@ def _upsert_merchants(records: list[ConversationRecord]) -> dict[str, int]:
         seen = latest.get(record.merchant.id)
         if seen is None or record.created_at >= seen.created_at:
             latest[record.merchant.id] = record
-    existing = {
-        m.external_id: m for m in Merchant.objects.filter(external_id__in=list(latest))
-    }
+    existing = {m.external_id: m for m in Merchant.objects.filter(external_id__in=list(latest))}
     missing = [
         Merchant(
             external_id=r.merchant.id,
@@ -175,9 +173,7 @@ def _upsert_merchants(records: list[ConversationRecord]) -> dict[str, int]:
             merchant.profile_at = record.created_at
             stale.append(merchant)
     if stale:
-        Merchant.objects.bulk_update(
-            stale, ["name", "country", "status", "language", "profile_at"]
-        )
+        Merchant.objects.bulk_update(stale, ["name", "country", "status", "language", "profile_at"])
     sql = f"SELECT external_id, id FROM {_table(Merchant)} WHERE external_id IN ({{}})"
     return _select_map(sql, list(latest))
 
@@ -215,7 +211,9 @@ def _write(batch: list[tuple[int, ConversationRecord]]) -> tuple[int, int]:
         f"SELECT external_id, id FROM {conversation_table} WHERE external_id IN ({{}})",
         [r.id for r in records],
     )
-    derived = {r.id: facts.derive(r.created_at, _message_facts(r), _status_facts(r)) for r in records}
+    derived = {
+        r.id: facts.derive(r.created_at, _message_facts(r), _status_facts(r)) for r in records
+    }
 
     def row(record: ConversationRecord) -> list[Any]:
         f = derived[record.id]
@@ -277,13 +275,27 @@ def _write_children(
         pk = ids[record.id]
         for m in record.messages:
             messages.append(
-                [pk, m.id, m.author_type, m.author_id, m.author_name, m.public, m.body, _dt(m.created_at)]
+                [
+                    pk,
+                    m.id,
+                    m.author_type,
+                    m.author_id,
+                    m.author_name,
+                    m.public,
+                    m.body,
+                    _dt(m.created_at),
+                ]
             )
         for c in record.status_changes:
             changes.append([pk, c.status, _dt(c.at), c.seq, c.by])
         for s in derived[record.id].stretches:
             stretches.append(
-                [pk, _dt(s.started_at), _dt(s.ended_at), facts.seconds_between(record.created_at, s.started_at)]
+                [
+                    pk,
+                    _dt(s.started_at),
+                    _dt(s.ended_at),
+                    facts.seconds_between(record.created_at, s.started_at),
+                ]
             )
         names = sorted(record.tags)  # code-point order: pairs are stored with a < b
         conversation_tags.extend([pk, tags[name]] for name in names)

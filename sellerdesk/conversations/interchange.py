@@ -152,15 +152,22 @@ def _array(obj: dict[str, Any], key: str) -> list[Any]:
 
 def _type_name(value: Any) -> str:
     return {
-        bool: "a boolean", int: "a number", float: "a number", str: "a string",
-        list: "an array", dict: "an object", type(None): "null",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+        type(None): "null",
     }.get(type(value), type(value).__name__)
 
 
 def parse_country(value: str) -> str:
     code = value.strip().upper()
     if code not in COUNTRY_NAMES:
-        raise InterchangeError(f"merchant.country: {value!r} is not an assigned ISO 3166-1 alpha-2 code")
+        raise InterchangeError(
+            f"merchant.country: {value!r} is not an assigned ISO 3166-1 alpha-2 code"
+        )
     return code
 
 

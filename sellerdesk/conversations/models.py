@@ -83,7 +83,10 @@ class Conversation(models.Model):
     subject = models.TextField(blank=True, default="")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.NEW)
     spam = models.BooleanField(default=False)
-    outcome = models.CharField(max_length=16, choices=Outcome.choices, null=True, blank=True)
+    #: null = undecided, which is not the same as any outcome.
+    outcome = models.CharField(  # noqa: DJ001
+        max_length=16, choices=Outcome.choices, null=True, blank=True
+    )
     created_at = models.DateTimeField()
 
     # Stored facts, kept by the services.
@@ -98,7 +101,9 @@ class Conversation(models.Model):
     status_seq = models.PositiveIntegerField(default=0)
     message_seq = models.PositiveIntegerField(default=0)
 
-    tags = models.ManyToManyField(Tag, through="ConversationTag", related_name="conversations")
+    tags: models.ManyToManyField[Tag, ConversationTag] = models.ManyToManyField(
+        Tag, through="ConversationTag", related_name="conversations"
+    )
 
     class Meta:
         indexes = [
@@ -142,6 +147,9 @@ class Message(models.Model):
         ]
         indexes = [models.Index(fields=["conversation", "created_at"])]
 
+    def __str__(self) -> str:
+        return f"{self.author_type} at {self.created_at:%Y-%m-%d %H:%M}"
+
 
 class StatusChange(models.Model):
     """The event log of a conversation's status. Ordered by ``at``, ties by ``seq``."""
@@ -159,6 +167,9 @@ class StatusChange(models.Model):
             models.UniqueConstraint(fields=["conversation", "seq"], name="status_change_seq"),
         ]
         ordering = ["at", "seq"]
+
+    def __str__(self) -> str:
+        return f"{self.status} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class ResolutionStretch(models.Model):
@@ -178,6 +189,9 @@ class ResolutionStretch(models.Model):
     class Meta:
         indexes = [models.Index(fields=["conversation", "started_at"])]
 
+    def __str__(self) -> str:
+        return f"resolved {self.started_at:%Y-%m-%d %H:%M} to {self.ended_at or 'now'}"
+
 
 class ConversationTag(models.Model):
     conversation = models.ForeignKey(
@@ -190,6 +204,9 @@ class ConversationTag(models.Model):
             models.UniqueConstraint(fields=["conversation", "tag"], name="conversation_tag_unique"),
         ]
         indexes = [models.Index(fields=["tag", "conversation"])]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id}: {self.tag_id}"
 
 
 class ConversationTagPair(models.Model):
@@ -211,3 +228,6 @@ class ConversationTagPair(models.Model):
                 fields=["conversation", "tag_a", "tag_b"], name="conversation_tag_pair_unique"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id}: {self.tag_a_id} + {self.tag_b_id}"

@@ -79,7 +79,7 @@ def format_duration(seconds: float | None) -> str:
     2841 s is ``47 m 21 s``, 4860 s is ``1 h 21 m``, 86460 s is ``1 d``, 0 s is ``0 s``.
     """
     if seconds is None:
-        return "–"
+        return "—"
     total = int(seconds // 1)
     if total <= 0:
         return "0 s"

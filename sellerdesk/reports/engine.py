@@ -144,7 +144,9 @@ class _Query:
         args += [False, self.adapt(p.start), self.adapt(p.end), as_of]
         return sql, args
 
-    def with_clause(self, *, timings: bool, extra: str = "", extra_args: list[Any] | None = None) -> tuple[str, list[Any]]:
+    def with_clause(
+        self, *, timings: bool, extra: str = "", extra_args: list[Any] | None = None
+    ) -> tuple[str, list[Any]]:
         seg_sql, seg_args = self.segments_cte()
         pop_sql, pop_args = self.population_cte(timings=timings)
         parts = [seg_sql, pop_sql]
@@ -170,12 +172,9 @@ def compute_report(params: ReportParams, *, using: str = "default") -> Report:
 
 
 def _main_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
-    kinds = ",\n".join(
-        f"SUM(CASE WHEN kind = '{k}' THEN 1 ELSE 0 END)" for k in KINDS
-    )
+    kinds = ",\n".join(f"SUM(CASE WHEN kind = '{k}' THEN 1 ELSE 0 END)" for k in KINDS)
     outcomes = ",\n".join(
-        f"SUM(CASE WHEN kind = 'complaint' AND outcome = '{o}' THEN 1 ELSE 0 END)"
-        for o in OUTCOMES
+        f"SUM(CASE WHEN kind = 'complaint' AND outcome = '{o}' THEN 1 ELSE 0 END)" for o in OUTCOMES
     )
     medians = ""
     if query.vendor == "postgresql":

@@ -62,10 +62,19 @@ def render_csv(report: Report) -> str:
             writer.writerow([name, "by_kind", kind, segment["by_kind"][kind]])
         writer.writerow([name, "responded", "", segment["responded"]])
         for stat in ("mean", "median"):
-            writer.writerow([name, "first_response_seconds", stat, _blank(segment["first_response_seconds"][stat])])
+            writer.writerow(
+                [
+                    name,
+                    "first_response_seconds",
+                    stat,
+                    _blank(segment["first_response_seconds"][stat]),
+                ]
+            )
         writer.writerow([name, "resolved", "", segment["resolved"]])
         for stat in ("mean", "median"):
-            writer.writerow([name, "resolution_seconds", stat, _blank(segment["resolution_seconds"][stat])])
+            writer.writerow(
+                [name, "resolution_seconds", stat, _blank(segment["resolution_seconds"][stat])]
+            )
         for item in segment["tags"]:
             writer.writerow([name, "tags", item["tag"], item["conversations"]])
         for item in segment["tag_pairs"]:
@@ -77,7 +86,14 @@ def render_csv(report: Report) -> str:
         for outcome, count in complaints["outcomes"].items():
             writer.writerow([name, "complaints.outcomes", outcome, count])
         for stat in ("mean", "median"):
-            writer.writerow([name, "complaints.resolution_seconds", stat, _blank(complaints["resolution_seconds"][stat])])
+            writer.writerow(
+                [
+                    name,
+                    "complaints.resolution_seconds",
+                    stat,
+                    _blank(complaints["resolution_seconds"][stat]),
+                ]
+            )
     return out.getvalue()
 
 
@@ -123,14 +139,18 @@ def _segment_context(figures: SegmentFigures, segment: dict[str, Any]) -> dict[s
         "conversations": segment["conversations"],
         "kinds": [(KIND_LABELS[k], segment["by_kind"][k]) for k in KINDS],
         "responded": segment["responded"],
-        "first_response": {k: format_duration(v) for k, v in segment["first_response_seconds"].items()},
+        "first_response": {
+            k: format_duration(v) for k, v in segment["first_response_seconds"].items()
+        },
         "resolved": segment["resolved"],
         "resolution": {k: format_duration(v) for k, v in segment["resolution_seconds"].items()},
         "tags": segment["tags"],
         "tag_pairs": [(" + ".join(p["tags"]), p["conversations"]) for p in segment["tag_pairs"]],
         "topics": segment["topics"],
         "complaints": complaints["count"],
-        "outcomes": [(OUTCOME_LABELS[k], complaints["outcomes"][k]) for k in [*OUTCOMES, "undecided"]],
+        "outcomes": [
+            (OUTCOME_LABELS[k], complaints["outcomes"][k]) for k in [*OUTCOMES, "undecided"]
+        ],
         "complaint_resolution": {
             k: format_duration(v) for k, v in complaints["resolution_seconds"].items()
         },
@@ -155,7 +175,12 @@ def render_markdown(report: Report) -> str:
         "",
     ]
     for seg in ctx["segments"]:
-        lines += [f"## {_md_escape(seg['name'])}", "", f"Merchants established in {seg['countries']}.", ""]
+        lines += [
+            f"## {_md_escape(seg['name'])}",
+            "",
+            f"Merchants established in {seg['countries']}.",
+            "",
+        ]
         lines += ["| Conversations | Count |", "|---|---:|"]
         lines += [f"| {label} | {count} |" for label, count in seg["kinds"]]
         lines += [f"| **Total** | **{seg['conversations']}** |", ""]

@@ -4,27 +4,44 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Merchant',
+            name="Merchant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=200, unique=True)),
-                ('name', models.CharField(blank=True, default='', max_length=500)),
-                ('country', models.CharField(max_length=2)),
-                ('status', models.CharField(choices=[('potential', 'Potential (applicant)'), ('active', 'Active'), ('suspended', 'Suspended'), ('closed', 'Closed')], default='active', max_length=16)),
-                ('language', models.CharField(blank=True, default='', max_length=35)),
-                ('profile_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=200, unique=True)),
+                ("name", models.CharField(blank=True, default="", max_length=500)),
+                ("country", models.CharField(max_length=2)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("potential", "Potential (applicant)"),
+                            ("active", "Active"),
+                            ("suspended", "Suspended"),
+                            ("closed", "Closed"),
+                        ],
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                ("language", models.CharField(blank=True, default="", max_length=35)),
+                ("profile_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'indexes': [models.Index(fields=['country'], name='accounts_me_country_3c632a_idx')],
+                "indexes": [
+                    models.Index(fields=["country"], name="accounts_me_country_3c632a_idx")
+                ],
             },
         ),
     ]

@@ -5,139 +5,361 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Tag',
+            name="Tag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('display_name', models.CharField(max_length=200)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True)),
+                ("display_name", models.CharField(max_length=200)),
             ],
         ),
         migrations.CreateModel(
-            name='Conversation',
+            name="Conversation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=200, unique=True)),
-                ('country', models.CharField(max_length=2)),
-                ('channel', models.CharField(choices=[('chat', 'Chat'), ('email', 'E-mail'), ('web', 'Web form'), ('api', 'API'), ('phone', 'Phone')], max_length=8)),
-                ('kind', models.CharField(choices=[('question', 'Question'), ('request', 'Request'), ('proposal', 'Proposal'), ('complaint', 'Complaint')], default='question', max_length=10)),
-                ('initiated_by', models.CharField(choices=[('merchant', 'Merchant'), ('support', 'Support (outreach)')], default='merchant', max_length=8)),
-                ('subject', models.TextField(blank=True, default='')),
-                ('status', models.CharField(choices=[('new', 'New'), ('open', 'Open'), ('pending', 'Pending merchant'), ('on_hold', 'On hold'), ('solved', 'Solved'), ('closed', 'Closed')], default='new', max_length=8)),
-                ('spam', models.BooleanField(default=False)),
-                ('outcome', models.CharField(blank=True, choices=[('upheld', 'Upheld'), ('partially_upheld', 'Partially upheld'), ('rejected', 'Rejected'), ('withdrawn', 'Withdrawn'), ('no_action', 'No action')], max_length=16, null=True)),
-                ('created_at', models.DateTimeField()),
-                ('first_response_at', models.DateTimeField(blank=True, null=True)),
-                ('first_response_seconds', models.FloatField(blank=True, null=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('resolution_seconds', models.FloatField(blank=True, null=True)),
-                ('status_changed_at', models.DateTimeField(blank=True, null=True)),
-                ('status_seq', models.PositiveIntegerField(default=0)),
-                ('message_seq', models.PositiveIntegerField(default=0)),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='conversations', to='accounts.merchant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=200, unique=True)),
+                ("country", models.CharField(max_length=2)),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("chat", "Chat"),
+                            ("email", "E-mail"),
+                            ("web", "Web form"),
+                            ("api", "API"),
+                            ("phone", "Phone"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("question", "Question"),
+                            ("request", "Request"),
+                            ("proposal", "Proposal"),
+                            ("complaint", "Complaint"),
+                        ],
+                        default="question",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "initiated_by",
+                    models.CharField(
+                        choices=[("merchant", "Merchant"), ("support", "Support (outreach)")],
+                        default="merchant",
+                        max_length=8,
+                    ),
+                ),
+                ("subject", models.TextField(blank=True, default="")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("new", "New"),
+                            ("open", "Open"),
+                            ("pending", "Pending merchant"),
+                            ("on_hold", "On hold"),
+                            ("solved", "Solved"),
+                            ("closed", "Closed"),
+                        ],
+                        default="new",
+                        max_length=8,
+                    ),
+                ),
+                ("spam", models.BooleanField(default=False)),
+                (
+                    "outcome",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("upheld", "Upheld"),
+                            ("partially_upheld", "Partially upheld"),
+                            ("rejected", "Rejected"),
+                            ("withdrawn", "Withdrawn"),
+                            ("no_action", "No action"),
+                        ],
+                        max_length=16,
+                        null=True,
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("first_response_at", models.DateTimeField(blank=True, null=True)),
+                ("first_response_seconds", models.FloatField(blank=True, null=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("resolution_seconds", models.FloatField(blank=True, null=True)),
+                ("status_changed_at", models.DateTimeField(blank=True, null=True)),
+                ("status_seq", models.PositiveIntegerField(default=0)),
+                ("message_seq", models.PositiveIntegerField(default=0)),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="conversations",
+                        to="accounts.merchant",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ConversationTag',
+            name="ConversationTag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conversation_tags', to='conversations.conversation')),
-                ('tag', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='conversations.tag')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="conversation_tags",
+                        to="conversations.conversation",
+                    ),
+                ),
+                (
+                    "tag",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="conversations.tag",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='tags',
-            field=models.ManyToManyField(related_name='conversations', through='conversations.ConversationTag', to='conversations.tag'),
+            model_name="conversation",
+            name="tags",
+            field=models.ManyToManyField(
+                related_name="conversations",
+                through="conversations.ConversationTag",
+                to="conversations.tag",
+            ),
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=200)),
-                ('author_type', models.CharField(choices=[('merchant', 'Merchant'), ('agent', 'Agent'), ('system', 'System')], max_length=8)),
-                ('author_id', models.CharField(blank=True, default='', max_length=200)),
-                ('author_name', models.CharField(blank=True, default='', max_length=500)),
-                ('public', models.BooleanField(default=True)),
-                ('body', models.TextField()),
-                ('created_at', models.DateTimeField()),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='conversations.conversation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=200)),
+                (
+                    "author_type",
+                    models.CharField(
+                        choices=[
+                            ("merchant", "Merchant"),
+                            ("agent", "Agent"),
+                            ("system", "System"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("author_id", models.CharField(blank=True, default="", max_length=200)),
+                ("author_name", models.CharField(blank=True, default="", max_length=500)),
+                ("public", models.BooleanField(default=True)),
+                ("body", models.TextField()),
+                ("created_at", models.DateTimeField()),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="conversations.conversation",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['conversation', 'created_at'], name='conversatio_convers_4b968d_idx')],
-                'constraints': [models.UniqueConstraint(fields=('conversation', 'external_id'), name='message_unique_in_conversation')],
+                "indexes": [
+                    models.Index(
+                        fields=["conversation", "created_at"], name="conversatio_convers_4b968d_idx"
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("conversation", "external_id"),
+                        name="message_unique_in_conversation",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ResolutionStretch',
+            name="ResolutionStretch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField()),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('started_seconds', models.FloatField()),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='resolution_stretches', to='conversations.conversation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("started_seconds", models.FloatField()),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="resolution_stretches",
+                        to="conversations.conversation",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['conversation', 'started_at'], name='conversatio_convers_5be036_idx')],
+                "indexes": [
+                    models.Index(
+                        fields=["conversation", "started_at"], name="conversatio_convers_5be036_idx"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='StatusChange',
+            name="StatusChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('new', 'New'), ('open', 'Open'), ('pending', 'Pending merchant'), ('on_hold', 'On hold'), ('solved', 'Solved'), ('closed', 'Closed')], max_length=8)),
-                ('at', models.DateTimeField()),
-                ('seq', models.PositiveIntegerField()),
-                ('by', models.CharField(blank=True, default='', max_length=200)),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='status_changes', to='conversations.conversation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("new", "New"),
+                            ("open", "Open"),
+                            ("pending", "Pending merchant"),
+                            ("on_hold", "On hold"),
+                            ("solved", "Solved"),
+                            ("closed", "Closed"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                ("seq", models.PositiveIntegerField()),
+                ("by", models.CharField(blank=True, default="", max_length=200)),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="status_changes",
+                        to="conversations.conversation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'seq'],
-                'constraints': [models.UniqueConstraint(fields=('conversation', 'seq'), name='status_change_seq')],
+                "ordering": ["at", "seq"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("conversation", "seq"), name="status_change_seq"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ConversationTagPair',
+            name="ConversationTagPair",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tag_pairs', to='conversations.conversation')),
-                ('tag_a', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='conversations.tag')),
-                ('tag_b', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='conversations.tag')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tag_pairs",
+                        to="conversations.conversation",
+                    ),
+                ),
+                (
+                    "tag_a",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="conversations.tag",
+                    ),
+                ),
+                (
+                    "tag_b",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="conversations.tag",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('conversation', 'tag_a', 'tag_b'), name='conversation_tag_pair_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("conversation", "tag_a", "tag_b"),
+                        name="conversation_tag_pair_unique",
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='conversationtag',
-            index=models.Index(fields=['tag', 'conversation'], name='conversatio_tag_id_8a9643_idx'),
+            model_name="conversationtag",
+            index=models.Index(
+                fields=["tag", "conversation"], name="conversatio_tag_id_8a9643_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='conversationtag',
-            constraint=models.UniqueConstraint(fields=('conversation', 'tag'), name='conversation_tag_unique'),
+            model_name="conversationtag",
+            constraint=models.UniqueConstraint(
+                fields=("conversation", "tag"), name="conversation_tag_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(condition=models.Q(('initiated_by', 'merchant'), ('spam', False)), fields=['created_at', 'country'], name='conv_report_idx'),
+            model_name="conversation",
+            index=models.Index(
+                condition=models.Q(("initiated_by", "merchant"), ("spam", False)),
+                fields=["created_at", "country"],
+                name="conv_report_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['merchant', 'created_at'], name='conversatio_merchan_090de5_idx'),
+            model_name="conversation",
+            index=models.Index(
+                fields=["merchant", "created_at"], name="conversatio_merchan_090de5_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['status'], name='conversatio_status_b2d188_idx'),
+            model_name="conversation",
+            index=models.Index(fields=["status"], name="conversatio_status_b2d188_idx"),
         ),
         migrations.AddConstraint(
-            model_name='conversation',
-            constraint=models.CheckConstraint(condition=models.Q(('resolved_at__isnull', True), ('status__in', ['closed', 'solved']), _connector='OR'), name='conv_resolved_only_when_solved_or_closed'),
+            model_name="conversation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("resolved_at__isnull", True),
+                    ("status__in", ["closed", "solved"]),
+                    _connector="OR",
+                ),
+                name="conv_resolved_only_when_solved_or_closed",
+            ),
         ),
     ]

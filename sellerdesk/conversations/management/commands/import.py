@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
@@ -25,7 +25,9 @@ class Command(BaseCommand):
             metavar="FILE",
             help="also write every rejected line, with its number and reason, to FILE (JSON Lines)",
         )
-        parser.add_argument("--batch-size", type=int, default=None, help="conversations per transaction")
+        parser.add_argument(
+            "--batch-size", type=int, default=None, help="conversations per transaction"
+        )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -75,8 +77,8 @@ def _open(path: str) -> IO[bytes]:
         return sys.stdin.buffer
     try:
         if path.endswith(".gz"):
-            return gzip.open(path, "rb")
-        return open(path, "rb")  # noqa: SIM115 - closed by the caller
+            return cast(IO[bytes], gzip.open(path, "rb"))
+        return open(path, "rb")  # closed by the caller
     except OSError as exc:
         raise CommandError(f"cannot open {path}: {exc.strerror}") from exc
 
@@ -84,7 +86,7 @@ def _open(path: str) -> IO[bytes]:
 class _Numbered:
     """Numbered lines of a binary stream, advancing the progress bar by bytes read."""
 
-    def __init__(self, handle: IO[bytes], bar: tqdm) -> None:  # type: ignore[type-arg]
+    def __init__(self, handle: IO[bytes], bar: tqdm) -> None:
         self.handle = handle
         self.bar = bar
         self.number = 0

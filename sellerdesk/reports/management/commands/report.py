@@ -16,10 +16,21 @@ class Command(BaseCommand):
     help = "Compute the complaint-handling report for a period."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--from", dest="start", required=True, help="start (inclusive): a date or RFC 3339 timestamp")
-        parser.add_argument("--to", dest="end", required=True, help="end (exclusive): a date or RFC 3339 timestamp")
-        parser.add_argument("--config", help="a report configuration in TOML (segments, topics, top, timezone)")
-        parser.add_argument("--as-of", dest="as_of", help="ignore everything dated after this moment (default: now)")
+        parser.add_argument(
+            "--from",
+            dest="start",
+            required=True,
+            help="start (inclusive): a date or RFC 3339 timestamp",
+        )
+        parser.add_argument(
+            "--to", dest="end", required=True, help="end (exclusive): a date or RFC 3339 timestamp"
+        )
+        parser.add_argument(
+            "--config", help="a report configuration in TOML (segments, topics, top, timezone)"
+        )
+        parser.add_argument(
+            "--as-of", dest="as_of", help="ignore everything dated after this moment (default: now)"
+        )
         parser.add_argument("--format", choices=FORMATS, default="json")
         parser.add_argument("--output", help="write to this file instead of standard output")
 
