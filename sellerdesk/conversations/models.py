@@ -128,8 +128,9 @@ class Conversation(models.Model):
 
 
 class Message(models.Model):
+    # The unique (conversation, external_id) index serves look-ups by conversation too.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
     external_id = models.CharField(max_length=200)
     author_type = models.CharField(max_length=8, choices=AuthorType.choices)
@@ -145,7 +146,6 @@ class Message(models.Model):
                 fields=["conversation", "external_id"], name="message_unique_in_conversation"
             ),
         ]
-        indexes = [models.Index(fields=["conversation", "created_at"])]
 
     def __str__(self) -> str:
         return f"{self.author_type} at {self.created_at:%Y-%m-%d %H:%M}"
@@ -155,7 +155,7 @@ class StatusChange(models.Model):
     """The event log of a conversation's status. Ordered by ``at``, ties by ``seq``."""
 
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="status_changes"
+        Conversation, on_delete=models.CASCADE, related_name="status_changes", db_index=False
     )
     status = models.CharField(max_length=8, choices=Status.choices)
     at = models.DateTimeField()
@@ -186,18 +186,16 @@ class ResolutionStretch(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     started_seconds = models.FloatField()
 
-    class Meta:
-        indexes = [models.Index(fields=["conversation", "started_at"])]
-
     def __str__(self) -> str:
         return f"resolved {self.started_at:%Y-%m-%d %H:%M} to {self.ended_at or 'now'}"
 
 
 class ConversationTag(models.Model):
+    # Both directions are served by the two composite indexes below.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="conversation_tags"
+        Conversation, on_delete=models.CASCADE, related_name="conversation_tags", db_index=False
     )
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+", db_index=False)
 
     class Meta:
         constraints = [
@@ -216,11 +214,13 @@ class ConversationTagPair(models.Model):
     rather than a self-join at report time.
     """
 
+    # Read by conversation only (the report joins from the population); the unique index
+    # leads with it. Tags are never deleted in bulk, so tag_a/tag_b need no index of their own.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="tag_pairs"
+        Conversation, on_delete=models.CASCADE, related_name="tag_pairs", db_index=False
     )
-    tag_a = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
-    tag_b = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
+    tag_a = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+", db_index=False)
+    tag_b = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+", db_index=False)
 
     class Meta:
         constraints = [
