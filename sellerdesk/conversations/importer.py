@@ -10,6 +10,8 @@ from the same ``facts.derive`` the live services use.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +29,7 @@ from sellerdesk.conversations.models import (
     Conversation,
     ConversationTag,
     ConversationTagPair,
+    InitiatedBy,
     Message,
     ResolutionStretch,
     StatusChange,
@@ -60,31 +63,92 @@ def conversations_import(
 ) -> ImportResult:
     """Import numbered interchange lines; every rejected line is returned with its reason.
 
-    Memory stays flat: at most one batch of parsed conversations is held at a time.
+    Memory stays flat: a few batches of parsed conversations are held at a time, whatever
+    the size of the input.
     """
     size = batch_size or settings.SELLERDESK_IMPORT_BATCH
     result = ImportResult()
+    for batch, rejected in _parsed_batches(lines, size, keep_rejected_lines):
+        result.rejected.extend(rejected)
+        if batch:
+            _flush(batch, result)
+        if on_batch:
+            on_batch(result)
+    return result
+
+
+_Batch = tuple[list[tuple[int, ConversationRecord]], list[Rejection]]
+_END = object()
+
+
+def _parse_batches(
+    lines: Iterable[tuple[int, bytes]], size: int, keep_rejected_lines: bool
+) -> Iterator[_Batch]:
+    """Batches of parsed conversations (within a batch the later line of an id wins), each
+    with the lines rejected while reading it."""
     batch: dict[str, tuple[int, ConversationRecord]] = {}
+    rejected: list[Rejection] = []
     for number, raw in lines:
         if not raw.strip():
             continue
         try:
             record = parse_line(raw)
         except InterchangeError as exc:
-            result.rejected.append(Rejection(number, str(exc), raw if keep_rejected_lines else b""))
+            rejected.append(Rejection(number, str(exc), raw if keep_rejected_lines else b""))
             continue
-        batch.pop(record.id, None)  # within one batch the later line wins
+        batch.pop(record.id, None)
         batch[record.id] = (number, record)
         if len(batch) >= size:
-            _flush(list(batch.values()), result)
-            batch.clear()
-            if on_batch:
-                on_batch(result)
-    if batch:
-        _flush(list(batch.values()), result)
-        if on_batch:
-            on_batch(result)
-    return result
+            yield list(batch.values()), rejected
+            batch, rejected = {}, []
+    yield list(batch.values()), rejected
+
+
+def _parsed_batches(
+    lines: Iterable[tuple[int, bytes]], size: int, keep_rejected_lines: bool
+) -> Iterator[_Batch]:
+    """``_parse_batches`` run one batch ahead in a thread of its own.
+
+    Parsing is Python work; writing a batch mostly waits on the database, and the GIL is free
+    while it waits, so the next batch is parsed meanwhile. Database work stays in the
+    caller's thread (Django connections belong to a thread). An error while reading (a
+    truncated .gz) is raised in the caller.
+    """
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def hand_over(item: Any) -> bool:
+        """Put an item for the caller, unless the caller has stopped listening."""
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in _parse_batches(lines, size, keep_rejected_lines):
+                if not hand_over(item):
+                    return
+            hand_over(_END)
+        except BaseException as exc:  # handed to the caller, which raises it
+            hand_over(exc)
+
+    thread = threading.Thread(target=produce, name="sellerdesk-import-parser", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _flush(batch: list[tuple[int, ConversationRecord]], result: ImportResult) -> None:
@@ -325,14 +389,15 @@ def _write_children(
                 ]
             )
         names = sorted(record.tags)  # code-point order: pairs are stored with a < b
-        conversation_tags.extend([pk, tags[name]] for name in names)
-        pairs.extend([pk, tags[a], tags[b]] for a, b in combinations(names, 2))
+        population = [_dt(record.created_at), record.merchant.country, _counted(record)]
+        conversation_tags.extend([pk, tags[name], *population] for name in names)
+        pairs.extend([pk, tags[a], tags[b], *population] for a, b in combinations(names, 2))
     inserts: list[tuple[Any, tuple[str, ...], list[list[Any]]]] = [
         (Message, ("conversation_id", "external_id", "author_type", "author_id", "author_name", "public", "body", "created_at"), messages),
         (StatusChange, ("conversation_id", "status", "at", "seq", "by"), changes),
         (ResolutionStretch, ("conversation_id", "started_at", "ended_at", "started_seconds"), stretches),
-        (ConversationTag, ("conversation_id", "tag_id"), conversation_tags),
-        (ConversationTagPair, ("conversation_id", "tag_a_id", "tag_b_id"), pairs),
+        (ConversationTag, ("conversation_id", "tag_id", "created_at", "country", "counted"), conversation_tags),
+        (ConversationTagPair, ("conversation_id", "tag_a_id", "tag_b_id", "created_at", "country", "counted"), pairs),
     ]  # fmt: skip
     for model, columns, rows in inserts:
         _insert_rows(cursor, model, columns, rows)
@@ -345,13 +410,22 @@ def _insert_rows(cursor: Any, model: Any, columns: Sequence[str], rows: list[lis
         return
     quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
     if connection.vendor == "postgresql":
-        with cursor.cursor.copy(f"COPY {_table(model)} ({quoted}) FROM STDIN") as copy:
+        # The raw psycopg COPY bypasses Django's cursor wrapper: translate its errors into
+        # Django's DatabaseError, which _flush catches to reject only the refused conversation.
+        with (
+            connection.wrap_database_errors,
+            cursor.cursor.copy(f"COPY {_table(model)} ({quoted}) FROM STDIN") as copy,
+        ):
             for item in rows:
                 copy.write_row(item)
         return
     cursor.executemany(
         f"INSERT INTO {_table(model)} ({quoted}) VALUES ({_placeholders(len(columns))})", rows
     )
+
+
+def _counted(record: ConversationRecord) -> bool:
+    return record.initiated_by == InitiatedBy.MERCHANT and not record.spam
 
 
 def _message_facts(record: ConversationRecord) -> list[facts.MessageFact]:

@@ -13,10 +13,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sellerdesk.accounts.models import MerchantStatus
-from sellerdesk.conversations.models import AuthorType, Channel, InitiatedBy, Kind, Outcome, Status
+from sellerdesk.accounts.models import Merchant, MerchantStatus
+from sellerdesk.conversations.models import (
+    AuthorType,
+    Channel,
+    Conversation,
+    InitiatedBy,
+    Kind,
+    Message,
+    Outcome,
+    Status,
+    StatusChange,
+    Tag,
+)
 from sellerdesk.core.countries import COUNTRY_NAMES
-from sellerdesk.core.text import display_tag, normalize_tag
+from sellerdesk.core.text import display_tag, normalize_tag, text_problem
 from sellerdesk.core.timeutil import TimestampError, parse_rfc3339
 
 SCHEMA = "sellerdesk.conversations/v1"
@@ -83,7 +94,43 @@ class ConversationRecord:
 _MISSING = object()
 
 
-def _text(obj: dict[str, Any], key: str, where: str, *, required: bool = False) -> str | None:
+def _length(model: type[Any], name: str) -> int:
+    max_length = model._meta.get_field(name).max_length
+    assert max_length is not None
+    return int(max_length)
+
+
+# The stored columns' limits, checked here so that a line is refused alike on every database
+# (PostgreSQL enforces them, SQLite does not).
+_ID_MAX = _length(Conversation, "external_id")
+_MERCHANT_ID_MAX = _length(Merchant, "external_id")
+_MERCHANT_NAME_MAX = _length(Merchant, "name")
+_LANGUAGE_MAX = _length(Merchant, "language")
+_MESSAGE_ID_MAX = _length(Message, "external_id")
+_AUTHOR_ID_MAX = _length(Message, "author_id")
+_AUTHOR_NAME_MAX = _length(Message, "author_name")
+_BY_MAX = _length(StatusChange, "by")
+_TAG_MAX = min(_length(Tag, "name"), _length(Tag, "display_name"))
+
+
+def _check_text(value: str, label: str, max_length: int | None = None) -> str:
+    """Refuse what no column can hold: NUL, lone surrogates, more characters than it takes."""
+    problem = text_problem(value)
+    if problem:
+        raise InterchangeError(f"{label}: {problem}")
+    if max_length is not None and len(value) > max_length:
+        raise InterchangeError(f"{label}: longer than {max_length} characters")
+    return value
+
+
+def _text(
+    obj: dict[str, Any],
+    key: str,
+    where: str,
+    *,
+    required: bool = False,
+    max_length: int | None = None,
+) -> str | None:
     value = obj.get(key, _MISSING)
     if value is _MISSING or value is None:
         if required:
@@ -91,13 +138,13 @@ def _text(obj: dict[str, Any], key: str, where: str, *, required: bool = False) 
         return None
     if not isinstance(value, str):
         raise InterchangeError(f"{where}{key}: expected a string, got {_type_name(value)}")
-    if "\x00" in value:
-        raise InterchangeError(f"{where}{key}: contains a NUL character (U+0000)")
-    return value
+    return _check_text(value, f"{where}{key}", max_length)
 
 
-def _required_text(obj: dict[str, Any], key: str, where: str = "") -> str:
-    value = _text(obj, key, where, required=True)
+def _required_text(
+    obj: dict[str, Any], key: str, where: str = "", *, max_length: int | None = None
+) -> str:
+    value = _text(obj, key, where, required=True, max_length=max_length)
     assert value is not None
     return value
 
@@ -175,13 +222,13 @@ def _merchant(obj: dict[str, Any]) -> MerchantRecord:
     merchant = _object(obj, "merchant", "", required=True)
     assert merchant is not None
     where = "merchant."
-    language = _text(merchant, "language", where) or ""
-    if language and not _BCP47.match(language):
+    language = _text(merchant, "language", where, max_length=_LANGUAGE_MAX) or ""
+    if language and not _BCP47.fullmatch(language):
         raise InterchangeError(f"merchant.language: {language!r} is not a BCP 47 language tag")
     return MerchantRecord(
-        id=_required_text(merchant, "id", where),
+        id=_required_text(merchant, "id", where, max_length=_MERCHANT_ID_MAX),
         country=parse_country(_required_text(merchant, "country", where)),
-        name=_text(merchant, "name", where) or "",
+        name=_text(merchant, "name", where, max_length=_MERCHANT_NAME_MAX) or "",
         status=_enum(merchant, "status", _MERCHANT_STATUSES, where, MerchantStatus.ACTIVE),
         language=language,
     )
@@ -194,7 +241,7 @@ def _messages(obj: dict[str, Any], created_at: datetime) -> list[MessageRecord]:
         where = f"messages[{index}]."
         if not isinstance(item, dict):
             raise InterchangeError(f"messages[{index}]: expected an object, got {_type_name(item)}")
-        message_id = _required_text(item, "id", where)
+        message_id = _required_text(item, "id", where, max_length=_MESSAGE_ID_MAX)
         if message_id in seen:
             raise InterchangeError(f"{where}id: {message_id!r} is repeated in this conversation")
         seen.add(message_id)
@@ -210,8 +257,8 @@ def _messages(obj: dict[str, Any], created_at: datetime) -> list[MessageRecord]:
             MessageRecord(
                 id=message_id,
                 author_type=_enum(author, "type", _AUTHOR_TYPES, author_where, _MISSING),
-                author_id=_text(author, "id", author_where) or "",
-                author_name=_text(author, "name", author_where) or "",
+                author_id=_text(author, "id", author_where, max_length=_AUTHOR_ID_MAX) or "",
+                author_name=_text(author, "name", author_where, max_length=_AUTHOR_NAME_MAX) or "",
                 public=_bool(item, "public", where, True),
                 body=_required_text(item, "body", where),
                 created_at=moment,
@@ -237,7 +284,7 @@ def _status_changes(obj: dict[str, Any], created_at: datetime) -> list[StatusCha
             StatusChangeRecord(
                 status=_enum(item, "status", _STATUSES, where, _MISSING),
                 at=moment,
-                by=_text(item, "by", where) or "",
+                by=_text(item, "by", where, max_length=_BY_MAX) or "",
                 seq=index + 1,
             )
         )
@@ -249,21 +296,21 @@ def _tags(obj: dict[str, Any]) -> dict[str, str]:
     for index, item in enumerate(_array(obj, "tags")):
         if not isinstance(item, str):
             raise InterchangeError(f"tags[{index}]: expected a string, got {_type_name(item)}")
-        if "\x00" in item:
-            raise InterchangeError(f"tags[{index}]: contains a NUL character (U+0000)")
+        _check_text(item, f"tags[{index}]")
         name = normalize_tag(item)
         if not name:
             continue
-        if len(name) > 200:
-            raise InterchangeError(f"tags[{index}]: longer than 200 characters")
-        tags.setdefault(name, display_tag(item))
+        display = display_tag(item)
+        # Both the normalized name and the display name kept for it must fit their columns.
+        _check_text(max(name, display, key=len), f"tags[{index}]", _TAG_MAX)
+        tags.setdefault(name, display)
     return tags
 
 
 def parse_object(obj: Any) -> ConversationRecord:
     if not isinstance(obj, dict):
         raise InterchangeError(f"expected a JSON object, got {_type_name(obj)}")
-    conversation_id = _required_text(obj, "id", "")
+    conversation_id = _required_text(obj, "id", "", max_length=_ID_MAX)
     if not conversation_id.strip():
         raise InterchangeError("id: must not be empty")
     created_at = _timestamp(obj, "created_at", "")
@@ -283,6 +330,11 @@ def parse_object(obj: Any) -> ConversationRecord:
     )
 
 
+def _not_json(name: str) -> Any:
+    # Python's json module reads NaN, Infinity and -Infinity, which JSON (RFC 8259) does not have.
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def parse_line(line: str | bytes) -> ConversationRecord:
     """One conversation from one line of the file, or InterchangeError saying why not."""
     if isinstance(line, bytes):
@@ -291,9 +343,11 @@ def parse_line(line: str | bytes) -> ConversationRecord:
         except UnicodeDecodeError as exc:
             raise InterchangeError(f"not valid UTF-8 at byte {exc.start}") from None
     try:
-        obj = json.loads(line)
+        obj = json.loads(line, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         raise InterchangeError(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
+    except ValueError as exc:
+        raise InterchangeError(f"not valid JSON: {exc}") from None
     except RecursionError:
         raise InterchangeError("not valid JSON: nested too deeply") from None
     return parse_object(obj)

@@ -34,7 +34,15 @@ from sellerdesk.conversations.models import (
     Tag,
 )
 from sellerdesk.core.errors import ValidationError
-from sellerdesk.core.text import display_tag, normalize_tag
+from sellerdesk.core.text import display_tag, normalize_tag, text_problem
+
+
+def _check_text(**fields: str | None) -> None:
+    """The interchange format's text rule, so the importer and the services store alike."""
+    for name, value in fields.items():
+        problem = text_problem(value) if value else None
+        if problem:
+            raise ValidationError(f"{name} {problem}")
 
 
 def merchant_upsert(
@@ -47,6 +55,7 @@ def merchant_upsert(
 ) -> Merchant:
     """Create or update a merchant by the marketplace's id."""
     code = parse_country(country)
+    _check_text(external_id=external_id, name=name, language=language)
     if status not in MerchantStatus.values:
         raise ValidationError(f"unknown merchant status {status!r}")
     merchant, _ = Merchant.objects.update_or_create(
@@ -81,6 +90,7 @@ def conversation_open(
         raise ValidationError(f"unknown kind {kind!r}")
     if initiated_by not in InitiatedBy.values:
         raise ValidationError(f"unknown initiator {initiated_by!r}")
+    _check_text(subject=subject, external_id=external_id)
     moment = created_at or timezone.now()
     with transaction.atomic():
         conversation = Conversation.objects.create(
@@ -130,8 +140,7 @@ def message_add(
     """Add a reply, an internal note (``public=False``) or a system message."""
     if author_type not in AuthorType.values:
         raise ValidationError(f"unknown author type {author_type!r}")
-    if "\x00" in body:
-        raise ValidationError("the message contains a NUL character")
+    _check_text(body=body, author_id=author_id, author_name=author_name, external_id=external_id)
     moment = created_at or timezone.now()
     with transaction.atomic():
         row = _locked(conversation)
@@ -165,6 +174,7 @@ def conversation_set_status(
     """Record a status change (the event log) and recompute the resolution facts."""
     if status not in Status.values:
         raise ValidationError(f"unknown status {status!r}")
+    _check_text(by=by)
     moment = at or timezone.now()
     with transaction.atomic():
         row = _locked(conversation)
@@ -212,6 +222,7 @@ def conversation_set_tags(*, conversation: Conversation, names: Iterable[str]) -
     """Replace the conversation's tags (names normalized; repeats count once)."""
     wanted: dict[str, str] = {}
     for raw in names:
+        _check_text(tag=raw)
         name = normalize_tag(raw)
         if name:
             wanted.setdefault(name, display_tag(raw))
@@ -221,14 +232,24 @@ def conversation_set_tags(*, conversation: Conversation, names: Iterable[str]) -
         ConversationTag.objects.filter(conversation=row).delete()
         ConversationTagPair.objects.filter(conversation=row).delete()
         ordered = sorted(tags, key=lambda t: t.name)
+        population = {
+            "created_at": row.created_at,
+            "country": row.country,
+            "counted": _counted(row),
+        }
         ConversationTag.objects.bulk_create(
-            ConversationTag(conversation=row, tag=tag) for tag in ordered
+            ConversationTag(conversation=row, tag=tag, **population) for tag in ordered
         )
         ConversationTagPair.objects.bulk_create(
-            ConversationTagPair(conversation=row, tag_a=a, tag_b=b)
+            ConversationTagPair(conversation=row, tag_a=a, tag_b=b, **population)
             for a, b in combinations(ordered, 2)
         )
     return ordered
+
+
+def _counted(row: Conversation) -> bool:
+    """Whether the report's population includes the conversation (copied onto its tag rows)."""
+    return row.initiated_by == InitiatedBy.MERCHANT and not row.spam
 
 
 def conversation_tag_add(*, conversation: Conversation, name: str) -> list[Tag]:
@@ -268,7 +289,12 @@ def conversation_set_outcome(*, conversation: Conversation, outcome: str | None)
 
 def conversation_mark_spam(*, conversation: Conversation, spam: bool = True) -> None:
     """Spam is kept but never counted."""
-    Conversation.objects.filter(pk=conversation.pk).update(spam=spam)
+    with transaction.atomic():
+        row = _locked(conversation)
+        row.spam = spam
+        row.save(update_fields=["spam"])
+        ConversationTag.objects.filter(conversation=row).update(counted=_counted(row))
+        ConversationTagPair.objects.filter(conversation=row).update(counted=_counted(row))
     conversation.spam = spam
 
 

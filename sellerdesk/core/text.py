@@ -6,6 +6,20 @@ import re
 import unicodedata
 
 _WHITESPACE_RUN = re.compile(r"\s+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def text_problem(value: str) -> str | None:
+    """Why a text cannot be stored, or None: text may be any Unicode except NUL (U+0000).
+
+    A lone surrogate (a valid JSON escape such as ``\\ud800``) is no Unicode text either: it
+    cannot be written as UTF-8, so no database would take it.
+    """
+    if "\x00" in value:
+        return "contains a NUL character (U+0000)"
+    if _SURROGATE.search(value):
+        return "contains a lone surrogate, which is not Unicode text"
+    return None
 
 
 def normalize_tag(name: str) -> str:

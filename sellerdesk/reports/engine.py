@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
 
 from sellerdesk.conversations.models import (
     Conversation,
@@ -107,9 +107,11 @@ class _Query:
         self.params = params
         self.vendor = vendor
         self.adapt = adapt
+        # Normalized names sort by code point: PostgreSQL's "C" collation, SQLite's default.
         self.collate = ' COLLATE "C"' if vendor == "postgresql" else ""
 
     def segments_cte(self) -> tuple[str, list[Any]]:
+        """seg(seg, country): one row per country of each segment (``*`` = every code)."""
         rows: list[Any] = []
         for index, segment in enumerate(self.params.config.segments):
             for country in sorted(segment.countries):
@@ -117,54 +119,57 @@ class _Query:
         values = ", ".join(["(%s, %s)"] * (len(rows) // 2))
         return f"seg(seg, country) AS (VALUES {values})", rows
 
-    def population_cte(self, *, timings: bool) -> tuple[str, list[Any]]:
-        """The conversations the report counts (report.md, "Population")."""
+    def period(self, alias: str) -> tuple[str, list[Any]]:
+        """created_at in [start, end) and not after as_of."""
         p = self.params
-        as_of = self.adapt(p.as_of)
-        columns = "c.id, c.country"
-        args: list[Any] = []
-        if timings:
-            # Facts stored for "now" hold at as_of unless a status change came after it; only
-            # then the stretch that covered as_of is looked up (one indexed probe).
-            columns += f""",
-              c.kind, c.outcome,
+        return (
+            f"{alias}.created_at >= %s AND {alias}.created_at < %s AND {alias}.created_at <= %s",
+            [self.adapt(p.start), self.adapt(p.end), self.adapt(p.as_of)],
+        )
+
+    def population_cte(self) -> tuple[str, list[Any]]:
+        """pop: the conversations the report counts (report.md, "Population"), with their
+        first-response and resolution seconds as of as_of.
+
+        The facts stored for "now" hold at as_of unless a status change came after it; only
+        then is the stretch that covered as_of looked up (one indexed probe). The WHERE
+        repeats the partial index's condition literally so that both databases use it.
+        """
+        as_of = self.adapt(self.params.as_of)
+        period, period_args = self.period("c")
+        sql = f"""pop AS (
+            SELECT c.country, c.kind, c.outcome,
               CASE WHEN c.first_response_at <= %s THEN c.first_response_seconds END AS fr,
               CASE WHEN c.status_changed_at IS NULL OR c.status_changed_at <= %s
                    THEN c.resolution_seconds
                    ELSE (SELECT rs.started_seconds FROM {_t(ResolutionStretch)} rs
                          WHERE rs.conversation_id = c.id AND rs.started_at <= %s
                            AND (rs.ended_at IS NULL OR rs.ended_at > %s))
-              END AS res"""
-            args += [as_of, as_of, as_of, as_of]
-        sql = f"""pop AS (
-            SELECT {columns}
+              END AS res
             FROM {_t(Conversation)} c
-            WHERE c.initiated_by = 'merchant' AND c.spam = %s
-              AND c.created_at >= %s AND c.created_at < %s AND c.created_at <= %s)"""
-        args += [False, self.adapt(p.start), self.adapt(p.end), as_of]
-        return sql, args
+            WHERE c.initiated_by = 'merchant' AND NOT c.spam AND {period})"""
+        return sql, [as_of, as_of, as_of, as_of, *period_args]
 
-    def with_clause(
-        self, *, timings: bool, extra: str = "", extra_args: list[Any] | None = None
-    ) -> tuple[str, list[Any]]:
-        seg_sql, seg_args = self.segments_cte()
-        pop_sql, pop_args = self.population_cte(timings=timings)
-        parts = [seg_sql, pop_sql]
-        args = [*seg_args, *pop_args]
-        if extra:
-            parts.append(extra)
-            args += extra_args or []
-        return "WITH " + ",\n".join(parts), args
+    @staticmethod
+    def with_clause(*parts: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
+        sqls = [sql for sql, _ in parts]
+        args = [arg for _, part_args in parts for arg in part_args]
+        return "WITH " + ",\n".join(sqls), args
 
 
 def compute_report(params: ReportParams, *, using: str = "default") -> Report:
+    """The report's figures for every segment, read in one transaction (one snapshot)."""
     connection = connections[using]
     query = _Query(params, connection.vendor, connection.ops.adapt_datetimefield_value)
     figures = [SegmentFigures(s.name, s.entries) for s in params.config.segments]
-    with connection.cursor() as cursor:
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        if query.vendor == "postgresql":
+            # Short scans and aggregates: compiling them with JIT costs more than it saves
+            # (about 0.3 s a statement at 1M conversations).
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute("SET LOCAL work_mem = '64MB'")
         _main_figures(cursor, query, figures)
-        if query.vendor != "postgresql":
-            _medians_by_window(cursor, query, figures)
+        _medians(cursor, query, figures)
         _top_tags(cursor, query, figures)
         _top_pairs(cursor, query, figures)
         _topics(cursor, query, figures)
@@ -172,56 +177,75 @@ def compute_report(params: ReportParams, *, using: str = "default") -> Report:
 
 
 def _main_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
-    kinds = ",\n".join(f"SUM(CASE WHEN kind = '{k}' THEN 1 ELSE 0 END)" for k in KINDS)
-    outcomes = ",\n".join(
-        f"SUM(CASE WHEN kind = 'complaint' AND outcome = '{o}' THEN 1 ELSE 0 END)" for o in OUTCOMES
+    """Counts and sums per country in one pass over the population, then per segment: every
+    figure but the medians adds up across countries."""
+    kinds = [f"SUM(CASE WHEN kind = '{k}' THEN 1 ELSE 0 END) AS k_{k}" for k in KINDS]
+    outcomes = [
+        f"SUM(CASE WHEN kind = 'complaint' AND outcome = '{o}' THEN 1 ELSE 0 END) AS o_{o}"
+        for o in OUTCOMES
+    ]
+    outcomes.append(
+        "SUM(CASE WHEN kind = 'complaint' AND outcome IS NULL THEN 1 ELSE 0 END) AS o_undecided"
     )
-    medians = ""
-    if query.vendor == "postgresql":
-        medians = """,
-          percentile_cont(0.5) WITHIN GROUP (ORDER BY fr),
-          percentile_cont(0.5) WITHIN GROUP (ORDER BY res),
-          percentile_cont(0.5) WITHIN GROUP (ORDER BY CASE WHEN kind = 'complaint' THEN res END)"""
-    with_sql, args = query.with_clause(timings=True)
+    per_country = ",\n".join([
+        "COUNT(*) AS n", *kinds,
+        "COUNT(fr) AS fr_n", "SUM(fr) AS fr_sum", "COUNT(res) AS res_n", "SUM(res) AS res_sum",
+        *outcomes,
+        "COUNT(CASE WHEN kind = 'complaint' THEN res END) AS cres_n",
+        "SUM(CASE WHEN kind = 'complaint' THEN res END) AS cres_sum",
+    ])  # fmt: skip
+    columns = ["n", *[f"k_{k}" for k in KINDS], "fr_n", "fr_sum", "res_n", "res_sum"]
+    columns += [f"o_{o}" for o in [*OUTCOMES, "undecided"]] + ["cres_n", "cres_sum"]
+    with_sql, args = query.with_clause(query.segments_cte(), query.population_cte())
     cursor.execute(
-        f"""{with_sql}
-        SELECT s.seg, COUNT(*), {kinds},
-          COUNT(fr), AVG(fr), COUNT(res), AVG(res),
-          {outcomes},
-          SUM(CASE WHEN kind = 'complaint' AND outcome IS NULL THEN 1 ELSE 0 END),
-          AVG(CASE WHEN kind = 'complaint' THEN res END){medians}
-        FROM pop p JOIN seg s ON s.country = p.country
+        f"""{with_sql},
+        bc AS (SELECT country, {per_country} FROM pop GROUP BY country)
+        SELECT s.seg, {", ".join(f"SUM(bc.{c})" for c in columns)}
+        FROM bc JOIN seg s ON s.country = bc.country
         GROUP BY s.seg""",
         args,
     )
     for row in cursor.fetchall():
+        values = dict(zip(columns, row[1:], strict=True))
         figure = figures[row[0]]
-        figure.conversations = row[1]
-        figure.by_kind = {k: int(v or 0) for k, v in zip(KINDS, row[2:6], strict=True)}
+        figure.conversations = int(values["n"])
+        figure.by_kind = {k: int(values[f"k_{k}"] or 0) for k in KINDS}
         figure.complaints = figure.by_kind[Kind.COMPLAINT]
-        figure.responded = row[6]
-        figure.first_response.mean = _num(row[7])
-        figure.resolved = row[8]
-        figure.resolution.mean = _num(row[9])
-        counts = row[10 : 10 + len(OUTCOMES) + 1]
-        figure.outcomes = {
-            k: int(v or 0) for k, v in zip([*OUTCOMES, "undecided"], counts, strict=True)
-        }
-        at = 11 + len(OUTCOMES)
-        figure.complaint_resolution.mean = _num(row[at])
-        if query.vendor == "postgresql":
-            figure.first_response.median = _num(row[at + 1])
-            figure.resolution.median = _num(row[at + 2])
-            figure.complaint_resolution.median = _num(row[at + 3])
+        figure.responded = int(values["fr_n"])
+        figure.first_response.mean = _mean(values["fr_sum"], values["fr_n"])
+        figure.resolved = int(values["res_n"])
+        figure.resolution.mean = _mean(values["res_sum"], values["res_n"])
+        figure.outcomes = {o: int(values[f"o_{o}"] or 0) for o in [*OUTCOMES, "undecided"]}
+        figure.complaint_resolution.mean = _mean(values["cres_sum"], values["cres_n"])
 
 
-def _medians_by_window(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
-    """Medians where the database has no percentile function: rank within each segment and
-    average the one or two middle values."""
-    with_sql, args = query.with_clause(timings=True)
+def _medians(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
+    """Medians do not add up across countries: each segment's values are ranked whole.
+
+    PostgreSQL has ``percentile_cont``; elsewhere rank within each segment with window
+    functions and average the one or two middle values.
+    """
+    with_sql, args = query.with_clause(query.segments_cte(), query.population_cte())
+    if query.vendor == "postgresql":
+        cursor.execute(
+            f"""{with_sql}
+            SELECT s.seg,
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY fr),
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY res),
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY CASE WHEN kind = 'complaint' THEN res END)
+            FROM pop p JOIN seg s ON s.country = p.country
+            GROUP BY s.seg""",
+            args,
+        )
+        for seg, fr, res, complaint_res in cursor.fetchall():
+            figures[seg].first_response.median = _num(fr)
+            figures[seg].resolution.median = _num(res)
+            figures[seg].complaint_resolution.median = _num(complaint_res)
+        return
     cursor.execute(
         f"""{with_sql},
-        sp AS MATERIALIZED (SELECT s.seg, p.kind, p.fr, p.res FROM pop p JOIN seg s ON s.country = p.country),
+        sp AS MATERIALIZED (
+          SELECT s.seg, p.kind, p.fr, p.res FROM pop p JOIN seg s ON s.country = p.country),
         vals AS (
           SELECT seg, 0 AS metric, fr AS v FROM sp WHERE fr IS NOT NULL
           UNION ALL SELECT seg, 1, res FROM sp WHERE res IS NOT NULL
@@ -243,89 +267,108 @@ def _medians_by_window(cursor: Any, query: _Query, figures: list[SegmentFigures]
 
 
 def _top_tags(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
-    with_sql, args = query.with_clause(timings=False)
+    """Counted per country from the tag rows' own copy of the population facts (an index
+    scan, no join with conversations), then per segment, then ranked."""
+    period, period_args = query.period("ct")
+    with_sql, args = query.with_clause(query.segments_cte())
     cursor.execute(
         f"""{with_sql},
-        counts AS (
-          SELECT s.seg, ct.tag_id, COUNT(*) AS n
-          FROM pop p JOIN seg s ON s.country = p.country
-          JOIN {_t(ConversationTag)} ct ON ct.conversation_id = p.id
-          GROUP BY s.seg, ct.tag_id),
+        tc AS (
+          SELECT ct.country, ct.tag_id, COUNT(*) AS n
+          FROM {_t(ConversationTag)} ct
+          WHERE ct.counted AND {period}
+          GROUP BY ct.country, ct.tag_id),
+        st AS (
+          SELECT s.seg, tc.tag_id, SUM(tc.n) AS n
+          FROM tc JOIN seg s ON s.country = tc.country
+          GROUP BY s.seg, tc.tag_id),
         ranked AS (
-          SELECT c.seg, t.name, c.n,
-            ROW_NUMBER() OVER (PARTITION BY c.seg ORDER BY c.n DESC, t.name{query.collate}) AS rn
-          FROM counts c JOIN {_t(Tag)} t ON t.id = c.tag_id)
+          SELECT st.seg, t.name, st.n,
+            ROW_NUMBER() OVER (PARTITION BY st.seg ORDER BY st.n DESC, t.name{query.collate}) AS rn
+          FROM st JOIN {_t(Tag)} t ON t.id = st.tag_id)
         SELECT seg, name, n FROM ranked WHERE rn <= %s ORDER BY seg, rn""",
-        [*args, query.params.config.top],
+        [*args, *period_args, query.params.config.top],
     )
     for seg, name, count in cursor.fetchall():
-        figures[seg].tags.append((name, count))
+        figures[seg].tags.append((name, int(count)))
 
 
 def _top_pairs(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
-    with_sql, args = query.with_clause(timings=False)
+    """As the tags, over the pair rows the services keep (no self-join)."""
+    period, period_args = query.period("tp")
+    with_sql, args = query.with_clause(query.segments_cte())
     cursor.execute(
         f"""{with_sql},
-        counts AS (
-          SELECT s.seg, tp.tag_a_id, tp.tag_b_id, COUNT(*) AS n
-          FROM pop p JOIN seg s ON s.country = p.country
-          JOIN {_t(ConversationTagPair)} tp ON tp.conversation_id = p.id
-          GROUP BY s.seg, tp.tag_a_id, tp.tag_b_id),
+        pc AS (
+          SELECT tp.country, tp.tag_a_id, tp.tag_b_id, COUNT(*) AS n
+          FROM {_t(ConversationTagPair)} tp
+          WHERE tp.counted AND {period}
+          GROUP BY tp.country, tp.tag_a_id, tp.tag_b_id),
+        sp AS (
+          SELECT s.seg, pc.tag_a_id, pc.tag_b_id, SUM(pc.n) AS n
+          FROM pc JOIN seg s ON s.country = pc.country
+          GROUP BY s.seg, pc.tag_a_id, pc.tag_b_id),
         ranked AS (
-          SELECT c.seg, ta.name AS a, tb.name AS b, c.n,
-            ROW_NUMBER() OVER (PARTITION BY c.seg
-              ORDER BY c.n DESC, ta.name{query.collate}, tb.name{query.collate}) AS rn
-          FROM counts c
-          JOIN {_t(Tag)} ta ON ta.id = c.tag_a_id
-          JOIN {_t(Tag)} tb ON tb.id = c.tag_b_id)
+          SELECT sp.seg, ta.name AS a, tb.name AS b, sp.n,
+            ROW_NUMBER() OVER (PARTITION BY sp.seg
+              ORDER BY sp.n DESC, ta.name{query.collate}, tb.name{query.collate}) AS rn
+          FROM sp
+          JOIN {_t(Tag)} ta ON ta.id = sp.tag_a_id
+          JOIN {_t(Tag)} tb ON tb.id = sp.tag_b_id)
         SELECT seg, a, b, n FROM ranked WHERE rn <= %s ORDER BY seg, rn""",
-        [*args, query.params.config.top],
+        [*args, *period_args, query.params.config.top],
     )
     for seg, a, b, count in cursor.fetchall():
-        figures[seg].tag_pairs.append((a, b, count))
+        figures[seg].tag_pairs.append((a, b, int(count)))
 
 
 def _topics(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
+    """A conversation matches a topic when its tag rows cover every tag of one of the
+    topic's sets; matches are counted once per topic, per country, then per segment."""
     topics = query.params.config.topics
     counts: dict[tuple[int, int], int] = {}
     names = sorted({name for topic in topics for tag_set in topic.any for name in tag_set})
+    rows: list[Any] = []
     if names:
         cursor.execute(
             f"SELECT name, id FROM {_t(Tag)} WHERE name IN ({', '.join(['%s'] * len(names))})",
             names,
         )
         ids = dict(cursor.fetchall())
-        rows: list[Any] = []
         for t_index, topic in enumerate(topics):
             for s_index, tag_set in enumerate(topic.any):
                 if all(name in ids for name in tag_set):  # a set with an unknown tag matches none
                     for name in tag_set:
                         rows.extend([t_index, s_index, ids[name], len(tag_set)])
-        if rows:
-            values = ", ".join(["(%s, %s, %s, %s)"] * (len(rows) // 4))
-            with_sql, args = query.with_clause(
-                timings=False,
-                extra=f"ts(topic, setno, tag_id, size) AS (VALUES {values})",
-                extra_args=rows,
-            )
-            cursor.execute(
-                f"""{with_sql},
-                hits AS (
-                  SELECT DISTINCT ct.conversation_id AS cid, ts.topic
-                  FROM pop p
-                  JOIN {_t(ConversationTag)} ct ON ct.conversation_id = p.id
-                  JOIN ts ON ts.tag_id = ct.tag_id
-                  GROUP BY ct.conversation_id, ts.topic, ts.setno, ts.size
-                  HAVING COUNT(*) = ts.size)
-                SELECT s.seg, h.topic, COUNT(*)
-                FROM hits h JOIN pop p ON p.id = h.cid JOIN seg s ON s.country = p.country
-                GROUP BY s.seg, h.topic""",
-                args,
-            )
-            counts = {(seg, topic): n for seg, topic, n in cursor.fetchall()}
+    if rows:
+        values = ", ".join(["(%s, %s, %s, %s)"] * (len(rows) // 4))
+        period, period_args = query.period("ct")
+        with_sql, args = query.with_clause(
+            query.segments_cte(), (f"ts(topic, setno, tag_id, size) AS (VALUES {values})", rows)
+        )
+        cursor.execute(
+            f"""{with_sql},
+            hits AS (
+              SELECT ct.conversation_id AS cid, ct.country, ts.topic
+              FROM {_t(ConversationTag)} ct JOIN ts ON ts.tag_id = ct.tag_id
+              WHERE ct.counted AND {period}
+              GROUP BY ct.conversation_id, ct.country, ts.topic, ts.setno, ts.size
+              HAVING COUNT(*) = ts.size),
+            tc AS (
+              SELECT country, topic, COUNT(DISTINCT cid) AS n FROM hits GROUP BY country, topic)
+            SELECT s.seg, tc.topic, SUM(tc.n)
+            FROM tc JOIN seg s ON s.country = tc.country
+            GROUP BY s.seg, tc.topic""",
+            [*args, *period_args],
+        )
+        counts = {(seg, topic): int(n) for seg, topic, n in cursor.fetchall()}
     for s_index, figure in enumerate(figures):
         figure.topics = [(t.name, counts.get((s_index, i), 0)) for i, t in enumerate(topics)]
 
 
 def _num(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _mean(total: Any, count: Any) -> float | None:
+    return float(total) / int(count) if count else None
