@@ -330,6 +330,15 @@ def parse_object(obj: Any) -> ConversationRecord:
     )
 
 
+def _json_int(text: str) -> int | float:
+    # Python refuses integers of more than 4300 digits (a guard against slow conversions). They
+    # are valid JSON, and no field of the format is a number: keep such a value a number.
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
 def _not_json(name: str) -> Any:
     # Python's json module reads NaN, Infinity and -Infinity, which JSON (RFC 8259) does not have.
     raise ValueError(f"{name} is not a JSON value")
@@ -343,7 +352,7 @@ def parse_line(line: str | bytes) -> ConversationRecord:
         except UnicodeDecodeError as exc:
             raise InterchangeError(f"not valid UTF-8 at byte {exc.start}") from None
     try:
-        obj = json.loads(line, parse_constant=_not_json)
+        obj = json.loads(line, parse_constant=_not_json, parse_int=_json_int)
     except json.JSONDecodeError as exc:
         raise InterchangeError(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
     except ValueError as exc:

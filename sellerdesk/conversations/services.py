@@ -147,9 +147,14 @@ def message_add(
         if moment < row.created_at:
             raise ValidationError("a message cannot be dated before its conversation")
         row.message_seq += 1
+        if not external_id:
+            # Imported ids need not be 1..n: skip numbers an imported message already holds.
+            while row.messages.filter(external_id=str(row.message_seq)).exists():
+                row.message_seq += 1
+            external_id = str(row.message_seq)
         message = Message.objects.create(
             conversation=row,
-            external_id=external_id or str(row.message_seq),
+            external_id=external_id,
             author_type=author_type,
             author_id=author_id,
             author_name=author_name,
