@@ -523,3 +523,13 @@ def test_a_refused_replacement_leaves_the_stored_version_whole(refuse_poison, tm
     assert code == 1
     assert "refused by the database" in err
     assert snapshot() == before
+
+
+@pytest.mark.django_db
+def test_a_byte_order_mark_before_the_first_line_is_ignored(tmp_path):
+    from tests.builders import conversation, line
+
+    path = tmp_path / "with-bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + line(conversation("c-bom")).encode() + b"\n")
+    call_command("import", str(path), "--no-progress", stdout=StringIO())
+    assert Conversation.objects.filter(external_id="c-bom").exists()

@@ -408,3 +408,29 @@ def test_the_report_over_service_created_data_follows_the_rules(acme, globex):
     assert tr_then["resolution_seconds"]["mean"] == 3600.0
     # As of the first solve the question counts that solve.
     assert only_segment(as_of=ts(6500))["resolution_seconds"] == {"mean": 4800.0, "median": 4800.0}
+
+
+def test_services_refuse_values_longer_than_their_column_on_every_database(acme):
+    from sellerdesk.conversations.services import conversation_open, message_add
+    from sellerdesk.core.errors import ValidationError
+
+    conversation = conversation_open(merchant=acme, channel="chat", subject="Ödeme gecikmesi")
+    with pytest.raises(ValidationError, match="author_name is longer than 500 characters"):
+        message_add(
+            conversation=conversation, author_type="agent", body="ok", author_name="x" * 501
+        )
+    assert conversation.messages.count() == 0
+
+
+def test_a_live_merchant_update_is_not_overwritten_by_an_older_imported_filing(db):
+    from sellerdesk.accounts.models import Merchant
+    from sellerdesk.conversations.importer import conversations_import
+    from sellerdesk.conversations.services import merchant_upsert
+    from tests.builders import conversation, line
+
+    merchant_upsert(external_id="m-7", name="Anka Tekstil A.Ş.", country="DE")
+    older = conversation(merchant_id="m-7", country="TR")
+    result = conversations_import([(1, line(older).encode())])
+    assert result.imported == 1
+    merchant = Merchant.objects.get(external_id="m-7")
+    assert (merchant.name, merchant.country) == ("Anka Tekstil A.Ş.", "DE")

@@ -89,6 +89,8 @@ def _parse_batches(
     batch: dict[str, tuple[int, ConversationRecord]] = {}
     rejected: list[Rejection] = []
     for number, raw in lines:
+        if number == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark some editors write
         if not raw.strip():
             continue
         try:

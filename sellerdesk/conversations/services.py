@@ -36,6 +36,13 @@ from sellerdesk.conversations.models import (
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.text import display_tag, normalize_tag, text_problem
 
+#: The longest value each text argument's column holds; SQLite would store more, PostgreSQL
+#: refuses it: the services refuse it first, the same on both.
+_MAX_LENGTHS = {
+    "external_id": 200, "name": 500, "language": 35, "author_id": 200, "author_name": 500,
+    "by": 200, "tag": 200,
+}  # fmt: skip
+
 
 def _check_text(**fields: str | None) -> None:
     """The interchange format's text rule, so the importer and the services store alike."""
@@ -43,6 +50,9 @@ def _check_text(**fields: str | None) -> None:
         problem = text_problem(value) if value else None
         if problem:
             raise ValidationError(f"{name} {problem}")
+        limit = _MAX_LENGTHS.get(name)
+        if value and limit and len(value) > limit:
+            raise ValidationError(f"{name} is longer than {limit} characters")
 
 
 def merchant_upsert(
@@ -58,10 +68,14 @@ def merchant_upsert(
     _check_text(external_id=external_id, name=name, language=language)
     if status not in MerchantStatus.values:
         raise ValidationError(f"unknown merchant status {status!r}")
+    # A live update is the merchant as of now: an import of older filings leaves it alone.
     merchant, _ = Merchant.objects.update_or_create(
         external_id=external_id,
-        defaults={"country": code, "name": name, "status": status, "language": language},
-    )
+        defaults={
+            "country": code, "name": name, "status": status, "language": language,
+            "profile_at": timezone.now(),
+        },
+    )  # fmt: skip
     return merchant
 
 
