@@ -1,0 +1,86 @@
+"""sellerdesk demo: fill the database with a year of multilingual demo conversations.
+
+Also creates (or resets the password of) the staff login ``admin@sellerdesk.test``. ``make run``
+calls it with ``--if-empty`` so a second start keeps what is there.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from sellerdesk.conversations.demo import (
+    DEFAULT_CONVERSATIONS,
+    DEFAULT_SEED,
+    DEVELOPMENT_PASSWORD,
+    STAFF_LOGIN,
+    DemoError,
+    demo_conversations_stored,
+    demo_load,
+    demo_staff_login,
+    demo_staff_login_exists,
+)
+
+ADMIN_URL = "http://127.0.0.1:8000/admin/"
+
+
+class Command(BaseCommand):
+    help = (
+        "Fill the database with a realistic, multilingual year of merchant support (ids demo-*, "
+        "so running it again replaces them) and create the staff login admin@sellerdesk.test."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--seed", type=int, default=DEFAULT_SEED, help="same seed, same day: same data"
+        )
+        parser.add_argument(
+            "--conversations",
+            type=int,
+            default=DEFAULT_CONVERSATIONS,
+            help=f"how many conversations to write (default {DEFAULT_CONVERSATIONS})",
+        )
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="do nothing when the database already holds conversations",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        count = options["conversations"]
+        if count < 1:
+            raise CommandError("--conversations must be at least 1")
+        if options["if_empty"]:
+            stored = demo_conversations_stored()
+            if stored:
+                self.stdout.write(
+                    f"Demo data is already there ({stored} conversations); nothing written."
+                )
+                if not settings.PRODUCTION and demo_staff_login_exists():
+                    self.stdout.write(
+                        f"Staff login: {STAFF_LOGIN} / {DEVELOPMENT_PASSWORD} at {ADMIN_URL} "
+                        "(unless its password was changed since)"
+                    )
+                return
+        started = time.monotonic()
+        try:
+            result = demo_load(
+                seed=options["seed"], conversations=count, today=timezone.now().date()
+            )
+        except DemoError as exc:
+            raise CommandError(str(exc)) from exc
+        elapsed = time.monotonic() - started
+        password = demo_staff_login(production=settings.PRODUCTION)
+        self.stdout.write(
+            f"Wrote {result.merchants} merchants and {result.conversations} conversations "
+            f"in {elapsed:.1f} s."
+        )
+        if settings.PRODUCTION:
+            self.stdout.write(
+                "Production mode: the staff login got a random password, shown only now."
+            )
+        self.stdout.write(f"Staff login: {STAFF_LOGIN} / {password} at {ADMIN_URL}")

@@ -1,0 +1,100 @@
+"""The project around the domain: settings from the environment, the console command, serve."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+SELLERDESK = Path(sys.executable).parent / "sellerdesk"
+
+
+def run(args: list[str], env: dict[str, str], **kwargs) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "SELLERDESK_ENV"}}
+    return subprocess.run(
+        [str(SELLERDESK), *args], env={**clean, **env}, capture_output=True, text=True,
+        cwd=REPO, timeout=120, check=False, **kwargs,
+    )  # fmt: skip
+
+
+def test_production_mode_refuses_to_start_without_a_secret(tmp_path):
+    result = run(["check"], {"SELLERDESK_ENV": "production", "SELLERDESK_VAR_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_production_mode_passes_the_deployment_checks(tmp_path):
+    env = {
+        "SELLERDESK_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(60),
+        "ALLOWED_HOSTS": "desk.example.com",
+        "SELLERDESK_VAR_DIR": str(tmp_path),
+    }
+    result = run(["check", "--deploy", "--fail-level", "WARNING"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_development_mode_generates_a_private_secret_once(tmp_path):
+    env = {"SELLERDESK_VAR_DIR": str(tmp_path)}
+    assert run(["check"], env).returncode == 0
+    key_file = tmp_path / "secret_key"
+    first = key_file.read_text()
+    assert len(first) >= 50
+    assert key_file.stat().st_mode & 0o077 == 0
+    assert run(["check"], env).returncode == 0
+    assert key_file.read_text() == first
+
+
+def test_console_command_lists_the_project_commands(tmp_path):
+    result = run(["help"], {"SELLERDESK_VAR_DIR": str(tmp_path)})
+    assert result.returncode == 0
+    for command in ("import", "export", "report", "serve", "demo", "migrate"):
+        assert f"    {command}\n" in result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.skipif(
+    os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="serves the embedded SQLite database of a fresh var/ directory",
+)
+def test_serve_answers_http_on_the_given_port(tmp_path):
+    env = {"SELLERDESK_VAR_DIR": str(tmp_path)}
+    assert run(["migrate", "-v", "0"], env).returncode == 0
+    port = _free_port()
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "SELLERDESK_ENV"}}
+    server = subprocess.Popen(
+        [str(SELLERDESK), "serve", "--port", str(port)], env={**clean, **env}, cwd=REPO,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    body = json.loads(r.read())
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert body == {"status": "ok", "database": "sqlite"}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
