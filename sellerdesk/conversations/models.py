@@ -127,6 +127,8 @@ class Conversation(models.Model):
             ),
             models.Index(fields=["merchant", "created_at"]),
             models.Index(fields=["status"]),
+            # "Did anything change status after as_of?": the report's fast path asks this.
+            models.Index(fields=["status_changed_at"], name="conv_status_changed_idx"),
         ]
         constraints = [
             models.CheckConstraint(
