@@ -13,7 +13,7 @@ from itertools import pairwise
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from sellerdesk.conversations.demo import (
     DEVELOPMENT_PASSWORD,
@@ -214,12 +214,21 @@ def test_if_empty_does_nothing_when_conversations_exist_and_a_rerun_replaces():
 
 
 @pytest.mark.django_db
+def test_production_mode_refuses_to_write_without_allow_production(settings):
+    settings.PRODUCTION = True
+    with pytest.raises(CommandError, match=r"Production mode.*--allow-production"):
+        call_command("demo", "--conversations", "20", stdout=StringIO())
+    assert Conversation.objects.count() == 0
+    assert not get_user_model().objects.filter(username=STAFF_LOGIN).exists()
+
+
+@pytest.mark.django_db
 def test_production_mode_gets_a_random_password_never_the_known_one(settings):
     settings.PRODUCTION = True
     user_model = get_user_model()
     user_model.objects.create_user(username=STAFF_LOGIN, password=DEVELOPMENT_PASSWORD)
     out = StringIO()
-    call_command("demo", "--conversations", "20", stdout=out)
+    call_command("demo", "--conversations", "20", "--allow-production", stdout=out)
     password = re.search(rf"Staff login: {re.escape(STAFF_LOGIN)} / (\S+) at", out.getvalue())[1]
     assert password != DEVELOPMENT_PASSWORD
     user = user_model.objects.get(username=STAFF_LOGIN)

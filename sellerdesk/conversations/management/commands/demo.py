@@ -1,7 +1,9 @@
 """sellerdesk demo: fill the database with a year of multilingual demo conversations.
 
 Also creates (or resets the password of) the staff login ``admin@sellerdesk.test``. ``make run``
-calls it with ``--if-empty`` so a second start keeps what is there.
+calls it with ``--if-empty`` so a second start keeps what is there. In production mode it refuses
+to write unless given ``--allow-production``: made-up conversations would mix with real ones
+and skew the reports.
 """
 
 from __future__ import annotations
@@ -49,6 +51,11 @@ class Command(BaseCommand):
             action="store_true",
             help="do nothing when the database already holds conversations",
         )
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="write the demo even in production mode (refused without this flag)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         count = options["conversations"]
@@ -66,6 +73,11 @@ class Command(BaseCommand):
                         "(unless its password was changed since)"
                     )
                 return
+        if settings.PRODUCTION and not options["allow_production"]:
+            raise CommandError(
+                "Production mode: refusing to write demo conversations (and the demo staff "
+                "login) into this database. Pass --allow-production if that is really wanted."
+            )
         started = time.monotonic()
         try:
             result = demo_load(
