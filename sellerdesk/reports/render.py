@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime
 from typing import Any
 
 from django.template.loader import render_to_string
@@ -165,13 +166,18 @@ def _md_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
+def _when(moment: datetime, *, seconds: bool = False) -> str:
+    """``1 November 2025 00:00`` (no leading zero on the day)."""
+    return f"{moment.day} {moment:%B %Y %H:%M{':%S' if seconds else ''}}"
+
+
 def render_markdown(report: Report) -> str:
     ctx = _context(report)
     lines = [
         "# Complaint-handling report",
         "",
-        f"Period: {ctx['start']:%d %B %Y %H:%M} to {ctx['end']:%d %B %Y %H:%M} ({ctx['timezone']}, end excluded).  ",
-        f"Figures as of {ctx['as_of']:%d %B %Y %H:%M:%S} ({ctx['timezone']}).",
+        f"Period: {_when(ctx['start'])} to {_when(ctx['end'])} ({ctx['timezone']}, end excluded).  ",
+        f"Figures as of {_when(ctx['as_of'], seconds=True)} ({ctx['timezone']}).",
         "",
     ]
     for seg in ctx["segments"]:
