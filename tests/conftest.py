@@ -35,7 +35,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
-            config._sellerdesk_browser_skipped = getattr(config, "_sellerdesk_browser_skipped", 0) + 1
+            config._sellerdesk_browser_skipped = (
+                getattr(config, "_sellerdesk_browser_skipped", 0) + 1
+            )
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

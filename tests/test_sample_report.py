@@ -18,7 +18,9 @@ def assert_report_matches(actual, expected, path="report"):
         for key in expected:
             assert_report_matches(actual[key], expected[key], f"{path}.{key}")
     elif isinstance(expected, list):
-        assert len(actual) == len(expected), f"{path}: {len(actual)} items, expected {len(expected)}"
+        assert len(actual) == len(expected), (
+            f"{path}: {len(actual)} items, expected {len(expected)}"
+        )
         for index, (a, e) in enumerate(zip(actual, expected, strict=True)):
             assert_report_matches(a, e, f"{path}[{index}]")
     elif isinstance(expected, float) or isinstance(actual, float):
@@ -30,7 +32,9 @@ def assert_report_matches(actual, expected, path="report"):
 
 @pytest.mark.django_db(transaction=True)
 def test_sample_fixture_gives_the_expected_report():
-    call_command("import", str(FIXTURES / "sample-conversations.jsonl"), "--no-progress", stdout=StringIO())
+    call_command(
+        "import", str(FIXTURES / "sample-conversations.jsonl"), "--no-progress", stdout=StringIO()
+    )
     out = StringIO()
     call_command(
         "report", "--from", "2021-11-01", "--to", "2022-11-01",
