@@ -20,7 +20,9 @@ class Merchant(models.Model):
     the merchant had when it was filed.
     """
 
-    external_id = models.CharField(max_length=200, unique=True)
+    # Unique by a constraint rather than unique=True: on PostgreSQL the latter also builds a
+    # LIKE (varchar_pattern_ops) index that nothing here queries and every insert maintains.
+    external_id = models.CharField(max_length=200)
     name = models.CharField(max_length=500, blank=True, default="")
     country = models.CharField(max_length=2)
     status = models.CharField(
@@ -32,6 +34,9 @@ class Merchant(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["country"])]
+        constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="merchant_external_id_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name or self.external_id} ({self.country})"

@@ -19,7 +19,7 @@ from itertools import combinations
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, reset_queries, transaction
 from django.utils import timezone
 
 from sellerdesk.accounts.models import Merchant
@@ -72,6 +72,9 @@ def conversations_import(
         result.rejected.extend(rejected)
         if batch:
             _flush(batch, result)
+        # With DEBUG on (development), Django keeps the SQL of recent statements; an import's
+        # statements are long: drop them each batch so memory stays flat.
+        reset_queries()
         if on_batch:
             on_batch(result)
     return result
@@ -221,11 +224,23 @@ def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _select_map(sql: str, keys: Sequence[Any]) -> dict[Any, Any]:
-    found: dict[Any, Any] = {}
+def _ids_by(model: Any, column: str, keys: Sequence[Any]) -> dict[Any, int]:
+    """``{key: id}`` for the rows whose ``column`` is one of ``keys``.
+
+    PostgreSQL takes the keys as one array parameter (a statement of the same text each
+    batch); SQLite as chunks of placeholders.
+    """
+    found: dict[Any, int] = {}
+    if not keys:
+        return found
+    sql = f"SELECT {column}, id FROM {_table(model)} WHERE {column}"
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"{sql} = ANY(%s)", [list(keys)])
+            found.update(cursor.fetchall())
+            return found
         for chunk in _chunks(keys):
-            cursor.execute(sql.format(_placeholders(len(chunk))), list(chunk))
+            cursor.execute(f"{sql} IN ({_placeholders(len(chunk))})", list(chunk))
             found.update(cursor.fetchall())
     return found
 
@@ -249,21 +264,30 @@ def _upsert_merchants(records: list[ConversationRecord]) -> dict[str, int]:
          _dt(r.created_at), now]
         for key, r in latest.items()
     ]  # fmt: skip
+    upsert = f"""INSERT INTO {table}
+          (external_id, name, country, status, language, profile_at, created_at)
+        {{values}}
+        ON CONFLICT (external_id) DO UPDATE SET
+          name = excluded.name, country = excluded.country, status = excluded.status,
+          language = excluded.language, profile_at = excluded.profile_at
+        WHERE {table}.profile_at IS NULL OR {table}.profile_at <= excluded.profile_at"""
     with connection.cursor() as cursor:
-        for chunk in _chunks(rows):
-            values = ", ".join([f"({_placeholders(7)})"] * len(chunk))
+        if connection.vendor == "postgresql":
+            # One array per column: the same statement text whatever the batch.
+            arrays = "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
+            arrays += "%s::timestamptz[], %s::timestamptz[]"
             cursor.execute(
-                f"""INSERT INTO {table}
-                  (external_id, name, country, status, language, profile_at, created_at)
-                VALUES {values}
-                ON CONFLICT (external_id) DO UPDATE SET
-                  name = excluded.name, country = excluded.country, status = excluded.status,
-                  language = excluded.language, profile_at = excluded.profile_at
-                WHERE {table}.profile_at IS NULL OR {table}.profile_at <= excluded.profile_at""",
-                [value for row in chunk for value in row],
+                upsert.format(values=f"SELECT * FROM unnest({arrays})"),
+                [list(column) for column in zip(*rows, strict=True)],
             )
-    sql = f"SELECT external_id, id FROM {table} WHERE external_id IN ({{}})"
-    return _select_map(sql, list(latest))
+        else:
+            for chunk in _chunks(rows):
+                values = ", ".join([f"({_placeholders(7)})"] * len(chunk))
+                cursor.execute(
+                    upsert.format(values=f"VALUES {values}"),
+                    [value for row in chunk for value in row],
+                )
+    return _ids_by(Merchant, "external_id", list(latest))
 
 
 def _ensure_tags(records: list[ConversationRecord]) -> dict[str, int]:
@@ -275,8 +299,7 @@ def _ensure_tags(records: list[ConversationRecord]) -> dict[str, int]:
     if not names:
         return {}
     table = _table(Tag)
-    sql = f"SELECT name, id FROM {table} WHERE name IN ({{}})"
-    known = _select_map(sql, list(names))
+    known = _ids_by(Tag, "name", list(names))
     missing = [[n, d] for n, d in names.items() if n not in known]
     if missing:
         with connection.cursor() as cursor:
@@ -285,7 +308,7 @@ def _ensure_tags(records: list[ConversationRecord]) -> dict[str, int]:
                 "ON CONFLICT (name) DO NOTHING",
                 missing,
             )
-        known.update(_select_map(sql, [n for n, _ in missing]))
+        known.update(_ids_by(Tag, "name", [n for n, _ in missing]))
     return known
 
 
@@ -302,10 +325,7 @@ def _write(batch: list[tuple[int, ConversationRecord]]) -> tuple[int, int]:
     merchants = _upsert_merchants(records)
     tags = _ensure_tags(records)
     conversation_table = _table(Conversation)
-    existing = _select_map(
-        f"SELECT external_id, id FROM {conversation_table} WHERE external_id IN ({{}})",
-        [r.id for r in records],
-    )
+    existing = _ids_by(Conversation, "external_id", [r.id for r in records])
     _dt = _adapter()
     derived = {
         r.id: facts.derive(r.created_at, _message_facts(r), _status_facts(r)) for r in records
@@ -327,11 +347,7 @@ def _write(batch: list[tuple[int, ConversationRecord]]) -> tuple[int, int]:
         if replaced:
             ids = [existing[r.id] for r in replaced]
             for model in _CHILD_MODELS:
-                for chunk in _chunks(ids):
-                    cursor.execute(
-                        f"DELETE FROM {_table(model)} WHERE conversation_id IN ({_placeholders(len(chunk))})",
-                        list(chunk),
-                    )
+                _delete_children(cursor, model, ids)
             assignments = ", ".join(f"{c} = %s" for c in _CONVERSATION_COLUMNS)
             cursor.executemany(
                 f"UPDATE {conversation_table} SET {assignments} WHERE id = %s",
@@ -341,14 +357,18 @@ def _write(batch: list[tuple[int, ConversationRecord]]) -> tuple[int, int]:
         if fresh:
             columns = ("external_id", *_CONVERSATION_COLUMNS)
             _insert_rows(cursor, Conversation, columns, [[r.id, *row(r)] for r in fresh])
-            existing.update(
-                _select_map(
-                    f"SELECT external_id, id FROM {conversation_table} WHERE external_id IN ({{}})",
-                    [r.id for r in fresh],
-                )
-            )
+            existing.update(_ids_by(Conversation, "external_id", [r.id for r in fresh]))
         _write_children(cursor, records, existing, tags, derived)
     return len(fresh), len(replaced)
+
+
+def _delete_children(cursor: Any, model: Any, ids: list[int]) -> None:
+    sql = f"DELETE FROM {_table(model)} WHERE conversation_id"
+    if connection.vendor == "postgresql":
+        cursor.execute(f"{sql} = ANY(%s)", [ids])
+        return
+    for chunk in _chunks(ids):
+        cursor.execute(f"{sql} IN ({_placeholders(len(chunk))})", list(chunk))
 
 
 def _write_children(

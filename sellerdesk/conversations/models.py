@@ -63,15 +63,19 @@ class AuthorType(models.TextChoices):
 class Tag(models.Model):
     """A topic label. ``name`` is the normalized form (unique); ``display_name`` the first seen."""
 
-    name = models.CharField(max_length=200, unique=True)
+    name = models.CharField(max_length=200)
     display_name = models.CharField(max_length=200)
+
+    class Meta:
+        # A constraint, not unique=True: no unused LIKE index on PostgreSQL (see Merchant).
+        constraints = [models.UniqueConstraint(fields=["name"], name="tag_name_unique")]
 
     def __str__(self) -> str:
         return self.display_name
 
 
 class Conversation(models.Model):
-    external_id = models.CharField(max_length=200, unique=True)
+    external_id = models.CharField(max_length=200)
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="conversations")
     #: The merchant's country as of filing: reports segment by this, not the merchant's today.
     country = models.CharField(max_length=2)
@@ -131,6 +135,7 @@ class Conversation(models.Model):
             models.Index(fields=["status_changed_at"], name="conv_status_changed_idx"),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="conversation_external_id_unique"),
             models.CheckConstraint(
                 condition=Q(resolved_at__isnull=True) | Q(status__in=sorted(RESOLVED_STATUSES)),
                 name="conv_resolved_only_when_solved_or_closed",
@@ -193,8 +198,14 @@ class ResolutionStretch(models.Model):
     the resolution moment then with one indexed look-up instead of replaying the event log.
     """
 
+    # Derived rows, written only by the services in the same transaction as the status
+    # changes they come from: no database-level foreign key, whose check per row would cost
+    # a bulk import more than the rows themselves (Django still cascades deletes).
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="resolution_stretches"
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="resolution_stretches",
+        db_constraint=False,
     )
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -241,13 +252,23 @@ class ConversationTagPair(models.Model):
     rather than a self-join at report time.
     """
 
-    # Read by conversation only (the report joins from the population); the unique index
-    # leads with it. Tags are never deleted in bulk, so tag_a/tag_b need no index of their own.
+    # Derived from ConversationTag by the services, in the same transaction: no database-level
+    # foreign keys (three checks a row at bulk-import time); Django still cascades deletes.
+    # Read by conversation only (the report counts from these rows' own columns); the unique
+    # index leads with it, and tags are never deleted in bulk.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="tag_pairs", db_index=False
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="tag_pairs",
+        db_index=False,
+        db_constraint=False,
     )
-    tag_a = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+", db_index=False)
-    tag_b = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+", db_index=False)
+    tag_a = models.ForeignKey(
+        Tag, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    tag_b = models.ForeignKey(
+        Tag, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     # As on ConversationTag: the conversation's population facts, kept by the services.
     created_at = models.DateTimeField()
     country = models.CharField(max_length=2)
