@@ -14,12 +14,13 @@ CHUNK = 1000
 
 
 def export_lines(*, chunk_size: int = CHUNK) -> Iterator[str]:
-    """One JSON line per stored conversation, in primary-key order; memory flat."""
-    last_pk = 0
+    """One JSON line per stored conversation, in order of id (so two exports of the same
+    conversations are the same file, however they were written); memory flat."""
+    last_id: str | None = None
     while True:
         rows = list(
-            Conversation.objects.filter(pk__gt=last_pk)
-            .order_by("pk")
+            (Conversation.objects.filter(external_id__gt=last_id) if last_id else Conversation.objects)
+            .order_by("external_id")
             .values_list(
                 "pk", "external_id", "merchant__external_id", "merchant__name", "country",
                 "merchant__status", "merchant__language", "channel", "kind", "initiated_by",
@@ -28,7 +29,7 @@ def export_lines(*, chunk_size: int = CHUNK) -> Iterator[str]:
         )  # fmt: skip
         if not rows:
             return
-        last_pk = rows[-1][0]
+        last_id = rows[-1][1]
         ids = [row[0] for row in rows]
         messages: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for cid, mid, a_type, a_id, a_name, public, body, created in (

@@ -76,7 +76,10 @@ class Tag(models.Model):
 
 class Conversation(models.Model):
     external_id = models.CharField(max_length=200)
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="conversations")
+    # Served by the (merchant, created_at) index below.
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, related_name="conversations", db_index=False
+    )
     #: The merchant's country as of filing: reports segment by this, not the merchant's today.
     country = models.CharField(max_length=2)
     channel = models.CharField(max_length=8, choices=Channel.choices)
@@ -130,7 +133,6 @@ class Conversation(models.Model):
                 condition=Q(initiated_by="merchant", spam=False),
             ),
             models.Index(fields=["merchant", "created_at"]),
-            models.Index(fields=["status"]),
             # "Did anything change status after as_of?": the report's fast path asks this.
             models.Index(fields=["status_changed_at"], name="conv_status_changed_idx"),
         ]

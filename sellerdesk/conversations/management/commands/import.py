@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from sellerdesk.conversations.importer import ImportResult, conversations_import
+from sellerdesk.conversations.import_files import (
+    ImportReadError,
+    ImportWorkerError,
+    conversations_import_file,
+    default_workers,
+)
 
 
 class Command(BaseCommand):
@@ -28,32 +31,43 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-size", type=int, default=None, help="conversations per transaction"
         )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="worker processes (default: 1 on SQLite, one per core up to 4 on PostgreSQL)",
+        )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = options["file"]
-        handle = _open(path)
+        if path != "-" and not Path(path).is_file():
+            raise CommandError(f"cannot open {path}: no such file")
+        workers = options["workers"] or default_workers(path)
+        if workers < 1:
+            raise CommandError("--workers must be at least 1")
         total = None if path == "-" else Path(path).stat().st_size
         show = not options["no_progress"] and sys.stderr.isatty()
         bar = tqdm(total=total, unit="B", unit_scale=True, disable=not show, desc="import")
-        reader = _Numbered(handle, bar)
         rejected_path = options["rejected"]
 
-        def progress(result: ImportResult) -> None:
-            bar.set_postfix(imported=result.imported, rejected=len(result.rejected), refresh=False)
+        def progress(position: int, imported: int) -> None:
+            if total is not None:
+                bar.update(min(position, total) - bar.n)
+            bar.set_postfix(imported=imported, refresh=False)
 
         try:
-            result = conversations_import(
-                reader,
+            result = conversations_import_file(
+                path,
+                workers=workers,
                 batch_size=options["batch_size"],
-                on_batch=progress,
                 keep_rejected_lines=bool(rejected_path),
+                on_progress=progress if show else None,
             )
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise CommandError(f"{path}: cannot read past line {reader.number}: {exc}") from exc
+        except (ImportReadError, ImportWorkerError, OSError) as exc:
+            raise CommandError(str(exc)) from exc
         finally:
             bar.close()
-            handle.close()
 
         for rejection in result.rejected:
             self.stderr.write(f"{path}:{rejection.line}: rejected: {rejection.reason}")
@@ -70,34 +84,3 @@ class Command(BaseCommand):
         )
         if result.rejected:
             raise CommandError(f"{len(result.rejected)} lines were rejected", returncode=1)
-
-
-def _open(path: str) -> IO[bytes]:
-    if path == "-":
-        return sys.stdin.buffer
-    try:
-        if path.endswith(".gz"):
-            return cast(IO[bytes], gzip.open(path, "rb"))
-        return open(path, "rb")  # closed by the caller
-    except OSError as exc:
-        raise CommandError(f"cannot open {path}: {exc.strerror}") from exc
-
-
-class _Numbered:
-    """Numbered lines of a binary stream, advancing the progress bar by bytes read."""
-
-    def __init__(self, handle: IO[bytes], bar: tqdm) -> None:
-        self.handle = handle
-        self.bar = bar
-        self.number = 0
-
-    def __iter__(self) -> Iterator[tuple[int, bytes]]:
-        compressed = getattr(self.handle, "fileobj", None)
-        position = 0
-        for line in self.handle:
-            self.number += 1
-            if self.bar.disable is False:
-                now = compressed.tell() if compressed is not None else position + len(line)
-                self.bar.update(now - position)
-                position = now
-            yield self.number, line
