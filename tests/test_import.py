@@ -533,3 +533,23 @@ def test_a_byte_order_mark_before_the_first_line_is_ignored(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + line(conversation("c-bom")).encode() + b"\n")
     call_command("import", str(path), "--no-progress", stdout=StringIO())
     assert Conversation.objects.filter(external_id="c-bom").exists()
+
+
+@pytest.mark.django_db
+def test_statistics_are_refreshed_for_the_report_after_a_bulk_import():
+    from sellerdesk.conversations.import_files import refresh_statistics
+    from tests.builders import conversation, line
+
+    lines = [(n + 1, line(conversation(f"c-{n}", tags=["a", "b"])).encode()) for n in range(50)]
+    from sellerdesk.conversations.importer import conversations_import
+
+    assert conversations_import(lines).imported == 50
+    refresh_statistics()
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT COUNT(*) FROM sqlite_stat1 WHERE idx = 'conv_tag_report_idx'")
+        else:
+            cursor.execute(
+                "SELECT COUNT(*) FROM pg_stats WHERE tablename = 'conversations_conversationtag'"
+            )
+        assert cursor.fetchone()[0] > 0

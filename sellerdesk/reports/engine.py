@@ -10,6 +10,7 @@ conversations. Four statements: the figures with their means (and medians on Pos
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -174,39 +175,80 @@ class _Query:
 
 
 def compute_report(params: ReportParams, *, using: str = "default") -> Report:
-    """The report's figures for every segment, read in one transaction (one snapshot)."""
+    """The report's figures for every segment, read in one snapshot of the database."""
     connection = connections[using]
     query = _Query(params, connection.vendor, connection.ops.adapt_datetimefield_value)
     figures = [SegmentFigures(s.name, s.entries) for s in params.config.segments]
-    with _snapshot(connection), connection.cursor() as cursor:
-        if query.vendor == "postgresql":
-            # Short scans and aggregates: compiling them with JIT costs more than it saves
-            # (about 0.3 s a statement at 1M conversations).
-            cursor.execute("SET LOCAL jit = off")
-            cursor.execute("SET LOCAL work_mem = '64MB'")
+    # On PostgreSQL the medians (the one statement that cannot run in parallel inside the
+    # database) run on a second connection that reads the very same snapshot, beside the
+    # other statements. Not inside a caller's transaction: its own writes would be missing
+    # from the shared snapshot.
+    share = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with _snapshot(connection, shareable=share), connection.cursor() as cursor:
+        _tune(cursor, query.vendor)
         cursor.execute(
             f"SELECT 1 FROM {_t(Conversation)} WHERE status_changed_at > %s LIMIT 1",
             [query.adapt(params.as_of)],
         )
         query.changed_after_as_of = cursor.fetchone() is not None
-        _main_figures(cursor, query, figures)
-        _medians(cursor, query, figures)
-        _top_tags(cursor, query, figures)
-        _top_pairs(cursor, query, figures)
-        _topics(cursor, query, figures)
+        if share:
+            cursor.execute("SELECT pg_export_snapshot()")
+            snapshot = cursor.fetchone()[0]
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                medians_done = pool.submit(_medians_on_snapshot, using, snapshot, query, figures)
+                _the_rest(cursor, query, figures)
+                medians_done.result()
+        else:
+            _medians(cursor, query, figures)
+            _the_rest(cursor, query, figures)
     return Report(params=params, segments=figures)
 
 
+def _the_rest(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
+    _main_figures(cursor, query, figures)
+    _top_tags(cursor, query, figures)
+    _top_pairs(cursor, query, figures)
+    _topics(cursor, query, figures)
+
+
+def _tune(cursor: Any, vendor: str) -> None:
+    if vendor == "postgresql":
+        # Short scans and aggregates: compiling them with JIT costs more than it saves
+        # (about 0.3 s a statement at 1M conversations).
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+
+
+def _medians_on_snapshot(
+    using: str, snapshot: str, query: _Query, figures: list[SegmentFigures]
+) -> None:
+    """The medians on this thread's own connection, in the snapshot the report exported."""
+    connection = connections[using]
+    try:
+        with transaction.atomic(using=using), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
+            _tune(cursor, query.vendor)
+            _medians(cursor, query, figures)
+    finally:
+        connection.close()
+
+
 @contextmanager
-def _snapshot(connection: Any) -> Iterator[None]:
+def _snapshot(connection: Any, *, shareable: bool = False) -> Iterator[None]:
     """One read transaction, so every statement of the report sees the same data.
 
-    sellerdesk opens SQLite transactions IMMEDIATE (writers queue instead of failing), which
-    would hold the write lock for the whole report: a report only reads, so outside any
-    transaction it opens a deferred one of its own, beside which writers go on.
+    ``shareable``: REPEATABLE READ on PostgreSQL, so that every statement keeps the snapshot
+    another connection imports. sellerdesk opens SQLite transactions IMMEDIATE (writers
+    queue instead of failing), which would hold the write lock for the whole report: a
+    report only reads, so outside any transaction it opens a deferred one of its own,
+    beside which writers go on.
     """
     if connection.vendor != "sqlite" or connection.in_atomic_block:
         with transaction.atomic(using=connection.alias):
+            if shareable:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield
         return
     connection.ensure_connection()
