@@ -166,4 +166,4 @@ LOGGING = {
 
 # --- sellerdesk ---------------------------------------------------------------------------
 #: Conversations written per transaction by `sellerdesk import`.
-SELLERDESK_IMPORT_BATCH = int(os.environ.get("SELLERDESK_IMPORT_BATCH", "500"))
+SELLERDESK_IMPORT_BATCH = int(os.environ.get("SELLERDESK_IMPORT_BATCH", "1500"))
