@@ -134,3 +134,16 @@ def test_one_worker_for_standard_input_and_inside_a_transaction():
     assert default_workers("-") == 1
     # The test runs inside a transaction no other process can see.
     assert default_workers("some.jsonl") == 1
+
+
+def test_a_failing_worker_fails_the_import_with_its_reason(tmp_path, monkeypatch):
+    from sellerdesk.conversations import import_files
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    source = tmp_path / "input.jsonl"
+    source.write_text(line(conversation("c-1")) + "\n")
+    monkeypatch.setattr(import_files, "_import_share", broken)  # inherited by the forked workers
+    with pytest.raises(import_files.ImportWorkerError, match="disk on fire"):
+        import_files.conversations_import_file(str(source), workers=2)

@@ -16,6 +16,7 @@ import gzip
 import json
 import multiprocessing
 import os
+import queue
 import sys
 import time
 import zlib
@@ -202,14 +203,9 @@ def _import_file(
     while len(results) + len(failures) < workers:
         try:
             index, result, failure = outcomes.get(timeout=0.2)
-        except Exception:  # queue.Empty: report progress, notice dead workers
+        except queue.Empty:  # meanwhile: report progress, notice a worker that died
             if on_progress:
-                on_progress(
-                    min(p for p in positions[:] if p < _DONE)
-                    if any(p < _DONE for p in positions[:])
-                    else 0,
-                    sum(imported[:]),
-                )
+                on_progress(_slowest(positions[:]), sum(imported[:]))
             dead = [p for p in processes if p.exitcode not in (None, 0)]
             if dead and outcomes.empty():
                 time.sleep(0.2)
@@ -238,6 +234,12 @@ def _import_file(
         rejected.extend(result.rejected)
     total.rejected = sorted(rejected, key=lambda r: r.line)
     return total
+
+
+def _slowest(positions: list[int]) -> int:
+    """How far the file has been read by every worker still reading it."""
+    reading = [position for position in positions if position < _DONE]
+    return min(reading) if reading else 0
 
 
 def _worker(
