@@ -114,25 +114,7 @@ class Conversation(models.Model):
 
     class Meta:
         indexes = [
-            # The report's population scan, covering every column the report reads so the
-            # scan never visits the table (key columns, not INCLUDE, so that SQLite covers
-            # too). Country first: the report groups by country, and SQLite then walks each
-            # country's created_at range in order (a skip-scan) instead of sorting the period.
-            models.Index(
-                fields=[
-                    "country",
-                    "created_at",
-                    "kind",
-                    "outcome",
-                    "first_response_at",
-                    "first_response_seconds",
-                    "status_changed_at",
-                    "resolution_seconds",
-                    "id",
-                ],
-                name="conv_report_idx",
-                condition=Q(initiated_by="merchant", spam=False),
-            ),
+            # The report's own indexes differ by database: see migration 0002_report_indexes.
             models.Index(fields=["merchant", "created_at"]),
             # "Did anything change status after as_of?": the report's fast path asks this.
             models.Index(fields=["status_changed_at"], name="conv_status_changed_idx"),
@@ -248,12 +230,7 @@ class ConversationTag(PopulationCopy):
                 fields=["tag", "created_at", "country", "counted", "conversation"],
                 name="conv_tag_time_idx",
             ),
-            # The report's tag counts, grouped by country and tag as the index is ordered.
-            models.Index(
-                fields=["country", "tag", "created_at"],
-                name="conv_tag_report_idx",
-                condition=Q(counted=True),
-            ),
+            # The report's own index differs by database: see migration 0002_report_indexes.
         ]
 
     def __str__(self) -> str:
@@ -291,13 +268,7 @@ class ConversationTagPair(PopulationCopy):
                 fields=["conversation", "tag_a", "tag_b"], name="conversation_tag_pair_unique"
             ),
         ]
-        indexes = [
-            models.Index(
-                fields=["country", "tag_a", "tag_b", "created_at"],
-                name="conv_tag_pair_report_idx",
-                condition=Q(counted=True),
-            ),
-        ]
+        # The report's own index differs by database: see migration 0002_report_indexes.
 
     def __str__(self) -> str:
         return f"{self.conversation_id}: {self.tag_a_id} + {self.tag_b_id}"
