@@ -95,7 +95,8 @@ class ConversationRecord:
 _MISSING = object()
 
 
-def _length(model: type[Any], name: str) -> int:
+def column_length(model: type[Any], name: str) -> int:
+    """The most characters a text column holds (PostgreSQL enforces it, SQLite does not)."""
     max_length = model._meta.get_field(name).max_length
     assert max_length is not None
     return int(max_length)
@@ -103,15 +104,15 @@ def _length(model: type[Any], name: str) -> int:
 
 # The stored columns' limits, checked here so that a line is refused alike on every database
 # (PostgreSQL enforces them, SQLite does not).
-_ID_MAX = _length(Conversation, "external_id")
-_MERCHANT_ID_MAX = _length(Merchant, "external_id")
-_MERCHANT_NAME_MAX = _length(Merchant, "name")
-_LANGUAGE_MAX = _length(Merchant, "language")
-_MESSAGE_ID_MAX = _length(Message, "external_id")
-_AUTHOR_ID_MAX = _length(Message, "author_id")
-_AUTHOR_NAME_MAX = _length(Message, "author_name")
-_BY_MAX = _length(StatusChange, "by")
-_TAG_MAX = min(_length(Tag, "name"), _length(Tag, "display_name"))
+_ID_MAX = column_length(Conversation, "external_id")
+_MERCHANT_ID_MAX = column_length(Merchant, "external_id")
+_MERCHANT_NAME_MAX = column_length(Merchant, "name")
+_LANGUAGE_MAX = column_length(Merchant, "language")
+_MESSAGE_ID_MAX = column_length(Message, "external_id")
+_AUTHOR_ID_MAX = column_length(Message, "author_id")
+_AUTHOR_NAME_MAX = column_length(Message, "author_name")
+_BY_MAX = column_length(StatusChange, "by")
+_TAG_MAX = min(column_length(Tag, "name"), column_length(Tag, "display_name"))
 
 
 #: Whether the line being parsed may hold a NUL or a lone surrogate. In JSON both can only be

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from sellerdesk.accounts.models import Merchant, MerchantStatus
 from sellerdesk.conversations import facts
-from sellerdesk.conversations.interchange import parse_country
+from sellerdesk.conversations.interchange import column_length, parse_country
 from sellerdesk.conversations.models import (
     AuthorType,
     Channel,
@@ -39,9 +39,14 @@ from sellerdesk.core.text import display_tag, normalize_tag, text_problem
 #: The longest value each text argument's column holds; SQLite would store more, PostgreSQL
 #: refuses it: the services refuse it first, the same on both.
 _MAX_LENGTHS = {
-    "external_id": 200, "name": 500, "language": 35, "author_id": 200, "author_name": 500,
-    "by": 200, "tag": 200,
-}  # fmt: skip
+    "external_id": column_length(Conversation, "external_id"),
+    "name": column_length(Merchant, "name"),
+    "language": column_length(Merchant, "language"),
+    "author_id": column_length(Message, "author_id"),
+    "author_name": column_length(Message, "author_name"),
+    "by": column_length(StatusChange, "by"),
+    "tag": column_length(Tag, "display_name"),
+}
 
 
 def _check_text(**fields: str | None) -> None:
