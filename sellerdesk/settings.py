@@ -70,18 +70,27 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_htmx",
     "sellerdesk.core",
     "sellerdesk.accounts",
     "sellerdesk.conversations",
     "sellerdesk.reports",
+    "sellerdesk.desk",
+    "sellerdesk.portal",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -100,6 +109,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
             ],
         },
     },
@@ -133,17 +143,58 @@ elif _env_bool("DATABASE_POOL", default=False):
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Argon2 for every new hash; the others only so that older hashes still verify and upgrade.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "accounts:login"
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(14 * 24 * 3600)))
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "sellerdesk")
+
+# --- E-mail (password resets; the outbox delivers the rest) -------------------------------------
+# EMAIL_URL-style settings: the console in development, SMTP when EMAIL_HOST is set.
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "support@sellerdesk.test")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", default=True)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "sellerdesk" / "locale"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Uploaded attachments: never served as static files, only through permission-checked views.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
 
 # --- Security in production mode --------------------------------------------------------------
 if PRODUCTION:
@@ -155,6 +206,8 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
 X_FRAME_OPTIONS = "DENY"
 
 LOGGING = {
@@ -167,3 +220,31 @@ LOGGING = {
 # --- sellerdesk ---------------------------------------------------------------------------
 #: Conversations written per transaction by `sellerdesk import`.
 SELLERDESK_IMPORT_BATCH = int(os.environ.get("SELLERDESK_IMPORT_BATCH", "1500"))
+
+#: Sign-in throttling: failures allowed per address, and per IP, within the window.
+SELLERDESK_SIGNIN_MAX_FAILURES = int(os.environ.get("SELLERDESK_SIGNIN_MAX_FAILURES", "5"))
+SELLERDESK_SIGNIN_MAX_FAILURES_PER_IP = int(
+    os.environ.get("SELLERDESK_SIGNIN_MAX_FAILURES_PER_IP", "30")
+)
+SELLERDESK_SIGNIN_WINDOW_SECONDS = int(os.environ.get("SELLERDESK_SIGNIN_WINDOW_SECONDS", "900"))
+#: Staff must sign in with a TOTP code (they enrol at first sign-in). Default: on in production.
+SELLERDESK_STAFF_2FA_REQUIRED = _env_bool("SELLERDESK_STAFF_2FA_REQUIRED", default=PRODUCTION)
+#: Days a merchant is given to answer when support waits on them (the 7-day rule).
+SELLERDESK_MERCHANT_REPLY_DAYS = int(os.environ.get("SELLERDESK_MERCHANT_REPLY_DAYS", "7"))
+#: The largest attachment accepted, in bytes, and how many go with one message.
+SELLERDESK_ATTACHMENT_MAX_BYTES = int(
+    os.environ.get("SELLERDESK_ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024))
+)
+SELLERDESK_ATTACHMENTS_PER_MESSAGE = int(os.environ.get("SELLERDESK_ATTACHMENTS_PER_MESSAGE", "5"))
+#: Merchant segments for the desk's filter: name = countries (as in the report's segments).
+SELLERDESK_SEGMENTS = {
+    "EU": ["EU"],
+    "CN": ["CN", "HK"],
+    "TR": ["TR"],
+    "UA": ["UA"],
+    "US": ["US"],
+    "KR": ["KR"],
+    "IN": ["IN"],
+}
+#: The support address merchants write to (shown in the portal and the help center).
+SELLERDESK_SUPPORT_EMAIL = os.environ.get("SELLERDESK_SUPPORT_EMAIL", DEFAULT_FROM_EMAIL)

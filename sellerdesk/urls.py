@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from sellerdesk.core import views as core_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
+    path("accounts/", include("sellerdesk.accounts.urls")),
+    path("desk/", include("sellerdesk.desk.urls")),
+    path("merchant/", include("sellerdesk.portal.urls")),
     path("admin/", admin.site.urls),
     path("healthz", core_views.healthz, name="healthz"),
 ]

@@ -22,7 +22,8 @@ from sellerdesk.conversations.demo import (
     demo_load,
 )
 from sellerdesk.conversations.interchange import parse_line
-from sellerdesk.conversations.models import Conversation, Message
+from sellerdesk.conversations.demo.logins import AGENT_LOGIN, MERCHANT_LOGIN
+from sellerdesk.conversations.models import Conversation, Macro, Message
 from sellerdesk.core.countries import EU_MEMBERS
 from sellerdesk.core.timeutil import parse_rfc3339
 from sellerdesk.reports.config import ReportConfig, build_params
@@ -185,21 +186,32 @@ def test_tags_are_the_marketplace_seed_tags_often_together(year):
 
 
 @pytest.mark.django_db
-def test_the_command_loads_the_conversations_and_a_staff_login():
+def test_the_command_loads_the_conversations_and_demo_logins_for_each_role():
     out = StringIO()
     call_command("demo", "--conversations", "250", "--seed", "2", stdout=out)
     assert Conversation.objects.count() == 250
     assert Message.objects.filter(conversation__external_id="demo-000001").exists()
     text = out.getvalue()
     assert "250 conversations" in text
-    assert (
-        f"Staff login: {STAFF_LOGIN} / {DEVELOPMENT_PASSWORD} at http://127.0.0.1:8000/admin/"
-        in text
-    )
-    user = get_user_model().objects.get(username=STAFF_LOGIN)
-    assert user.is_staff
-    assert user.is_superuser
-    assert user.check_password(DEVELOPMENT_PASSWORD)
+    users = get_user_model().objects
+    for role, email in (
+        ("admin", STAFF_LOGIN),
+        ("agent", AGENT_LOGIN),
+        ("merchant user of", MERCHANT_LOGIN),
+    ):
+        assert f"Demo login ({role}" in text
+        assert f"{email} / {DEVELOPMENT_PASSWORD}" in text
+        assert users.get(email=email).check_password(DEVELOPMENT_PASSWORD)
+    admin = users.get(email=STAFF_LOGIN)
+    assert admin.is_staff
+    assert admin.is_superuser
+    agent = users.get(email=AGENT_LOGIN)
+    assert agent.is_agent
+    assert not agent.is_staff
+    assert agent.teams.filter(name="EU team").exists()
+    merchant_user = users.get(email=MERCHANT_LOGIN)
+    assert merchant_user.merchant.conversations.exists()
+    assert Macro.objects.count() >= 3
 
 
 @pytest.mark.django_db
@@ -219,21 +231,22 @@ def test_production_mode_refuses_to_write_without_allow_production(settings):
     with pytest.raises(CommandError, match=r"Production mode.*--allow-production"):
         call_command("demo", "--conversations", "20", stdout=StringIO())
     assert Conversation.objects.count() == 0
-    assert not get_user_model().objects.filter(username=STAFF_LOGIN).exists()
+    assert not get_user_model().objects.filter(email=STAFF_LOGIN).exists()
 
 
 @pytest.mark.django_db
 def test_production_mode_gets_a_random_password_never_the_known_one(settings):
     settings.PRODUCTION = True
     user_model = get_user_model()
-    user_model.objects.create_user(username=STAFF_LOGIN, password=DEVELOPMENT_PASSWORD)
+    user_model.objects.create_user(STAFF_LOGIN, password=DEVELOPMENT_PASSWORD)
     out = StringIO()
     call_command("demo", "--conversations", "20", "--allow-production", stdout=out)
-    password = re.search(rf"Staff login: {re.escape(STAFF_LOGIN)} / (\S+) at", out.getvalue())[1]
-    assert password != DEVELOPMENT_PASSWORD
-    user = user_model.objects.get(username=STAFF_LOGIN)
-    assert user.check_password(password)
-    assert not user.check_password(DEVELOPMENT_PASSWORD)
+    for email in (STAFF_LOGIN, AGENT_LOGIN, MERCHANT_LOGIN):
+        password = re.search(rf"{re.escape(email)} / (\S+)", out.getvalue())[1]
+        assert password != DEVELOPMENT_PASSWORD
+        user = user_model.objects.get(email=email)
+        assert user.check_password(password)
+        assert not user.check_password(DEVELOPMENT_PASSWORD)
 
 
 @pytest.mark.django_db

@@ -8,10 +8,12 @@ them in SQL without reading a single message.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
-from sellerdesk.accounts.models import Merchant
+from sellerdesk.accounts.models import Merchant, Team
 
 
 class Channel(models.TextChoices):
@@ -44,6 +46,15 @@ class Status(models.TextChoices):
 
 
 RESOLVED_STATUSES = frozenset({Status.SOLVED.value, Status.CLOSED.value})
+#: Statuses in which support owes the next move.
+ACTIVE_STATUSES = frozenset({Status.NEW.value, Status.OPEN.value, Status.ON_HOLD.value})
+
+
+class Priority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
 
 
 class Outcome(models.TextChoices):
@@ -108,6 +119,33 @@ class Conversation(models.Model):
     status_seq = models.PositiveIntegerField(default=0)
     message_seq = models.PositiveIntegerField(default=0)
 
+    # Work in the desk. Bulk import writes none of these: database defaults fill them.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_conversations",
+        db_index=False,
+    )
+    team = models.ForeignKey(
+        Team,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="conversations",
+        db_index=False,
+    )
+    priority = models.CharField(
+        max_length=8, choices=Priority.choices, default=Priority.NORMAL, db_default=Priority.NORMAL
+    )
+    #: When support waits on the merchant: the moment the merchant is asked to answer by.
+    merchant_due_at = models.DateTimeField(null=True, blank=True)
+    # The marketplace's references the conversation is about.
+    order_ref = models.CharField(max_length=100, blank=True, default="", db_default="")
+    product_ref = models.CharField(max_length=100, blank=True, default="", db_default="")
+    invoice_ref = models.CharField(max_length=100, blank=True, default="", db_default="")
+
     tags: models.ManyToManyField[Tag, ConversationTag] = models.ManyToManyField(
         Tag, through="ConversationTag", related_name="conversations"
     )
@@ -118,6 +156,28 @@ class Conversation(models.Model):
             models.Index(fields=["merchant", "created_at"]),
             # "Did anything change status after as_of?": the report's fast path asks this.
             models.Index(fields=["status_changed_at"], name="conv_status_changed_idx"),
+            # The desk's queues. Partial, so that the closed bulk of history (and every
+            # imported conversation, which has no assignee or team) costs them nothing.
+            models.Index(
+                fields=["status", "created_at"],
+                name="conv_queue_idx",
+                condition=~Q(status="closed"),
+            ),
+            models.Index(
+                fields=["assignee", "status", "created_at"],
+                name="conv_assignee_idx",
+                condition=Q(assignee__isnull=False),
+            ),
+            models.Index(
+                fields=["team", "status", "created_at"],
+                name="conv_team_idx",
+                condition=Q(team__isnull=False),
+            ),
+            models.Index(
+                fields=["merchant_due_at"],
+                name="conv_merchant_due_idx",
+                condition=Q(merchant_due_at__isnull=False),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["external_id"], name="conversation_external_id_unique"),
@@ -143,6 +203,15 @@ class Message(models.Model):
     public = models.BooleanField(default=True)
     body = models.TextField()
     created_at = models.DateTimeField()
+    #: The signed-in person who wrote it (null for imported and system messages).
+    author_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
 
     class Meta:
         constraints = [
@@ -272,3 +341,120 @@ class ConversationTagPair(PopulationCopy):
 
     def __str__(self) -> str:
         return f"{self.conversation_id}: {self.tag_a_id} + {self.tag_b_id}"
+
+
+def _attachment_path(instance: Attachment, filename: str) -> str:
+    return f"attachments/{timezone.now():%Y/%m}/{instance.conversation_id}/{filename}"
+
+
+class Attachment(models.Model):
+    """A file sent with a message. Served only through a permission-checked view."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="attachments", db_index=False
+    )
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=_attachment_path, max_length=300)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "id"], name="attachment_conv_idx")]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class ActivityVerb(models.TextChoices):
+    OPENED = "opened", "opened the conversation"
+    STATUS = "status", "changed the status"
+    ASSIGNED = "assigned", "assigned"
+    TEAM = "team", "set the team"
+    KIND = "kind", "set the kind"
+    OUTCOME = "outcome", "set the outcome"
+    PRIORITY = "priority", "set the priority"
+    TAG_ADDED = "tag_added", "added a tag"
+    TAG_REMOVED = "tag_removed", "removed a tag"
+    REFERENCES = "references", "changed the references"
+    SPAM = "spam", "marked spam"
+    MACRO = "macro", "applied a macro"
+    DEADLINE = "deadline", "set the merchant's deadline"
+
+
+class Activity(models.Model):
+    """The audit trail of one conversation: who changed what, when, by hand or automatically.
+
+    Messages and status changes keep their own rows; this records every change made through
+    the desk, the portal or a rule, single or bulk alike.
+    """
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="activities", db_index=False
+    )
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    verb = models.CharField(max_length=16, choices=ActivityVerb.choices)
+    #: The values before and after, or the tag's name: shown in the trail.
+    detail = models.JSONField(default=dict, blank=True)
+    #: Done by a rule or a suggestion rather than a person's own decision.
+    automatic = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "at"], name="activity_conv_at_idx")]
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.verb} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class ConversationViewer(models.Model):
+    """Who has a conversation open in the desk, refreshed while the page stays open: the
+    collision warning reads it."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="viewers", db_index=False
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "user"], name="viewer_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on {self.conversation_id}"
+
+
+class Macro(models.Model):
+    """A saved reply with placeholders (``{{ merchant_name }}``, ``{{ deadline }}``...) that may
+    also set tags and a status. Shared (no team) or kept for one team."""
+
+    name = models.CharField(max_length=100)
+    body = models.TextField(blank=True, default="")
+    #: Comma-separated tag names added when applied.
+    add_tags = models.CharField(max_length=500, blank=True, default="")
+    set_status = models.CharField(max_length=8, choices=Status.choices, blank=True, default="")
+    team = models.ForeignKey(
+        Team, on_delete=models.CASCADE, null=True, blank=True, related_name="macros"
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name"], name="macro_name_unique")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def tag_names(self) -> list[str]:
+        return [t.strip() for t in self.add_tags.split(",") if t.strip()]

@@ -10,7 +10,7 @@ The package, by topic: ``world`` (the data files in ``data/``, read into datacla
 ``people`` (merchants and agents), ``clock`` (busy days, working hours, delays), ``chance``
 (weighted draws), ``conversation`` (one conversation and its interchange object),
 ``generator`` (the conversation flows), ``load`` (writing through the importer) and
-``logins`` (the staff login ``admin@sellerdesk.test``).
+``logins`` (the demo's admin, agent and merchant user, teams and macros).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from sellerdesk.conversations.demo.load import (
 from sellerdesk.conversations.demo.logins import (
     DEVELOPMENT_PASSWORD,
     STAFF_LOGIN,
-    demo_staff_login,
+    demo_logins,
     demo_staff_login_exists,
 )
 from sellerdesk.conversations.demo.world import ID_PREFIX
@@ -43,6 +43,6 @@ __all__ = [
     "demo_conversations_stored",
     "demo_generate",
     "demo_load",
-    "demo_staff_login",
+    "demo_logins",
     "demo_staff_login_exists",
 ]

@@ -23,11 +23,11 @@ from sellerdesk.conversations.demo import (
     DemoError,
     demo_conversations_stored,
     demo_load,
-    demo_staff_login,
     demo_staff_login_exists,
 )
+from sellerdesk.conversations.demo.logins import AGENT_LOGIN, MERCHANT_LOGIN, demo_logins
 
-ADMIN_URL = "http://127.0.0.1:8000/admin/"
+SITE_URL = "http://127.0.0.1:8000/"
 
 
 class Command(BaseCommand):
@@ -68,10 +68,9 @@ class Command(BaseCommand):
                     f"Demo data is already there ({stored} conversations); nothing written."
                 )
                 if not settings.PRODUCTION and demo_staff_login_exists():
-                    self.stdout.write(
-                        f"Staff login: {STAFF_LOGIN} / {DEVELOPMENT_PASSWORD} at {ADMIN_URL} "
-                        "(unless its password was changed since)"
-                    )
+                    for email in (STAFF_LOGIN, AGENT_LOGIN, MERCHANT_LOGIN):
+                        self.stdout.write(f"Demo login: {email} / {DEVELOPMENT_PASSWORD}")
+                    self.stdout.write(f"at {SITE_URL} (unless the passwords were changed since)")
                 return
         if settings.PRODUCTION and not options["allow_production"]:
             raise CommandError(
@@ -86,13 +85,17 @@ class Command(BaseCommand):
         except DemoError as exc:
             raise CommandError(str(exc)) from exc
         elapsed = time.monotonic() - started
-        password = demo_staff_login(production=settings.PRODUCTION)
+        logins = demo_logins(production=settings.PRODUCTION)
         self.stdout.write(
             f"Wrote {result.merchants} merchants and {result.conversations} conversations "
             f"in {elapsed:.1f} s."
         )
         if settings.PRODUCTION:
             self.stdout.write(
-                "Production mode: the staff login got a random password, shown only now."
+                "Production mode: the demo logins got random passwords, shown only now."
             )
-        self.stdout.write(f"Staff login: {STAFF_LOGIN} / {password} at {ADMIN_URL}")
+        for login in logins:
+            self.stdout.write(
+                f"Demo login ({login.role}): {login.email} / {login.password}  → {login.where}"
+            )
+        self.stdout.write(f"Sign in at {SITE_URL}accounts/login/")

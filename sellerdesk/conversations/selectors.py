@@ -1,0 +1,386 @@
+"""Reads of conversations, always scoped to who is asking.
+
+A merchant user sees their own merchant's conversations (public messages only); staff see
+every conversation. Anything else is a 404, never a 403 that would confirm the id exists.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F, Prefetch, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from sellerdesk.accounts.models import Role, Team, User
+from sellerdesk.conversations.models import (
+    ACTIVE_STATUSES,
+    RESOLVED_STATUSES,
+    Activity,
+    Attachment,
+    Conversation,
+    ConversationViewer,
+    Macro,
+    Message,
+    Status,
+    Tag,
+)
+from sellerdesk.core.countries import EU_MEMBERS
+from sellerdesk.core.text import normalize_tag
+from sellerdesk.core.timeutil import parse_rfc3339
+
+
+def _visible(user: User) -> QuerySet[Conversation]:
+    if not user.is_authenticated or not user.is_active:
+        return Conversation.objects.none()
+    if user.is_agent:
+        return Conversation.objects.all()
+    if user.role == Role.MERCHANT and user.merchant_id is not None:
+        return Conversation.objects.filter(merchant_id=user.merchant_id)
+    return Conversation.objects.none()
+
+
+def conversation_get(*, user: User, pk: int | str) -> Conversation:
+    """The conversation if the person may see it, else 404."""
+    try:
+        key = int(pk)
+    except (TypeError, ValueError):
+        raise Http404("no such conversation") from None
+    row = (
+        _visible(user)
+        .select_related("merchant", "assignee", "team")
+        .filter(pk=key)
+        .first()
+    )
+    if row is None:
+        raise Http404("no such conversation")
+    return row
+
+
+def thread(*, user: User, conversation: Conversation) -> list[Message]:
+    """The messages in order, with their attachments; internal notes only for staff."""
+    messages = Message.objects.filter(conversation=conversation)
+    if not user.is_agent:
+        messages = messages.filter(public=True)
+    return list(
+        messages.select_related("author_user")
+        .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("id")))
+        .order_by("created_at", "id")
+    )
+
+
+def attachment_get(*, user: User, conversation: Conversation, pk: int | str) -> Attachment:
+    try:
+        key = int(pk)
+    except (TypeError, ValueError):
+        raise Http404("no such attachment") from None
+    rows = Attachment.objects.filter(conversation=conversation, pk=key).select_related("message")
+    row = rows.first()
+    if row is None or (not user.is_agent and not row.message.public):
+        raise Http404("no such attachment")
+    return row
+
+
+def activities(*, conversation: Conversation) -> list[Activity]:
+    return list(
+        Activity.objects.filter(conversation=conversation)
+        .select_related("actor")
+        .order_by("at", "id")
+    )
+
+
+def latest_message_id(*, conversation: Conversation, merchant_only: bool = False) -> int:
+    rows = Message.objects.filter(conversation=conversation)
+    if merchant_only:
+        rows = rows.filter(author_type="merchant")
+    return rows.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def other_viewers(*, conversation: Conversation, user: User, seconds: int = 45) -> list[User]:
+    """Other staff who had the conversation open within the last ``seconds``."""
+    since = timezone.now() - timedelta(seconds=seconds)
+    return [
+        v.user
+        for v in ConversationViewer.objects.filter(conversation=conversation, seen_at__gte=since)
+        .exclude(user=user)
+        .select_related("user")
+        .order_by("user__email")
+    ]
+
+
+# --- The merchant portal --------------------------------------------------------------------
+
+
+def merchant_conversations(*, user: User, past: bool, limit: int = 200) -> list[Conversation]:
+    """The merchant's open (or past: solved and closed) conversations, newest first."""
+    rows = _visible(user) if user.is_merchant_user else Conversation.objects.none()
+    rows = rows.filter(status__in=sorted(RESOLVED_STATUSES)) if past else rows.exclude(
+        status__in=sorted(RESOLVED_STATUSES)
+    )
+    return list(rows.order_by("-created_at", "-id")[:limit])
+
+
+def merchant_other_conversations(
+    *, conversation: Conversation, limit: int = 10
+) -> list[Conversation]:
+    """For the merchant card in the desk: the merchant's other conversations, newest first."""
+    return list(
+        Conversation.objects.filter(merchant_id=conversation.merchant_id)
+        .exclude(pk=conversation.pk)
+        .order_by("-created_at")[:limit]
+    )
+
+
+# --- The agents' inbox ----------------------------------------------------------------------
+
+QUEUES = ("unassigned", "mine", "team", "waiting", "solved", "open")
+QUEUE_LABELS = {
+    "unassigned": "Unassigned",
+    "mine": "Mine",
+    "team": "My teams",
+    "waiting": "Waiting on merchant",
+    "solved": "Solved",
+    "open": "All open",
+}
+SORTS = ("oldest", "newest", "due")
+#: Queue counts stop here ("1000+"): an exact count of a huge queue costs a scan.
+COUNT_CAP = 1000
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    status: str = ""
+    kind: str = ""
+    tag: str = ""
+    channel: str = ""
+    country: str = ""
+    segment: str = ""
+    #: "me", "none", or a user id.
+    assignee: str = ""
+    priority: str = ""
+
+    def active(self) -> dict[str, str]:
+        return {k: v for k, v in self.__dict__.items() if v}
+
+
+@dataclass
+class InboxPage:
+    rows: list[Conversation]
+    next_cursor: str | None
+    queue: str
+    sort: str
+    filters: InboxFilters
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def segment_countries(name: str) -> list[str]:
+    entries = settings.SELLERDESK_SEGMENTS.get(name)
+    if entries is None:
+        return []
+    codes: set[str] = set()
+    for entry in entries:
+        codes.update(EU_MEMBERS if entry == "EU" else {entry})
+    return sorted(codes)
+
+
+def _queue(user: User, queue: str) -> QuerySet[Conversation]:
+    rows = _visible(user) if user.is_agent else Conversation.objects.none()
+    active = sorted(ACTIVE_STATUSES)
+    if queue == "unassigned":
+        return rows.filter(status__in=active, assignee__isnull=True)
+    if queue == "mine":
+        return rows.filter(
+            assignee=user, status__in=sorted(ACTIVE_STATUSES | {Status.PENDING.value})
+        )
+    if queue == "team":
+        return rows.filter(
+            team__in=Team.objects.filter(members=user),
+            status__in=sorted(ACTIVE_STATUSES | {Status.PENDING.value}),
+        )
+    if queue == "waiting":
+        return rows.filter(status=Status.PENDING)
+    if queue == "solved":
+        return rows.filter(status=Status.SOLVED)
+    if queue == "open":
+        return rows.exclude(status__in=sorted(RESOLVED_STATUSES))
+    raise Http404("no such queue")
+
+
+def _filtered(rows: QuerySet[Conversation], user: User, f: InboxFilters) -> QuerySet[Conversation]:
+    if f.status:
+        rows = rows.filter(status=f.status)
+    if f.kind:
+        rows = rows.filter(kind=f.kind)
+    if f.channel:
+        rows = rows.filter(channel=f.channel)
+    if f.priority:
+        rows = rows.filter(priority=f.priority)
+    if f.country:
+        rows = rows.filter(country=f.country.upper())
+    if f.segment:
+        rows = rows.filter(country__in=segment_countries(f.segment))
+    if f.tag:
+        rows = rows.filter(conversation_tags__tag__name=normalize_tag(f.tag))
+    if f.assignee == "me":
+        rows = rows.filter(assignee=user)
+    elif f.assignee == "none":
+        rows = rows.filter(assignee__isnull=True)
+    elif f.assignee.isdigit():
+        rows = rows.filter(assignee_id=int(f.assignee))
+    return rows
+
+
+def _encode_cursor(key: Any, pk: int) -> str:
+    value = key.isoformat() if isinstance(key, datetime) else key
+    raw = json.dumps([value, pk]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime | None, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value, pk = json.loads(raw)
+        moment = parse_rfc3339(value) if value is not None else None
+        if not isinstance(pk, int):
+            raise TypeError(pk)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise Http404("bad cursor") from None
+    return moment, pk
+
+
+def _ordered(
+    rows: QuerySet[Conversation], sort: str, cursor: str | None
+) -> QuerySet[Conversation]:
+    if sort == "due":
+        if cursor:
+            due, pk = _decode_cursor(cursor)
+            if due is None:
+                rows = rows.filter(merchant_due_at__isnull=True, pk__gt=pk)
+            else:
+                rows = rows.filter(
+                    Q(merchant_due_at__gt=due)
+                    | Q(merchant_due_at=due, pk__gt=pk)
+                    | Q(merchant_due_at__isnull=True)
+                )
+        return rows.order_by(F("merchant_due_at").asc(nulls_last=True), "pk")
+    newest = sort == "newest"
+    if cursor:
+        moment, pk = _decode_cursor(cursor)
+        if moment is None:
+            raise Http404("bad cursor")
+        if newest:
+            rows = rows.filter(Q(created_at__lt=moment) | Q(created_at=moment, pk__lt=pk))
+        else:
+            rows = rows.filter(Q(created_at__gt=moment) | Q(created_at=moment, pk__gt=pk))
+    return rows.order_by("-created_at", "-pk") if newest else rows.order_by("created_at", "pk")
+
+
+def inbox(
+    *,
+    user: User,
+    queue: str = "unassigned",
+    filters: InboxFilters | None = None,
+    sort: str = "oldest",
+    cursor: str | None = None,
+    limit: int = 50,
+) -> InboxPage:
+    """One page of a queue: a fixed number of queries whatever ``limit`` is."""
+    if queue not in QUEUES:
+        raise Http404("no such queue")
+    if sort not in SORTS:
+        sort = "oldest"
+    f = filters or InboxFilters()
+    rows = _ordered(_filtered(_queue(user, queue), user, f), sort, cursor)
+    page = list(
+        rows.select_related("merchant", "assignee", "team").prefetch_related(
+            Prefetch("tags", queryset=Tag.objects.order_by("name"))
+        )[: limit + 1]
+    )
+    next_cursor = None
+    if len(page) > limit:
+        page = page[:limit]
+        last = page[-1]
+        key = last.merchant_due_at if sort == "due" else last.created_at
+        next_cursor = _encode_cursor(key, last.pk)
+    return InboxPage(rows=page, next_cursor=next_cursor, queue=queue, sort=sort, filters=f)
+
+
+def queue_counts(*, user: User) -> dict[str, int]:
+    """How many conversations each queue holds, up to ``COUNT_CAP`` (shown as "1000+")."""
+    return {q: _queue(user, q).values("pk")[:COUNT_CAP].count() for q in QUEUES}
+
+
+def conversations_for_bulk(*, user: User, pks: list[int]) -> list[Conversation]:
+    """The selected conversations the person may change, in a stable order."""
+    if not user.is_agent:
+        return []
+    return list(_visible(user).filter(pk__in=pks).select_related("assignee").order_by("pk"))
+
+
+# --- Look-ups for the desk's forms ----------------------------------------------------------
+
+
+def tags_matching(*, prefix: str, limit: int = 10) -> list[Tag]:
+    """Tag autocomplete: names starting with the typed text (case-insensitive), then names
+    containing it."""
+    text = normalize_tag(prefix)
+    if not text:
+        return list(Tag.objects.order_by("name")[:limit])
+    starting = list(Tag.objects.filter(name__startswith=text).order_by("name")[:limit])
+    if len(starting) < limit:
+        seen = {t.pk for t in starting}
+        starting += [
+            t
+            for t in Tag.objects.filter(name__contains=text).order_by("name")[: limit * 2]
+            if t.pk not in seen
+        ][: limit - len(starting)]
+    return starting
+
+
+def staff(*, active_only: bool = True) -> list[User]:
+    rows = User.objects.filter(role__in=[Role.AGENT, Role.LEAD, Role.ADMIN])
+    if active_only:
+        rows = rows.filter(is_active=True)
+    return list(rows.order_by("full_name", "email"))
+
+
+def staff_get(*, pk: int | str) -> User:
+    try:
+        return User.objects.get(
+            pk=int(pk), role__in=[Role.AGENT, Role.LEAD, Role.ADMIN], is_active=True
+        )
+    except (User.DoesNotExist, ValueError, TypeError):
+        raise Http404("no such agent") from None
+
+
+def teams() -> list[Team]:
+    return list(Team.objects.order_by("name"))
+
+
+def macros_for(*, user: User) -> list[Macro]:
+    """Shared macros and those of the person's teams."""
+    if not user.is_agent:
+        return []
+    return list(
+        Macro.objects.filter(active=True)
+        .filter(Q(team__isnull=True) | Q(team__members=user))
+        .distinct()
+        .order_by("name")
+    )
+
+
+def macro_get(*, user: User, pk: int | str) -> Macro:
+    try:
+        key = int(pk)
+    except (TypeError, ValueError):
+        raise Http404("no such macro") from None
+    for macro in macros_for(user=user):
+        if macro.pk == key:
+            return macro
+    raise Http404("no such macro")

@@ -1,0 +1,586 @@
+"""The desk's and the portal's changes to a conversation, made by people (or rules).
+
+Each one calls the fact-keeping services in ``services.py`` and writes a row of the
+conversation's audit trail (``Activity``) in the same transaction, so a bulk action, which loops
+over these same functions, leaves exactly the trail of single changes. Callers have already
+checked that the person may see the conversation (``selectors``); these functions check what
+the person's role may do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.core.files.base import File
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import get_valid_filename
+
+from sellerdesk.accounts.models import Merchant, Team, User
+from sellerdesk.conversations import services
+from sellerdesk.conversations.models import (
+    RESOLVED_STATUSES,
+    Activity,
+    ActivityVerb,
+    Attachment,
+    AuthorType,
+    Channel,
+    Conversation,
+    ConversationViewer,
+    InitiatedBy,
+    Macro,
+    Message,
+    Priority,
+    Status,
+)
+from sellerdesk.core.errors import ValidationError
+from sellerdesk.core.text import normalize_tag
+
+
+class PermissionDenied(ValidationError):
+    """The person's role may not make this change."""
+
+
+class Upload(Protocol):
+    """What an uploaded file offers (Django's UploadedFile, or a File in tests)."""
+
+    name: str | None
+    size: int | None
+    content_type: str
+
+    def chunks(self, chunk_size: int | None = ...) -> Any: ...
+
+
+def _trail(
+    conversation: Conversation,
+    actor: User | None,
+    verb: str,
+    *,
+    automatic: bool = False,
+    **detail: Any,
+) -> Activity:
+    return Activity.objects.create(
+        conversation=conversation, actor=actor, verb=verb, automatic=automatic, detail=detail
+    )
+
+
+def _require_staff(actor: User | None) -> None:
+    if actor is not None and not actor.is_agent:
+        raise PermissionDenied("only support staff may do this")
+
+
+def _label(actor: User | None) -> str:
+    return actor.email if actor is not None else ""
+
+
+def merchant_deadline(start: datetime | None = None) -> datetime:
+    """When a merchant asked now (or at ``start``) is expected to answer: the 7-day rule."""
+    return (start or timezone.now()) + timedelta(days=settings.SELLERDESK_MERCHANT_REPLY_DAYS)
+
+
+# --- Opening --------------------------------------------------------------------------------
+
+
+def merchant_conversation_open(
+    *,
+    user: User,
+    kind: str,
+    subject: str,
+    body: str,
+    order_ref: str = "",
+    product_ref: str = "",
+    invoice_ref: str = "",
+    files: Sequence[Upload] = (),
+    channel: str = Channel.WEB,
+) -> Conversation:
+    """A merchant user opens a conversation from the portal."""
+    if not user.is_merchant_user or user.merchant is None:
+        raise PermissionDenied("only a merchant's user opens a conversation for the merchant")
+    body = body.strip()
+    if not body:
+        raise ValidationError("write a message")
+    _check_files(files)
+    refs = _clean_refs(order_ref=order_ref, product_ref=product_ref, invoice_ref=invoice_ref)
+    with transaction.atomic():
+        conversation = services.conversation_open(
+            merchant=user.merchant,
+            channel=channel,
+            subject=subject.strip(),
+            kind=kind,
+            body=body,
+            author_type=AuthorType.MERCHANT,
+            author_id=user.email,
+            author_name=user.get_full_name(),
+        )
+        Conversation.objects.filter(pk=conversation.pk).update(**refs)
+        for name, value in refs.items():
+            setattr(conversation, name, value)
+        message = conversation.messages.get()
+        Message.objects.filter(pk=message.pk).update(author_user=user)
+        _store_files(conversation, message, files)
+        _trail(conversation, user, ActivityVerb.OPENED, channel=channel)
+    return conversation
+
+
+def outreach_open(
+    *,
+    agent: User,
+    merchant: Merchant,
+    kind: str,
+    subject: str,
+    body: str,
+    team: Team | None = None,
+) -> Conversation:
+    """Support writes first. The merchant is asked to answer within the 7-day rule's days."""
+    _require_staff(agent)
+    body = body.strip()
+    if not body:
+        raise ValidationError("write a message")
+    with transaction.atomic():
+        conversation = services.conversation_open(
+            merchant=merchant,
+            channel=Channel.WEB,
+            subject=subject.strip(),
+            kind=kind,
+            initiated_by=InitiatedBy.SUPPORT,
+            body=body,
+            author_type=AuthorType.AGENT,
+            author_id=agent.email,
+            author_name=agent.get_full_name(),
+        )
+        Message.objects.filter(conversation=conversation).update(author_user=agent)
+        _trail(conversation, agent, ActivityVerb.OPENED, outreach=True)
+        conversation_assign(conversation=conversation, assignee=agent, actor=agent)
+        if team is not None:
+            conversation_set_team(conversation=conversation, team=team, actor=agent)
+        conversation_change_status(conversation=conversation, status=Status.PENDING, actor=agent)
+    return conversation
+
+
+# --- Messages -------------------------------------------------------------------------------
+
+
+def reply_post(
+    *,
+    conversation: Conversation,
+    author: User,
+    body: str,
+    public: bool = True,
+    files: Sequence[Upload] = (),
+    then_status: str | None = None,
+    macro: Macro | None = None,
+) -> Message:
+    """A reply (or, from staff, an internal note) by a signed-in person.
+
+    A merchant's reply stops the 7-day clock and hands the conversation back to support
+    (pending or solved → open). Staff may set the status in the same step ("send and set
+    pending"); a macro adds its tags and status.
+    """
+    body = body.strip()
+    if not body and not files:
+        raise ValidationError("write a message")
+    _check_files(files)
+    if author.is_merchant_user:
+        if author.merchant_id != conversation.merchant_id:
+            raise PermissionDenied("not this merchant's conversation")
+        if not public or then_status is not None or macro is not None:
+            raise PermissionDenied("merchants write public replies only")
+        author_type = AuthorType.MERCHANT
+    else:
+        _require_staff(author)
+        author_type = AuthorType.AGENT
+    with transaction.atomic():
+        message = services.message_add(
+            conversation=conversation,
+            author_type=author_type,
+            body=body or "(attachment)",
+            public=public,
+            author_id=author.email,
+            author_name=author.get_full_name(),
+        )
+        Message.objects.filter(pk=message.pk).update(author_user=author)
+        message.author_user = author
+        _store_files(conversation, message, files)
+        if author_type == AuthorType.MERCHANT:
+            _merchant_answered(conversation, author)
+        else:
+            if macro is not None:
+                macro_apply_actions(conversation=conversation, macro=macro, actor=author)
+                then_status = macro.set_status or then_status
+            if then_status and then_status != conversation.status:
+                conversation_change_status(
+                    conversation=conversation, status=then_status, actor=author
+                )
+            elif public and conversation.status == Status.NEW:
+                conversation_change_status(
+                    conversation=conversation, status=Status.OPEN, actor=author
+                )
+    return message
+
+
+def _merchant_answered(conversation: Conversation, author: User) -> None:
+    if conversation.status in {Status.PENDING, *RESOLVED_STATUSES}:
+        conversation_change_status(conversation=conversation, status=Status.OPEN, actor=author)
+    elif conversation.merchant_due_at is not None:
+        _set_deadline(conversation, None, author)
+
+
+def _set_deadline(conversation: Conversation, due: datetime | None, actor: User | None) -> None:
+    if conversation.merchant_due_at == due:
+        return
+    Conversation.objects.filter(pk=conversation.pk).update(merchant_due_at=due)
+    _trail(
+        conversation,
+        actor,
+        ActivityVerb.DEADLINE,
+        before=_iso(conversation.merchant_due_at),
+        after=_iso(due),
+    )
+    conversation.merchant_due_at = due
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+# --- Status and the work fields ---------------------------------------------------------------
+
+
+def conversation_change_status(
+    *, conversation: Conversation, status: str, actor: User | None, automatic: bool = False
+) -> None:
+    """Change the status. Pending starts the merchant's 7-day clock; leaving it stops it."""
+    if actor is not None and actor.is_merchant_user:
+        if actor.merchant_id != conversation.merchant_id:
+            raise PermissionDenied("not this merchant's conversation")
+        if status != Status.SOLVED:
+            raise PermissionDenied("merchants may only mark their conversation solved")
+    before = conversation.status
+    if status == before:
+        return
+    with transaction.atomic():
+        services.conversation_set_status(
+            conversation=conversation, status=status, by=_label(actor)
+        )
+        _trail(
+            conversation,
+            actor,
+            ActivityVerb.STATUS,
+            automatic=automatic,
+            before=before,
+            after=status,
+        )
+        if status == Status.PENDING:
+            _set_deadline(conversation, merchant_deadline(), actor)
+        elif conversation.merchant_due_at is not None:
+            _set_deadline(conversation, None, actor)
+
+
+def conversation_assign(
+    *, conversation: Conversation, assignee: User | None, actor: User | None
+) -> None:
+    _require_staff(actor)
+    if assignee is not None and not assignee.is_agent:
+        raise ValidationError("conversations are assigned to support staff")
+    if conversation.assignee_id == (assignee.pk if assignee else None):
+        return
+    with transaction.atomic():
+        Conversation.objects.filter(pk=conversation.pk).update(assignee=assignee)
+        _trail(
+            conversation,
+            actor,
+            ActivityVerb.ASSIGNED,
+            before=conversation.assignee.email if conversation.assignee else None,
+            after=assignee.email if assignee else None,
+        )
+        conversation.assignee = assignee
+
+
+def conversation_set_team(
+    *, conversation: Conversation, team: Team | None, actor: User | None
+) -> None:
+    _require_staff(actor)
+    if conversation.team_id == (team.pk if team else None):
+        return
+    with transaction.atomic():
+        Conversation.objects.filter(pk=conversation.pk).update(team=team)
+        _trail(
+            conversation,
+            actor,
+            ActivityVerb.TEAM,
+            before=conversation.team.name if conversation.team else None,
+            after=team.name if team else None,
+        )
+        conversation.team = team
+
+
+def conversation_change_kind(*, conversation: Conversation, kind: str, actor: User | None) -> None:
+    _require_staff(actor)
+    before = conversation.kind
+    if kind == before:
+        return
+    with transaction.atomic():
+        services.conversation_set_kind(conversation=conversation, kind=kind)
+        _trail(conversation, actor, ActivityVerb.KIND, before=before, after=kind)
+
+
+def conversation_change_outcome(
+    *, conversation: Conversation, outcome: str | None, actor: User | None
+) -> None:
+    """The human decision on a complaint. Never made automatically."""
+    _require_staff(actor)
+    if actor is None:
+        raise PermissionDenied("a complaint's outcome is decided by a person")
+    before = conversation.outcome
+    if outcome == before:
+        return
+    with transaction.atomic():
+        services.conversation_set_outcome(conversation=conversation, outcome=outcome)
+        _trail(conversation, actor, ActivityVerb.OUTCOME, before=before, after=outcome)
+
+
+def conversation_change_priority(
+    *, conversation: Conversation, priority: str, actor: User | None, automatic: bool = False
+) -> None:
+    _require_staff(actor)
+    if priority not in Priority.values:
+        raise ValidationError(f"unknown priority {priority!r}")
+    before = conversation.priority
+    if priority == before:
+        return
+    with transaction.atomic():
+        Conversation.objects.filter(pk=conversation.pk).update(priority=priority)
+        _trail(
+            conversation,
+            actor,
+            ActivityVerb.PRIORITY,
+            automatic=automatic,
+            before=before,
+            after=priority,
+        )
+        conversation.priority = priority
+
+
+def _clean_refs(**refs: str) -> dict[str, str]:
+    limit = Conversation._meta.get_field("order_ref").max_length or 100
+    clean = {name: (value or "").strip() for name, value in refs.items()}
+    for name, value in clean.items():
+        if len(value) > limit:
+            raise ValidationError(f"{name.replace('_', ' ')} is longer than {limit} characters")
+        if "\x00" in value:
+            raise ValidationError(f"{name.replace('_', ' ')} contains a NUL character")
+    return clean
+
+
+def conversation_set_references(
+    *,
+    conversation: Conversation,
+    actor: User | None,
+    order_ref: str,
+    product_ref: str,
+    invoice_ref: str,
+) -> None:
+    _require_staff(actor)
+    refs = _clean_refs(order_ref=order_ref, product_ref=product_ref, invoice_ref=invoice_ref)
+    before = {name: getattr(conversation, name) for name in refs}
+    if before == refs:
+        return
+    with transaction.atomic():
+        Conversation.objects.filter(pk=conversation.pk).update(**refs)
+        _trail(conversation, actor, ActivityVerb.REFERENCES, before=before, after=refs)
+        for name, value in refs.items():
+            setattr(conversation, name, value)
+
+
+def conversation_add_tag(
+    *, conversation: Conversation, name: str, actor: User | None, automatic: bool = False
+) -> None:
+    _require_staff(actor)
+    normalized = normalize_tag(name)
+    if not normalized:
+        raise ValidationError("a tag needs a name")
+    current = set(conversation.tags.values_list("name", flat=True))
+    if normalized in current:
+        return
+    with transaction.atomic():
+        services.conversation_tag_add(conversation=conversation, name=name)
+        _trail(conversation, actor, ActivityVerb.TAG_ADDED, automatic=automatic, tag=normalized)
+
+
+def conversation_remove_tag(
+    *, conversation: Conversation, name: str, actor: User | None, automatic: bool = False
+) -> None:
+    _require_staff(actor)
+    normalized = normalize_tag(name)
+    current = set(conversation.tags.values_list("name", flat=True))
+    if normalized not in current:
+        return
+    with transaction.atomic():
+        services.conversation_tag_remove(conversation=conversation, name=name)
+        _trail(
+            conversation, actor, ActivityVerb.TAG_REMOVED, automatic=automatic, tag=normalized
+        )
+
+
+def conversation_set_spam(*, conversation: Conversation, spam: bool, actor: User | None) -> None:
+    _require_staff(actor)
+    if conversation.spam == spam:
+        return
+    with transaction.atomic():
+        services.conversation_mark_spam(conversation=conversation, spam=spam)
+        _trail(conversation, actor, ActivityVerb.SPAM, after=spam)
+
+
+# --- Macros ---------------------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
+#: The placeholders a macro may use; anything else stays as written.
+MACRO_PLACEHOLDERS = (
+    "merchant_name",
+    "merchant_id",
+    "agent_name",
+    "conversation_subject",
+    "conversation_id",
+    "deadline",
+)
+
+
+def macro_render(*, macro: Macro, conversation: Conversation, agent: User) -> str:
+    """The macro's text with its placeholders filled in for this conversation.
+
+    Plain substitution from a fixed list: a macro is text an admin writes, never a template
+    that could run code.
+    """
+    deadline = conversation.merchant_due_at or merchant_deadline()
+    values = {
+        "merchant_name": conversation.merchant.name or conversation.merchant.external_id,
+        "merchant_id": conversation.merchant.external_id,
+        "agent_name": agent.get_full_name(),
+        "conversation_subject": conversation.subject,
+        "conversation_id": str(conversation.pk),
+        "deadline": f"{deadline:%-d %B %Y}",
+    }
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), macro.body)
+
+
+def macro_apply_actions(*, conversation: Conversation, macro: Macro, actor: User) -> None:
+    """Add the macro's tags (its status goes with the reply it came with)."""
+    with transaction.atomic():
+        _trail(conversation, actor, ActivityVerb.MACRO, macro=macro.name)
+        for name in macro.tag_names():
+            conversation_add_tag(conversation=conversation, name=name, actor=actor)
+
+
+def macro_save(
+    *,
+    actor: User,
+    name: str,
+    body: str,
+    add_tags: str = "",
+    set_status: str = "",
+    team: Team | None = None,
+    macro: Macro | None = None,
+) -> Macro:
+    """Create or change a macro (leads and admins)."""
+    from sellerdesk.accounts.models import AuditAction
+    from sellerdesk.accounts.services import audit_record
+
+    if not actor.is_lead:
+        raise PermissionDenied("only team leads and admins manage macros")
+    if not name.strip():
+        raise ValidationError("a macro needs a name")
+    if set_status and set_status not in Status.values:
+        raise ValidationError(f"unknown status {set_status!r}")
+    with transaction.atomic():
+        row = macro or Macro()
+        row.name = name.strip()
+        row.body = body
+        row.add_tags = add_tags
+        row.set_status = set_status
+        row.team = team
+        if Macro.objects.filter(name=row.name).exclude(pk=row.pk).exists():
+            raise ValidationError(f"a macro named {row.name!r} exists")
+        row.save()
+        audit_record(action=AuditAction.MACRO_CHANGED, actor=actor, target=row.name)
+    return row
+
+
+# --- Presence -------------------------------------------------------------------------------
+
+
+def viewer_touch(*, conversation: Conversation, user: User) -> None:
+    """Record that the person has the conversation open now (the collision warning)."""
+    ConversationViewer.objects.update_or_create(
+        conversation=conversation, user=user, defaults={"seen_at": timezone.now()}
+    )
+
+
+def viewer_leave(*, conversation: Conversation, user: User) -> None:
+    ConversationViewer.objects.filter(conversation=conversation, user=user).delete()
+
+
+# --- Bulk -----------------------------------------------------------------------------------
+
+
+def bulk_apply(
+    *,
+    conversations: Iterable[Conversation],
+    actor: User,
+    assignee: User | None = None,
+    unassign: bool = False,
+    status: str | None = None,
+    add_tag: str | None = None,
+    remove_tag: str | None = None,
+) -> int:
+    """Apply one change to many conversations through the single-change services, so each
+    gets the same audit trail. Each conversation is its own transaction."""
+    _require_staff(actor)
+    count = 0
+    for conversation in conversations:
+        with transaction.atomic():
+            if assignee is not None or unassign:
+                conversation_assign(conversation=conversation, assignee=assignee, actor=actor)
+            if status:
+                conversation_change_status(conversation=conversation, status=status, actor=actor)
+            if add_tag:
+                conversation_add_tag(conversation=conversation, name=add_tag, actor=actor)
+            if remove_tag:
+                conversation_remove_tag(conversation=conversation, name=remove_tag, actor=actor)
+        count += 1
+    return count
+
+
+# --- Attachments ----------------------------------------------------------------------------
+
+
+def _check_files(files: Sequence[Upload]) -> None:
+    if len(files) > settings.SELLERDESK_ATTACHMENTS_PER_MESSAGE:
+        raise ValidationError(
+            f"at most {settings.SELLERDESK_ATTACHMENTS_PER_MESSAGE} attachments a message"
+        )
+    limit = settings.SELLERDESK_ATTACHMENT_MAX_BYTES
+    for upload in files:
+        if (upload.size or 0) > limit:
+            raise ValidationError(
+                f"{upload.name} is larger than the limit of {limit // (1024 * 1024)} MB"
+            )
+
+
+def _store_files(conversation: Conversation, message: Message, files: Sequence[Upload]) -> None:
+    for upload in files:
+        original = (upload.name or "attachment").rsplit("/", 1)[-1][-200:]
+        safe = get_valid_filename(original) or "attachment"
+        row = Attachment(
+            conversation=conversation,
+            message=message,
+            filename=original,
+            content_type=(upload.content_type or "application/octet-stream")[:100],
+            size=upload.size or 0,
+        )
+        row.file.save(safe, File(upload), save=False)  # type: ignore[arg-type]
+        row.save()
+

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from sellerdesk.desk import views
+
+app_name = "desk"
+urlpatterns = [
+    path("", views.inbox, name="inbox"),
+    path("bulk/", views.bulk, name="bulk"),
+    path("tags/", views.tag_autocomplete, name="tags"),
+    path("outreach/", views.outreach, name="outreach"),
+    path("macros/", views.macro_list, name="macros"),
+    path("macros/new/", views.macro_edit, name="macro_new"),
+    path("macros/<int:pk>/", views.macro_edit, name="macro_edit"),
+    path("c/<int:pk>/", views.conversation, name="conversation"),
+    path("c/<int:pk>/reply/", views.reply, name="reply"),
+    path("c/<int:pk>/status/", views.change_status, name="status"),
+    path("c/<int:pk>/assign/", views.assign, name="assign"),
+    path("c/<int:pk>/team/", views.set_team, name="team"),
+    path("c/<int:pk>/kind/", views.change_kind, name="kind"),
+    path("c/<int:pk>/outcome/", views.change_outcome, name="outcome"),
+    path("c/<int:pk>/priority/", views.change_priority, name="priority"),
+    path("c/<int:pk>/references/", views.set_references, name="references"),
+    path("c/<int:pk>/tags/add/", views.tag_add, name="tag_add"),
+    path("c/<int:pk>/tags/remove/", views.tag_remove, name="tag_remove"),
+    path("c/<int:pk>/spam/", views.set_spam, name="spam"),
+    path("c/<int:pk>/presence/", views.presence, name="presence"),
+    path("c/<int:pk>/macro/", views.macro_preview, name="macro_preview"),
+    path(
+        "c/<int:pk>/attachments/<int:attachment_pk>/",
+        views.attachment_download,
+        name="attachment",
+    ),
+]
