@@ -195,6 +195,9 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    # In development the finders serve the files; the folder only has to exist.
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- Security in production mode --------------------------------------------------------------
 if PRODUCTION:

@@ -21,8 +21,8 @@ from sellerdesk.conversations.demo import (
     demo_generate,
     demo_load,
 )
-from sellerdesk.conversations.interchange import parse_line
 from sellerdesk.conversations.demo.logins import AGENT_LOGIN, MERCHANT_LOGIN
+from sellerdesk.conversations.interchange import parse_line
 from sellerdesk.conversations.models import Conversation, Macro, Message
 from sellerdesk.core.countries import EU_MEMBERS
 from sellerdesk.core.timeutil import parse_rfc3339

@@ -134,9 +134,7 @@ def user_set_active(*, user: User, active: bool, by: User | None = None) -> User
     with transaction.atomic():
         user.is_active = active
         user.save(update_fields=["is_active"])
-        audit_record(
-            action=AuditAction.USER_CHANGED, actor=by, target=user.email, active=active
-        )
+        audit_record(action=AuditAction.USER_CHANGED, actor=by, target=user.email, active=active)
     return user
 
 
@@ -156,9 +154,7 @@ def team_get_or_create(*, name: str, languages: str = "", by: User | None = None
     with transaction.atomic():
         team, created = Team.objects.get_or_create(name=clean, defaults={"languages": languages})
         if created:
-            audit_record(
-                action=AuditAction.TEAM_CHANGED, actor=by, target=clean, created=True
-            )
+            audit_record(action=AuditAction.TEAM_CHANGED, actor=by, target=clean, created=True)
     return team
 
 
@@ -167,9 +163,7 @@ def user_join_team(*, user: User, team: Team, by: User | None = None) -> None:
         raise ValidationError("only staff join teams")
     with transaction.atomic():
         user.teams.add(team)
-        audit_record(
-            action=AuditAction.TEAM_CHANGED, actor=by, target=team.name, joined=user.email
-        )
+        audit_record(action=AuditAction.TEAM_CHANGED, actor=by, target=team.name, joined=user.email)
 
 
 # --- Sign-in throttling ---------------------------------------------------------------------
@@ -186,6 +180,5 @@ def signin_throttled(*, email: str, ip: str | None) -> bool:
     ):
         return True
     return bool(
-        ip
-        and failures.filter(ip=ip).count() >= settings.SELLERDESK_SIGNIN_MAX_FAILURES_PER_IP
+        ip and failures.filter(ip=ip).count() >= settings.SELLERDESK_SIGNIN_MAX_FAILURES_PER_IP
     )

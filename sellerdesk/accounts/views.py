@@ -116,9 +116,7 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
                 two_factor=True,
             )
             return redirect(pending.get("next") or home_for(user))
-        audit_record(
-            action=AuditAction.TWO_FACTOR_FAILED, target=user.email, ip=client_ip(request)
-        )
+        audit_record(action=AuditAction.TWO_FACTOR_FAILED, target=user.email, ip=client_ip(request))
         error = _("That code is not valid. Codes change every 30 seconds.")
     return render(
         request, "accounts/two_factor_verify.html", {"form": form, "error": error},
@@ -179,8 +177,8 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         audit_record(
             action=AuditAction.SIGN_OUT,
-            actor=request.user,  # type: ignore[arg-type]
-            target=request.user.email,  # type: ignore[union-attr]
+            actor=request.user,
+            target=request.user.email,
             ip=client_ip(request),
         )
     logout(request)

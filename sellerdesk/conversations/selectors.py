@@ -52,12 +52,7 @@ def conversation_get(*, user: User, pk: int | str) -> Conversation:
         key = int(pk)
     except (TypeError, ValueError):
         raise Http404("no such conversation") from None
-    row = (
-        _visible(user)
-        .select_related("merchant", "assignee", "team")
-        .filter(pk=key)
-        .first()
-    )
+    row = _visible(user).select_related("merchant", "assignee", "team").filter(pk=key).first()
     if row is None:
         raise Http404("no such conversation")
     return row
@@ -120,8 +115,10 @@ def other_viewers(*, conversation: Conversation, user: User, seconds: int = 45) 
 def merchant_conversations(*, user: User, past: bool, limit: int = 200) -> list[Conversation]:
     """The merchant's open (or past: solved and closed) conversations, newest first."""
     rows = _visible(user) if user.is_merchant_user else Conversation.objects.none()
-    rows = rows.filter(status__in=sorted(RESOLVED_STATUSES)) if past else rows.exclude(
-        status__in=sorted(RESOLVED_STATUSES)
+    rows = (
+        rows.filter(status__in=sorted(RESOLVED_STATUSES))
+        if past
+        else rows.exclude(status__in=sorted(RESOLVED_STATUSES))
     )
     return list(rows.order_by("-created_at", "-id")[:limit])
 
@@ -254,9 +251,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime | None, int]:
     return moment, pk
 
 
-def _ordered(
-    rows: QuerySet[Conversation], sort: str, cursor: str | None
-) -> QuerySet[Conversation]:
+def _ordered(rows: QuerySet[Conversation], sort: str, cursor: str | None) -> QuerySet[Conversation]:
     if sort == "due":
         if cursor:
             due, pk = _decode_cursor(cursor)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import File
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
@@ -43,16 +44,6 @@ from sellerdesk.core.text import normalize_tag
 
 class PermissionDenied(ValidationError):
     """The person's role may not make this change."""
-
-
-class Upload(Protocol):
-    """What an uploaded file offers (Django's UploadedFile, or a File in tests)."""
-
-    name: str | None
-    size: int | None
-    content_type: str
-
-    def chunks(self, chunk_size: int | None = ...) -> Any: ...
 
 
 def _trail(
@@ -94,7 +85,7 @@ def merchant_conversation_open(
     order_ref: str = "",
     product_ref: str = "",
     invoice_ref: str = "",
-    files: Sequence[Upload] = (),
+    files: Sequence[UploadedFile] = (),
     channel: str = Channel.WEB,
 ) -> Conversation:
     """A merchant user opens a conversation from the portal."""
@@ -170,7 +161,7 @@ def reply_post(
     author: User,
     body: str,
     public: bool = True,
-    files: Sequence[Upload] = (),
+    files: Sequence[UploadedFile] = (),
     then_status: str | None = None,
     macro: Macro | None = None,
 ) -> Message:
@@ -263,9 +254,7 @@ def conversation_change_status(
     if status == before:
         return
     with transaction.atomic():
-        services.conversation_set_status(
-            conversation=conversation, status=status, by=_label(actor)
-        )
+        services.conversation_set_status(conversation=conversation, status=status, by=_label(actor))
         _trail(
             conversation,
             actor,
@@ -421,9 +410,7 @@ def conversation_remove_tag(
         return
     with transaction.atomic():
         services.conversation_tag_remove(conversation=conversation, name=name)
-        _trail(
-            conversation, actor, ActivityVerb.TAG_REMOVED, automatic=automatic, tag=normalized
-        )
+        _trail(conversation, actor, ActivityVerb.TAG_REMOVED, automatic=automatic, tag=normalized)
 
 
 def conversation_set_spam(*, conversation: Conversation, spam: bool, actor: User | None) -> None:
@@ -557,7 +544,7 @@ def bulk_apply(
 # --- Attachments ----------------------------------------------------------------------------
 
 
-def _check_files(files: Sequence[Upload]) -> None:
+def _check_files(files: Sequence[UploadedFile]) -> None:
     if len(files) > settings.SELLERDESK_ATTACHMENTS_PER_MESSAGE:
         raise ValidationError(
             f"at most {settings.SELLERDESK_ATTACHMENTS_PER_MESSAGE} attachments a message"
@@ -570,7 +557,9 @@ def _check_files(files: Sequence[Upload]) -> None:
             )
 
 
-def _store_files(conversation: Conversation, message: Message, files: Sequence[Upload]) -> None:
+def _store_files(
+    conversation: Conversation, message: Message, files: Sequence[UploadedFile]
+) -> None:
     for upload in files:
         original = (upload.name or "attachment").rsplit("/", 1)[-1][-200:]
         safe = get_valid_filename(original) or "attachment"
@@ -581,6 +570,5 @@ def _store_files(conversation: Conversation, message: Message, files: Sequence[U
             content_type=(upload.content_type or "application/octet-stream")[:100],
             size=upload.size or 0,
         )
-        row.file.save(safe, File(upload), save=False)  # type: ignore[arg-type]
+        row.file.save(safe, File(upload), save=False)
         row.save()
-

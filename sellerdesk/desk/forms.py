@@ -27,9 +27,7 @@ class OutreachForm(forms.Form):
 class MacroForm(forms.Form):
     name = forms.CharField(max_length=100)
     body = forms.CharField(widget=forms.Textarea, required=False, max_length=20_000)
-    add_tags = forms.CharField(
-        label="Add tags (comma-separated)", required=False, max_length=500
-    )
+    add_tags = forms.CharField(label="Add tags (comma-separated)", required=False, max_length=500)
     set_status = forms.ChoiceField(
         label="Then set status", choices=[("", "— unchanged —"), *Status.choices], required=False
     )

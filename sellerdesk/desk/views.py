@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -288,9 +288,7 @@ def change_status(request: HttpRequest, pk: int) -> HttpResponse:
     return _change(
         request,
         pk,
-        lambda me, c: workflow.conversation_change_status(
-            conversation=c, status=status, actor=me
-        ),
+        lambda me, c: workflow.conversation_change_status(conversation=c, status=status, actor=me),
         "Status changed.",
     )
 
@@ -369,7 +367,9 @@ def change_priority(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_POST
 def set_references(request: HttpRequest, pk: int) -> HttpResponse:
-    refs = {name: request.POST.get(name, "") for name in ("order_ref", "product_ref", "invoice_ref")}
+    refs = {
+        name: request.POST.get(name, "") for name in ("order_ref", "product_ref", "invoice_ref")
+    }
     return _change(
         request,
         pk,
@@ -439,10 +439,12 @@ def presence(request: HttpRequest, pk: int) -> HttpResponse:
 
 @staff_required
 @require_GET
-def attachment_download(request: HttpRequest, pk: int, attachment_pk: int) -> HttpResponse:
+def attachment_download(request: HttpRequest, pk: int, attachment_pk: int) -> HttpResponseBase:
     me = _me(request)
     row = selectors.conversation_get(user=me, pk=pk)
-    return attachment_response(selectors.attachment_get(user=me, conversation=row, pk=attachment_pk))
+    return attachment_response(
+        selectors.attachment_get(user=me, conversation=row, pk=attachment_pk)
+    )
 
 
 # --- Outreach -------------------------------------------------------------------------------

@@ -7,66 +7,174 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("accounts", "0001_initial"),
+        ("auth", "0012_alter_user_first_name_max_length"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Team',
+            name="Team",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('languages', models.CharField(blank=True, default='', max_length=200)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("languages", models.CharField(blank=True, default="", max_length=200)),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.UniqueConstraint(fields=('name',), name='team_name_unique')],
+                "ordering": ["name"],
+                "constraints": [models.UniqueConstraint(fields=("name",), name="team_name_unique")],
             },
         ),
         migrations.CreateModel(
-            name='User',
+            name="User",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('password', models.CharField(max_length=128, verbose_name='password')),
-                ('last_login', models.DateTimeField(blank=True, null=True, verbose_name='last login')),
-                ('is_superuser', models.BooleanField(default=False, help_text='Designates that this user has all permissions without explicitly assigning them.', verbose_name='superuser status')),
-                ('email', models.EmailField(max_length=254)),
-                ('full_name', models.CharField(blank=True, default='', max_length=200)),
-                ('role', models.CharField(choices=[('merchant', 'Merchant user'), ('agent', 'Agent'), ('lead', 'Team lead'), ('admin', 'Admin')], max_length=8)),
-                ('languages', models.CharField(blank=True, default='', max_length=200)),
-                ('is_active', models.BooleanField(default=True)),
-                ('date_joined', models.DateTimeField(default=django.utils.timezone.now)),
-                ('groups', models.ManyToManyField(blank=True, help_text='The groups this user belongs to. A user will get all permissions granted to each of their groups.', related_name='user_set', related_query_name='user', to='auth.group', verbose_name='groups')),
-                ('merchant', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='users', to='accounts.merchant')),
-                ('user_permissions', models.ManyToManyField(blank=True, help_text='Specific permissions for this user.', related_name='user_set', related_query_name='user', to='auth.permission', verbose_name='user permissions')),
-                ('teams', models.ManyToManyField(blank=True, related_name='members', to='accounts.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("password", models.CharField(max_length=128, verbose_name="password")),
+                (
+                    "last_login",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last login"),
+                ),
+                (
+                    "is_superuser",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Designates that this user has all permissions without explicitly assigning them.",
+                        verbose_name="superuser status",
+                    ),
+                ),
+                ("email", models.EmailField(max_length=254)),
+                ("full_name", models.CharField(blank=True, default="", max_length=200)),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("merchant", "Merchant user"),
+                            ("agent", "Agent"),
+                            ("lead", "Team lead"),
+                            ("admin", "Admin"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("languages", models.CharField(blank=True, default="", max_length=200)),
+                ("is_active", models.BooleanField(default=True)),
+                ("date_joined", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "groups",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="The groups this user belongs to. A user will get all permissions granted to each of their groups.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.group",
+                        verbose_name="groups",
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="users",
+                        to="accounts.merchant",
+                    ),
+                ),
+                (
+                    "user_permissions",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Specific permissions for this user.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.permission",
+                        verbose_name="user permissions",
+                    ),
+                ),
+                (
+                    "teams",
+                    models.ManyToManyField(blank=True, related_name="members", to="accounts.team"),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('action', models.CharField(choices=[('sign_in', 'Signed in'), ('sign_in_failed', 'Sign-in failed'), ('sign_in_throttled', 'Sign-in refused (too many attempts)'), ('sign_out', 'Signed out'), ('password_reset_requested', 'Password reset requested'), ('password_changed', 'Password changed'), ('two_factor_enabled', 'Two-factor enabled'), ('two_factor_failed', 'Two-factor code refused'), ('user_created', 'User created'), ('user_changed', 'User changed'), ('team_changed', 'Team changed'), ('macro_changed', 'Macro changed')], max_length=32)),
-                ('target', models.CharField(blank=True, default='', max_length=254)),
-                ('ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('detail', models.JSONField(blank=True, default=dict)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("sign_in", "Signed in"),
+                            ("sign_in_failed", "Sign-in failed"),
+                            ("sign_in_throttled", "Sign-in refused (too many attempts)"),
+                            ("sign_out", "Signed out"),
+                            ("password_reset_requested", "Password reset requested"),
+                            ("password_changed", "Password changed"),
+                            ("two_factor_enabled", "Two-factor enabled"),
+                            ("two_factor_failed", "Two-factor code refused"),
+                            ("user_created", "User created"),
+                            ("user_changed", "User changed"),
+                            ("team_changed", "Team changed"),
+                            ("macro_changed", "Macro changed"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("target", models.CharField(blank=True, default="", max_length=254)),
+                ("ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("detail", models.JSONField(blank=True, default=dict)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at'],
-                'indexes': [models.Index(fields=['action', 'target', 'at'], name='audit_action_target_idx'), models.Index(fields=['action', 'ip', 'at'], name='audit_action_ip_idx'), models.Index(fields=['at'], name='audit_at_idx')],
+                "ordering": ["-at"],
+                "indexes": [
+                    models.Index(fields=["action", "target", "at"], name="audit_action_target_idx"),
+                    models.Index(fields=["action", "ip", "at"], name="audit_action_ip_idx"),
+                    models.Index(fields=["at"], name="audit_at_idx"),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='user',
-            constraint=models.UniqueConstraint(fields=('email',), name='user_email_unique'),
+            model_name="user",
+            constraint=models.UniqueConstraint(fields=("email",), name="user_email_unique"),
         ),
         migrations.AddConstraint(
-            model_name='user',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('role', 'merchant'), ('merchant__isnull', False)), models.Q(models.Q(('role', 'merchant'), _negated=True), ('merchant__isnull', True)), _connector='OR'), name='user_merchant_only_for_merchant_users'),
+            model_name="user",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("role", "merchant"), ("merchant__isnull", False)),
+                    models.Q(
+                        models.Q(("role", "merchant"), _negated=True), ("merchant__isnull", True)
+                    ),
+                    _connector="OR",
+                ),
+                name="user_merchant_only_for_merchant_users",
+            ),
         ),
     ]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Count
 
-from sellerdesk.accounts.models import Merchant, Role, User
+from sellerdesk.accounts.models import Merchant, Role, Team, User
 from sellerdesk.accounts.services import team_get_or_create, user_create, user_join_team
 from sellerdesk.conversations.demo.world import world_load
 from sellerdesk.conversations.models import ACTIVE_STATUSES, Conversation, Macro, Status
@@ -136,7 +136,7 @@ def demo_logins(*, production: bool) -> list[DemoLogin]:
     return logins
 
 
-def _route_open_conversations(teams: dict[str, object]) -> None:
+def _route_open_conversations(teams: dict[str, Team]) -> None:
     """Give the demo's open conversations to the team that serves the merchant's country."""
     world = world_load()
     by_country = {code: country.team for code, country in world.countries.items()}
@@ -147,4 +147,3 @@ def _route_open_conversations(teams: dict[str, object]) -> None:
         Conversation.objects.filter(
             country=code, status__in=sorted(ACTIVE_STATUSES | {Status.PENDING.value}), team=None
         ).update(team=team)
-

@@ -9,164 +9,308 @@ import sellerdesk.conversations.models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_users_teams_audit'),
-        ('conversations', '0002_report_indexes'),
+        ("accounts", "0002_users_teams_audit"),
+        ("conversations", "0002_report_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Activity',
+            name="Activity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('verb', models.CharField(choices=[('opened', 'opened the conversation'), ('status', 'changed the status'), ('assigned', 'assigned'), ('team', 'set the team'), ('kind', 'set the kind'), ('outcome', 'set the outcome'), ('priority', 'set the priority'), ('tag_added', 'added a tag'), ('tag_removed', 'removed a tag'), ('references', 'changed the references'), ('spam', 'marked spam'), ('macro', 'applied a macro'), ('deadline', "set the merchant's deadline")], max_length=16)),
-                ('detail', models.JSONField(blank=True, default=dict)),
-                ('automatic', models.BooleanField(default=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "verb",
+                    models.CharField(
+                        choices=[
+                            ("opened", "opened the conversation"),
+                            ("status", "changed the status"),
+                            ("assigned", "assigned"),
+                            ("team", "set the team"),
+                            ("kind", "set the kind"),
+                            ("outcome", "set the outcome"),
+                            ("priority", "set the priority"),
+                            ("tag_added", "added a tag"),
+                            ("tag_removed", "removed a tag"),
+                            ("references", "changed the references"),
+                            ("spam", "marked spam"),
+                            ("macro", "applied a macro"),
+                            ("deadline", "set the merchant's deadline"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("detail", models.JSONField(blank=True, default=dict)),
+                ("automatic", models.BooleanField(default=False)),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Attachment',
+            name="Attachment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file', models.FileField(max_length=300, upload_to=sellerdesk.conversations.models._attachment_path)),
-                ('filename', models.CharField(max_length=255)),
-                ('content_type', models.CharField(max_length=100)),
-                ('size', models.PositiveBigIntegerField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "file",
+                    models.FileField(
+                        max_length=300, upload_to=sellerdesk.conversations.models._attachment_path
+                    ),
+                ),
+                ("filename", models.CharField(max_length=255)),
+                ("content_type", models.CharField(max_length=100)),
+                ("size", models.PositiveBigIntegerField()),
             ],
         ),
         migrations.CreateModel(
-            name='ConversationViewer',
+            name="ConversationViewer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seen_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seen_at", models.DateTimeField()),
             ],
         ),
         migrations.CreateModel(
-            name='Macro',
+            name="Macro",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('body', models.TextField(blank=True, default='')),
-                ('add_tags', models.CharField(blank=True, default='', max_length=500)),
-                ('set_status', models.CharField(blank=True, choices=[('new', 'New'), ('open', 'Open'), ('pending', 'Pending merchant'), ('on_hold', 'On hold'), ('solved', 'Solved'), ('closed', 'Closed')], default='', max_length=8)),
-                ('active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("body", models.TextField(blank=True, default="")),
+                ("add_tags", models.CharField(blank=True, default="", max_length=500)),
+                (
+                    "set_status",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("new", "New"),
+                            ("open", "Open"),
+                            ("pending", "Pending merchant"),
+                            ("on_hold", "On hold"),
+                            ("solved", "Solved"),
+                            ("closed", "Closed"),
+                        ],
+                        default="",
+                        max_length=8,
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='assignee',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='assigned_conversations', to=settings.AUTH_USER_MODEL),
+            model_name="conversation",
+            name="assignee",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="assigned_conversations",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='invoice_ref',
-            field=models.CharField(blank=True, db_default='', default='', max_length=100),
+            model_name="conversation",
+            name="invoice_ref",
+            field=models.CharField(blank=True, db_default="", default="", max_length=100),
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='merchant_due_at',
+            model_name="conversation",
+            name="merchant_due_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='order_ref',
-            field=models.CharField(blank=True, db_default='', default='', max_length=100),
+            model_name="conversation",
+            name="order_ref",
+            field=models.CharField(blank=True, db_default="", default="", max_length=100),
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='priority',
-            field=models.CharField(choices=[('low', 'Low'), ('normal', 'Normal'), ('high', 'High'), ('urgent', 'Urgent')], db_default='normal', default='normal', max_length=8),
+            model_name="conversation",
+            name="priority",
+            field=models.CharField(
+                choices=[
+                    ("low", "Low"),
+                    ("normal", "Normal"),
+                    ("high", "High"),
+                    ("urgent", "Urgent"),
+                ],
+                db_default="normal",
+                default="normal",
+                max_length=8,
+            ),
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='product_ref',
-            field=models.CharField(blank=True, db_default='', default='', max_length=100),
+            model_name="conversation",
+            name="product_ref",
+            field=models.CharField(blank=True, db_default="", default="", max_length=100),
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='team',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='conversations', to='accounts.team'),
+            model_name="conversation",
+            name="team",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="conversations",
+                to="accounts.team",
+            ),
         ),
         migrations.AddField(
-            model_name='message',
-            name='author_user',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="message",
+            name="author_user",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(condition=models.Q(('status', 'closed'), _negated=True), fields=['status', 'created_at'], name='conv_queue_idx'),
+            model_name="conversation",
+            index=models.Index(
+                condition=models.Q(("status", "closed"), _negated=True),
+                fields=["status", "created_at"],
+                name="conv_queue_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(condition=models.Q(('assignee__isnull', False)), fields=['assignee', 'status', 'created_at'], name='conv_assignee_idx'),
+            model_name="conversation",
+            index=models.Index(
+                condition=models.Q(("assignee__isnull", False)),
+                fields=["assignee", "status", "created_at"],
+                name="conv_assignee_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(condition=models.Q(('team__isnull', False)), fields=['team', 'status', 'created_at'], name='conv_team_idx'),
+            model_name="conversation",
+            index=models.Index(
+                condition=models.Q(("team__isnull", False)),
+                fields=["team", "status", "created_at"],
+                name="conv_team_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(condition=models.Q(('merchant_due_at__isnull', False)), fields=['merchant_due_at'], name='conv_merchant_due_idx'),
+            model_name="conversation",
+            index=models.Index(
+                condition=models.Q(("merchant_due_at__isnull", False)),
+                fields=["merchant_due_at"],
+                name="conv_merchant_due_idx",
+            ),
         ),
         migrations.AddField(
-            model_name='activity',
-            name='actor',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="activity",
+            name="actor",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='activity',
-            name='conversation',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='activities', to='conversations.conversation'),
+            model_name="activity",
+            name="conversation",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="activities",
+                to="conversations.conversation",
+            ),
         ),
         migrations.AddField(
-            model_name='attachment',
-            name='conversation',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='attachments', to='conversations.conversation'),
+            model_name="attachment",
+            name="conversation",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="attachments",
+                to="conversations.conversation",
+            ),
         ),
         migrations.AddField(
-            model_name='attachment',
-            name='message',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attachments', to='conversations.message'),
+            model_name="attachment",
+            name="message",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="attachments",
+                to="conversations.message",
+            ),
         ),
         migrations.AddField(
-            model_name='conversationviewer',
-            name='conversation',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='viewers', to='conversations.conversation'),
+            model_name="conversationviewer",
+            name="conversation",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="viewers",
+                to="conversations.conversation",
+            ),
         ),
         migrations.AddField(
-            model_name='conversationviewer',
-            name='user',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="conversationviewer",
+            name="user",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='macro',
-            name='team',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='macros', to='accounts.team'),
+            model_name="macro",
+            name="team",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="macros",
+                to="accounts.team",
+            ),
         ),
         migrations.AddIndex(
-            model_name='activity',
-            index=models.Index(fields=['conversation', 'at'], name='activity_conv_at_idx'),
+            model_name="activity",
+            index=models.Index(fields=["conversation", "at"], name="activity_conv_at_idx"),
         ),
         migrations.AddIndex(
-            model_name='attachment',
-            index=models.Index(fields=['conversation', 'id'], name='attachment_conv_idx'),
+            model_name="attachment",
+            index=models.Index(fields=["conversation", "id"], name="attachment_conv_idx"),
         ),
         migrations.AddConstraint(
-            model_name='conversationviewer',
-            constraint=models.UniqueConstraint(fields=('conversation', 'user'), name='viewer_unique'),
+            model_name="conversationviewer",
+            constraint=models.UniqueConstraint(
+                fields=("conversation", "user"), name="viewer_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='macro',
-            constraint=models.UniqueConstraint(fields=('name',), name='macro_name_unique'),
+            model_name="macro",
+            constraint=models.UniqueConstraint(fields=("name",), name="macro_name_unique"),
         ),
     ]
