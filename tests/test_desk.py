@@ -314,3 +314,27 @@ def test_every_script_displays(desk, eve):
     assert "退款 환불 возврат" in text
     assert "Ödeme 支付 결제 оплата" in text
     assert Message.objects.get(conversation=c).body == "Ödeme 支付 결제 оплата"
+
+
+def test_the_merchants_answer_reopens_and_stops_the_clock(agent, alice, acme_conversation):
+    workflow.conversation_change_status(
+        conversation=acme_conversation, status="pending", actor=agent
+    )
+    assert acme_conversation.merchant_due_at is not None
+    workflow.reply_post(conversation=acme_conversation, author=alice, body="İşte numara: 42")
+    row = Conversation.objects.get(pk=acme_conversation.pk)
+    assert row.status == "open"
+    assert row.merchant_due_at is None
+    trail = Activity.objects.filter(conversation=row, verb="status").order_by("id").last()
+    assert (trail.detail["after"], trail.actor) == ("open", alice)
+
+
+def test_a_merchant_cannot_choose_any_status_but_solved(alice, acme_conversation):
+    with pytest.raises(workflow.PermissionDenied):
+        workflow.conversation_change_status(
+            conversation=acme_conversation, status="closed", actor=alice
+        )
+    workflow.conversation_change_status(
+        conversation=acme_conversation, status="solved", actor=alice
+    )
+    assert acme_conversation.status == "solved"

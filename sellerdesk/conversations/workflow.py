@@ -214,8 +214,10 @@ def reply_post(
 
 
 def _merchant_answered(conversation: Conversation, author: User) -> None:
+    # The merchant's answer hands the conversation back to support: a reopening the merchant
+    # causes but may not choose directly, hence the internal setter.
     if conversation.status in {Status.PENDING, *RESOLVED_STATUSES}:
-        conversation_change_status(conversation=conversation, status=Status.OPEN, actor=author)
+        _status_set(conversation, Status.OPEN, author)
     elif conversation.merchant_due_at is not None:
         _set_deadline(conversation, None, author)
 
@@ -250,6 +252,13 @@ def conversation_change_status(
             raise PermissionDenied("not this merchant's conversation")
         if status != Status.SOLVED:
             raise PermissionDenied("merchants may only mark their conversation solved")
+    _status_set(conversation, status, actor, automatic=automatic)
+
+
+def _status_set(
+    conversation: Conversation, status: str, actor: User | None, *, automatic: bool = False
+) -> None:
+    """The change itself, for callers that have decided it may happen."""
     before = conversation.status
     if status == before:
         return
