@@ -50,6 +50,11 @@ RESOLVED_STATUSES = frozenset({Status.SOLVED.value, Status.CLOSED.value})
 ACTIVE_STATUSES = frozenset({Status.NEW.value, Status.OPEN.value, Status.ON_HOLD.value})
 
 
+#: The queues' statuses, sorted: the partial indexes and the selectors must spell them alike.
+UNASSIGNED_STATUSES = sorted(ACTIVE_STATUSES)
+WORKING_STATUSES = sorted(ACTIVE_STATUSES | {Status.PENDING.value})
+
+
 class Priority(models.TextChoices):
     LOW = "low", "Low"
     NORMAL = "normal", "Normal"
@@ -156,22 +161,38 @@ class Conversation(models.Model):
             models.Index(fields=["merchant", "created_at"]),
             # "Did anything change status after as_of?": the report's fast path asks this.
             models.Index(fields=["status_changed_at"], name="conv_status_changed_idx"),
-            # The desk's queues. Partial, so that the closed bulk of history (and every
-            # imported conversation, which has no assignee or team) costs them nothing.
+            # The desk's queues: one partial index per queue, in the queue's own order
+            # (created_at, id), so a page is a walk of LIMIT rows whatever the history holds.
+            # Closed history and imported conversations (no assignee, no team) touch few.
             models.Index(
-                fields=["status", "created_at"],
-                name="conv_queue_idx",
-                condition=~Q(status="closed"),
+                fields=["created_at", "id"],
+                name="conv_q_unassigned_idx",
+                condition=Q(status__in=UNASSIGNED_STATUSES, assignee__isnull=True),
             ),
             models.Index(
-                fields=["assignee", "status", "created_at"],
-                name="conv_assignee_idx",
-                condition=Q(assignee__isnull=False),
+                fields=["assignee", "created_at", "id"],
+                name="conv_q_mine_idx",
+                condition=Q(status__in=WORKING_STATUSES, assignee__isnull=False),
             ),
             models.Index(
-                fields=["team", "status", "created_at"],
-                name="conv_team_idx",
-                condition=Q(team__isnull=False),
+                fields=["team", "created_at", "id"],
+                name="conv_q_team_idx",
+                condition=Q(status__in=WORKING_STATUSES, team__isnull=False),
+            ),
+            models.Index(
+                fields=["created_at", "id"],
+                name="conv_q_waiting_idx",
+                condition=Q(status="pending"),
+            ),
+            models.Index(
+                fields=["created_at", "id"],
+                name="conv_q_solved_idx",
+                condition=Q(status="solved"),
+            ),
+            models.Index(
+                fields=["created_at", "id"],
+                name="conv_q_open_idx",
+                condition=Q(status__in=WORKING_STATUSES),
             ),
             models.Index(
                 fields=["merchant_due_at"],

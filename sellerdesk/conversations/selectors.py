@@ -20,8 +20,9 @@ from django.utils import timezone
 
 from sellerdesk.accounts.models import Role, Team, User
 from sellerdesk.conversations.models import (
-    ACTIVE_STATUSES,
     RESOLVED_STATUSES,
+    UNASSIGNED_STATUSES,
+    WORKING_STATUSES,
     Activity,
     Attachment,
     Conversation,
@@ -187,25 +188,22 @@ def segment_countries(name: str) -> list[str]:
 
 
 def _queue(user: User, queue: str) -> QuerySet[Conversation]:
+    # Each queue's condition is its partial index's (models.Conversation.Meta.indexes), spelt
+    # the same way so that the planner walks that index in the page's order.
     rows = _visible(user) if user.is_agent else Conversation.objects.none()
-    active = sorted(ACTIVE_STATUSES)
     if queue == "unassigned":
-        return rows.filter(status__in=active, assignee__isnull=True)
+        return rows.filter(status__in=UNASSIGNED_STATUSES, assignee__isnull=True)
     if queue == "mine":
-        return rows.filter(
-            assignee=user, status__in=sorted(ACTIVE_STATUSES | {Status.PENDING.value})
-        )
+        return rows.filter(status__in=WORKING_STATUSES, assignee=user)
     if queue == "team":
-        return rows.filter(
-            team__in=Team.objects.filter(members=user),
-            status__in=sorted(ACTIVE_STATUSES | {Status.PENDING.value}),
-        )
+        team_ids = list(Team.objects.filter(members=user).values_list("pk", flat=True))
+        return rows.filter(status__in=WORKING_STATUSES, team_id__in=team_ids)
     if queue == "waiting":
         return rows.filter(status=Status.PENDING)
     if queue == "solved":
         return rows.filter(status=Status.SOLVED)
     if queue == "open":
-        return rows.exclude(status__in=sorted(RESOLVED_STATUSES))
+        return rows.filter(status__in=WORKING_STATUSES)
     raise Http404("no such queue")
 
 
