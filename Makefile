@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint format bench lock clean
+.PHONY: install run test lint format bench bench-desk lock clean
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ format: install
 
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# The desk's pages (inbox, conversation) against 1M conversations in PostgreSQL.
+bench-desk: install
+	$(BIN)/python bench/desk.py $(BENCH_ARGS)
 
 # Re-pin the dependencies after changing pyproject.toml.
 lock: install
