@@ -1,0 +1,42 @@
+"""How the portal words a conversation's fields for the merchant."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import template
+from django.utils.translation import gettext_lazy as _
+
+from sellerdesk.conversations.models import Status
+from sellerdesk.portal.dates import merchant_day_in_words
+from sellerdesk.portal.forms import KIND_LABELS
+
+register = template.Library()
+
+#: Statuses as the merchant reads them (the desk's "Pending merchant" means: your turn).
+STATUS_LABELS = {
+    Status.NEW.value: _("Received"),
+    Status.OPEN.value: _("Open"),
+    Status.PENDING.value: _("Waiting for your answer"),
+    Status.ON_HOLD.value: _("On hold"),
+    Status.SOLVED.value: _("Solved"),
+    Status.CLOSED.value: _("Closed"),
+}
+
+
+@register.filter
+def status_label(status: str) -> str:
+    return str(STATUS_LABELS.get(status, status))
+
+
+@register.filter
+def kind_label(kind: str) -> str:
+    return str(KIND_LABELS.get(kind, kind))
+
+
+@register.filter
+def day_words(moment: datetime | None, country: str) -> str:
+    """``{{ conversation.created_at|day_words:merchant.country }}`` → ``3 December``."""
+    if moment is None:
+        return ""
+    return merchant_day_in_words(moment, country)
