@@ -182,3 +182,35 @@ def signin_throttled(*, email: str, ip: str | None) -> bool:
     return bool(
         ip and failures.filter(ip=ip).count() >= settings.SELLERDESK_SIGNIN_MAX_FAILURES_PER_IP
     )
+
+
+def user_leave_team(*, user: User, team: Team, by: User | None = None) -> None:
+    with transaction.atomic():
+        user.teams.remove(team)
+        audit_record(action=AuditAction.TEAM_CHANGED, actor=by, target=team.name, left=user.email)
+
+
+def user_invite_send(*, user: User, base_url: str) -> None:
+    """E-mail the person a link to choose their password (the password-reset flow's link)."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.core.mail import send_mail
+    from django.urls import reverse
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    link = base_url.rstrip("/") + reverse(
+        "accounts:password_reset_confirm",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
+    )
+    send_mail(
+        subject="Your sellerdesk account",
+        message=(
+            f"An account on sellerdesk was opened for {user.email}.\n\n"
+            f"Choose your password here:\n{link}\n"
+        ),
+        from_email=None,
+        recipient_list=[user.email],
+    )

@@ -2,7 +2,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from sellerdesk.conversations.models import Conversation, Message, StatusChange, Tag
+from sellerdesk.conversations.models import (
+    Activity,
+    Conversation,
+    Macro,
+    Message,
+    StatusChange,
+    Tag,
+)
 from sellerdesk.core.admin_site import ReadOnlyAdmin
 
 
@@ -13,6 +20,14 @@ class MessageInline(admin.TabularInline):
     extra = 0
     can_delete = False
     ordering = ("created_at",)
+
+
+class ActivityInline(admin.TabularInline):
+    model = Activity
+    fields = ("at", "actor", "verb", "detail", "automatic")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
 
 
 class StatusChangeInline(admin.TabularInline):
@@ -33,7 +48,7 @@ class ConversationAdmin(ReadOnlyAdmin):
     search_fields = ("external_id", "subject", "merchant__external_id", "merchant__name")
     list_select_related = ("merchant",)
     date_hierarchy = "created_at"
-    inlines = (MessageInline, StatusChangeInline)
+    inlines = (MessageInline, StatusChangeInline, ActivityInline)
     show_full_result_count = False
 
 
@@ -41,3 +56,8 @@ class ConversationAdmin(ReadOnlyAdmin):
 class TagAdmin(ReadOnlyAdmin):
     list_display = ("display_name", "name")
     search_fields = ("name",)
+
+
+@admin.register(Macro)
+class MacroAdmin(ReadOnlyAdmin):
+    list_display = ("name", "team", "add_tags", "set_status", "active")

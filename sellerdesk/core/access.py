@@ -43,6 +43,8 @@ staff_required = _gate(lambda u: u.is_agent, two_factor=True)
 lead_required = _gate(lambda u: u.is_lead, two_factor=True)
 #: A merchant's users: the portal.
 merchant_required = _gate(lambda u: u.is_merchant_user, two_factor=False)
+#: Admins: people and teams.
+admin_required = _gate(lambda u: u.is_staff, two_factor=True)
 #: Anyone signed in.
 signed_in_required = _gate(lambda u: True, two_factor=False)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sellerdesk.desk import views
+from sellerdesk.desk import people, views
 
 app_name = "desk"
 urlpatterns = [
@@ -13,6 +13,12 @@ urlpatterns = [
     path("macros/", views.macro_list, name="macros"),
     path("macros/new/", views.macro_edit, name="macro_new"),
     path("macros/<int:pk>/", views.macro_edit, name="macro_edit"),
+    path("people/", people.people, name="people"),
+    path("people/add/", people.person_add, name="person_add"),
+    path("people/teams/add/", people.team_add, name="team_add"),
+    path("people/<int:pk>/role/", people.person_role, name="person_role"),
+    path("people/<int:pk>/active/", people.person_active, name="person_active"),
+    path("people/<int:pk>/team/", people.person_team, name="person_team"),
     path("c/<int:pk>/", views.conversation, name="conversation"),
     path("c/<int:pk>/reply/", views.reply, name="reply"),
     path("c/<int:pk>/status/", views.change_status, name="status"),
