@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import secrets
 import socket
@@ -95,6 +96,45 @@ def test_serve_answers_http_on_the_given_port(tmp_path):
                     raise
                 time.sleep(0.2)
         assert body == {"status": "ok", "database": "sqlite"}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.mark.skipif(
+    os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="serves the embedded SQLite database of a fresh var/ directory",
+)
+def test_serve_in_production_serves_the_pages_and_their_hashed_static_files(tmp_path):
+    env = {
+        "SELLERDESK_VAR_DIR": str(tmp_path),
+        "SELLERDESK_ENV": "production",
+        "SECRET_KEY": "a-test-secret-" + "x" * 50,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+    }
+    assert run(["migrate", "-v", "0"], env).returncode == 0
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(SELLERDESK), "serve", "--port", str(port)], env={**os.environ, **env}, cwd=REPO,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/") as r:
+                    page = r.read().decode()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        css = re.search(r'href="(/static/sellerdesk/app\.[0-9a-f]+\.css)"', page)
+        assert css, "the page links the hashed style sheet"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{css[1]}") as r:
+            assert r.status == 200
+            assert "max-age" in r.headers["Cache-Control"]
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -14,9 +14,21 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=1)
+        parser.add_argument(
+            "--no-collectstatic",
+            action="store_true",
+            help="in production, do not gather the static files into STATIC_ROOT first",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         import uvicorn
+        from django.conf import settings
+        from django.core.management import call_command
+
+        if settings.PRODUCTION and not options["no_collectstatic"]:
+            # Production serves hashed, compressed files from STATIC_ROOT (WhiteNoise);
+            # gathering them is idempotent and takes a second.
+            call_command("collectstatic", interactive=False, verbosity=0)
 
         self.stdout.write(f"sellerdesk serving on http://{options['host']}:{options['port']}/")
         uvicorn.run(
