@@ -88,9 +88,6 @@ class Browsing:
     def _console(self, message: ConsoleMessage) -> None:
         if message.type != "error":
             return
-        if message.location.get("url", "").endswith("/favicon.ico"):
-            # Known and tested on its own: the pages name no icon (see the test below).
-            return
         for pattern in self.expected:
             if pattern.search(message.text):
                 self.expected.remove(pattern)
@@ -423,15 +420,9 @@ def test_second_agent_and_new_merchant_message_hold_a_reply_until_send_anyway(
     browsing.assert_clean()
 
 
-# --- Known problems -------------------------------------------------------------------------
+# --- Readable link buttons and a site icon (both were once missing) ---------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app.css line 22: `button.link` keeps `button`'s white text (var(--accent-ink)), so "
-    "link-style buttons on light cards are invisible: 'Assign to me', 'Mark as spam', the tags' "
-    "remove ×; remove this mark once fixed",
-)
 def test_link_buttons_on_the_conversation_page_are_readable(
     browsing: Browsing, agent: Any, acme_conversation: Any
 ) -> None:
@@ -449,12 +440,6 @@ def test_link_buttons_on_the_conversation_page_are_readable(
     assert all(ratio >= 4.5 for ratio in ratios.values()), ratios
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="base.html names no icon and nothing serves /favicon.ico, so every first page a "
-    "browser opens logs a 404 console error; remove this mark and the favicon exception in "
-    "Browsing._console once fixed",
-)
 def test_pages_name_an_icon_so_browsers_do_not_ask_for_a_missing_one(
     browsing: Browsing, alice: Any
 ) -> None:
