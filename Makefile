@@ -19,7 +19,9 @@ $(STAMP): requirements/lock.txt pyproject.toml
 run: install
 	$(BIN)/sellerdesk migrate --no-input -v 0
 	$(BIN)/sellerdesk demo --if-empty
-	$(BIN)/sellerdesk serve --host $(HOST) --port $(PORT)
+	@# The worker runs beside the web server and stops with it.
+	$(BIN)/sellerdesk worker & WORKER=$$!; trap 'kill $$WORKER 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/sellerdesk serve --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -73,13 +73,25 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_htmx",
+    "django_tasks",
+    "django_tasks_db",
     "sellerdesk.core",
     "sellerdesk.accounts",
     "sellerdesk.conversations",
     "sellerdesk.reports",
     "sellerdesk.desk",
     "sellerdesk.portal",
+    "sellerdesk.outbox",
+    "sellerdesk.sla",
 ]
+
+# Background work: django-tasks with the database queue; `sellerdesk worker` runs it.
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -172,6 +184,9 @@ if EMAIL_HOST:
     EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", default=True)
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+# Any Django e-mail backend by its dotted path (e.g. the file backend with EMAIL_FILE_PATH).
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", EMAIL_BACKEND)
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English")]
@@ -232,8 +247,21 @@ SELLERDESK_SIGNIN_MAX_FAILURES_PER_IP = int(
 SELLERDESK_SIGNIN_WINDOW_SECONDS = int(os.environ.get("SELLERDESK_SIGNIN_WINDOW_SECONDS", "900"))
 #: Staff must sign in with a TOTP code (they enrol at first sign-in). Default: on in production.
 SELLERDESK_STAFF_2FA_REQUIRED = _env_bool("SELLERDESK_STAFF_2FA_REQUIRED", default=PRODUCTION)
-#: Days a merchant is given to answer when support waits on them (the 7-day rule).
+#: Days a merchant is given to answer when support waits on them (the 7-day rule), and
+#: per kind where it differs (``complaint=10,request=5``).
 SELLERDESK_MERCHANT_REPLY_DAYS = int(os.environ.get("SELLERDESK_MERCHANT_REPLY_DAYS", "7"))
+SELLERDESK_MERCHANT_REPLY_DAYS_BY_KIND = {
+    kind.strip(): int(days)
+    for kind, _, days in (
+        item.partition("=") for item in _env_list("SELLERDESK_MERCHANT_REPLY_DAYS_BY_KIND", [])
+    )
+}
+#: The reminder goes out this many days after support asked (0: no reminder).
+SELLERDESK_MERCHANT_REMINDER_DAY = int(os.environ.get("SELLERDESK_MERCHANT_REMINDER_DAY", "5"))
+#: At the deadline: "close" (with a note to the merchant) or "escalate" (to the team lead).
+SELLERDESK_MERCHANT_DEADLINE_ACTION = os.environ.get("SELLERDESK_MERCHANT_DEADLINE_ACTION", "close")
+if SELLERDESK_MERCHANT_DEADLINE_ACTION not in {"close", "escalate"}:
+    raise ImproperlyConfigured("SELLERDESK_MERCHANT_DEADLINE_ACTION must be close or escalate")
 #: The largest attachment accepted, in bytes, and how many go with one message.
 SELLERDESK_ATTACHMENT_MAX_BYTES = int(
     os.environ.get("SELLERDESK_ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024))
@@ -249,5 +277,15 @@ SELLERDESK_SEGMENTS = {
     "KR": ["KR"],
     "IN": ["IN"],
 }
+#: Where sellerdesk is reached, for links in e-mails.
+SELLERDESK_BASE_URL = os.environ.get("SELLERDESK_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+#: The domain of the Message-IDs sellerdesk writes.
+SELLERDESK_MAIL_DOMAIN = os.environ.get(
+    "SELLERDESK_MAIL_DOMAIN", DEFAULT_FROM_EMAIL.rpartition("@")[2] or "sellerdesk.local"
+)
+#: The outbox: attempts before an item is marked failed, and a worker's lease on an item.
+SELLERDESK_OUTBOX_MAX_ATTEMPTS = int(os.environ.get("SELLERDESK_OUTBOX_MAX_ATTEMPTS", "10"))
+SELLERDESK_OUTBOX_LEASE_SECONDS = int(os.environ.get("SELLERDESK_OUTBOX_LEASE_SECONDS", "120"))
+
 #: The support address merchants write to (shown in the portal and the help center).
 SELLERDESK_SUPPORT_EMAIL = os.environ.get("SELLERDESK_SUPPORT_EMAIL", DEFAULT_FROM_EMAIL)

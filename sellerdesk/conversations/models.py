@@ -146,6 +146,8 @@ class Conversation(models.Model):
     )
     #: When support waits on the merchant: the moment the merchant is asked to answer by.
     merchant_due_at = models.DateTimeField(null=True, blank=True)
+    #: When the merchant gets a reminder (the 7-day rule's "day 5"); cleared once sent.
+    merchant_remind_at = models.DateTimeField(null=True, blank=True)
     # The marketplace's references the conversation is about.
     order_ref = models.CharField(max_length=100, blank=True, default="", db_default="")
     product_ref = models.CharField(max_length=100, blank=True, default="", db_default="")
@@ -198,6 +200,11 @@ class Conversation(models.Model):
                 fields=["merchant_due_at"],
                 name="conv_merchant_due_idx",
                 condition=Q(merchant_due_at__isnull=False),
+            ),
+            models.Index(
+                fields=["merchant_remind_at"],
+                name="conv_merchant_remind_idx",
+                condition=Q(merchant_remind_at__isnull=False),
             ),
         ]
         constraints = [

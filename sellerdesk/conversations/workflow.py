@@ -68,9 +68,25 @@ def _label(actor: User | None) -> str:
     return actor.email if actor is not None else ""
 
 
-def merchant_deadline(start: datetime | None = None) -> datetime:
+def merchant_reply_days(kind: str | None = None) -> int:
+    """The 7-day rule's days, for this kind of conversation where a setting differs."""
+    days: int = settings.SELLERDESK_MERCHANT_REPLY_DAYS_BY_KIND.get(
+        kind or "", settings.SELLERDESK_MERCHANT_REPLY_DAYS
+    )
+    return days
+
+
+def merchant_deadline(start: datetime | None = None, kind: str | None = None) -> datetime:
     """When a merchant asked now (or at ``start``) is expected to answer: the 7-day rule."""
-    return (start or timezone.now()) + timedelta(days=settings.SELLERDESK_MERCHANT_REPLY_DAYS)
+    return (start or timezone.now()) + timedelta(days=merchant_reply_days(kind))
+
+
+def merchant_reminder(asked: datetime, kind: str | None = None) -> datetime | None:
+    """When the merchant is reminded (the rule's "day 5"), or None without a reminder."""
+    day = settings.SELLERDESK_MERCHANT_REMINDER_DAY
+    if day <= 0 or day >= merchant_reply_days(kind):
+        return None
+    return asked + timedelta(days=day)
 
 
 # --- Opening --------------------------------------------------------------------------------
@@ -222,14 +238,28 @@ def _merchant_answered(conversation: Conversation, author: User) -> None:
         _set_deadline(conversation, None, author)
 
 
-def _set_deadline(conversation: Conversation, due: datetime | None, actor: User | None) -> None:
+def _set_deadline(
+    conversation: Conversation,
+    due: datetime | None,
+    actor: User | None,
+    *,
+    remind: datetime | None = None,
+    automatic: bool = False,
+) -> None:
+    """Start (or, with ``due=None``, stop) the merchant's clock and its reminder."""
+    if conversation.merchant_due_at == due and conversation.merchant_remind_at == remind:
+        return
+    Conversation.objects.filter(pk=conversation.pk).update(
+        merchant_due_at=due, merchant_remind_at=remind
+    )
+    conversation.merchant_remind_at = remind
     if conversation.merchant_due_at == due:
         return
-    Conversation.objects.filter(pk=conversation.pk).update(merchant_due_at=due)
     _trail(
         conversation,
         actor,
         ActivityVerb.DEADLINE,
+        automatic=automatic,
         before=_iso(conversation.merchant_due_at),
         after=_iso(due),
     )
@@ -244,7 +274,12 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def conversation_change_status(
-    *, conversation: Conversation, status: str, actor: User | None, automatic: bool = False
+    *,
+    conversation: Conversation,
+    status: str,
+    actor: User | None,
+    automatic: bool = False,
+    rule: str = "",
 ) -> None:
     """Change the status. Pending starts the merchant's 7-day clock; leaving it stops it."""
     if actor is not None and actor.is_merchant_user:
@@ -252,11 +287,16 @@ def conversation_change_status(
             raise PermissionDenied("not this merchant's conversation")
         if status != Status.SOLVED:
             raise PermissionDenied("merchants may only mark their conversation solved")
-    _status_set(conversation, status, actor, automatic=automatic)
+    _status_set(conversation, status, actor, automatic=automatic, rule=rule)
 
 
 def _status_set(
-    conversation: Conversation, status: str, actor: User | None, *, automatic: bool = False
+    conversation: Conversation,
+    status: str,
+    actor: User | None,
+    *,
+    automatic: bool = False,
+    rule: str = "",
 ) -> None:
     """The change itself, for callers that have decided it may happen."""
     before = conversation.status
@@ -271,11 +311,19 @@ def _status_set(
             automatic=automatic,
             before=before,
             after=status,
+            **({"rule": rule} if rule else {}),
         )
         if status == Status.PENDING:
-            _set_deadline(conversation, merchant_deadline(), actor)
+            asked = timezone.now()
+            _set_deadline(
+                conversation,
+                merchant_deadline(asked, conversation.kind),
+                actor,
+                remind=merchant_reminder(asked, conversation.kind),
+                automatic=automatic,
+            )
         elif conversation.merchant_due_at is not None:
-            _set_deadline(conversation, None, actor)
+            _set_deadline(conversation, None, actor, automatic=automatic)
 
 
 def conversation_assign(
@@ -406,7 +454,15 @@ def conversation_add_tag(
         return
     with transaction.atomic():
         services.conversation_tag_add(conversation=conversation, name=name)
-        _trail(conversation, actor, ActivityVerb.TAG_ADDED, automatic=automatic, tag=normalized)
+        shown = conversation.tags.filter(name=normalized).values_list("display_name", flat=True)
+        _trail(
+            conversation,
+            actor,
+            ActivityVerb.TAG_ADDED,
+            automatic=automatic,
+            tag=normalized,
+            display=shown.first() or name,
+        )
 
 
 def conversation_remove_tag(
@@ -414,12 +470,19 @@ def conversation_remove_tag(
 ) -> None:
     _require_staff(actor)
     normalized = normalize_tag(name)
-    current = set(conversation.tags.values_list("name", flat=True))
+    current = dict(conversation.tags.values_list("name", "display_name"))
     if normalized not in current:
         return
     with transaction.atomic():
         services.conversation_tag_remove(conversation=conversation, name=name)
-        _trail(conversation, actor, ActivityVerb.TAG_REMOVED, automatic=automatic, tag=normalized)
+        _trail(
+            conversation,
+            actor,
+            ActivityVerb.TAG_REMOVED,
+            automatic=automatic,
+            tag=normalized,
+            display=current[normalized],
+        )
 
 
 def conversation_set_spam(*, conversation: Conversation, spam: bool, actor: User | None) -> None:
@@ -451,7 +514,7 @@ def macro_render(*, macro: Macro, conversation: Conversation, agent: User) -> st
     Plain substitution from a fixed list: a macro is text an admin writes, never a template
     that could run code.
     """
-    deadline = conversation.merchant_due_at or merchant_deadline()
+    deadline = conversation.merchant_due_at or merchant_deadline(kind=conversation.kind)
     values = {
         "merchant_name": conversation.merchant.name or conversation.merchant.external_id,
         "merchant_id": conversation.merchant.external_id,

@@ -5,48 +5,78 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_users_teams_audit'),
-        ('conversations', '0003_workspace'),
+        ("accounts", "0002_users_teams_audit"),
+        ("conversations", "0003_workspace"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='conversation',
-            name='conv_queue_idx',
+            model_name="conversation",
+            name="conv_queue_idx",
         ),
         migrations.RemoveIndex(
-            model_name='conversation',
-            name='conv_assignee_idx',
+            model_name="conversation",
+            name="conv_assignee_idx",
         ),
         migrations.RemoveIndex(
-            model_name='conversation',
-            name='conv_team_idx',
+            model_name="conversation",
+            name="conv_team_idx",
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(condition=models.Q(('assignee__isnull', True), ('status__in', ['new', 'on_hold', 'open'])), fields=['created_at', 'id'], name='conv_q_unassigned_idx'),
+            model_name="conversation",
+            index=models.Index(
+                condition=models.Q(
+                    ("assignee__isnull", True), ("status__in", ["new", "on_hold", "open"])
+                ),
+                fields=["created_at", "id"],
+                name="conv_q_unassigned_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(condition=models.Q(('assignee__isnull', False), ('status__in', ['new', 'on_hold', 'open', 'pending'])), fields=['assignee', 'created_at', 'id'], name='conv_q_mine_idx'),
+            model_name="conversation",
+            index=models.Index(
+                condition=models.Q(
+                    ("assignee__isnull", False),
+                    ("status__in", ["new", "on_hold", "open", "pending"]),
+                ),
+                fields=["assignee", "created_at", "id"],
+                name="conv_q_mine_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(condition=models.Q(('status__in', ['new', 'on_hold', 'open', 'pending']), ('team__isnull', False)), fields=['team', 'created_at', 'id'], name='conv_q_team_idx'),
+            model_name="conversation",
+            index=models.Index(
+                condition=models.Q(
+                    ("status__in", ["new", "on_hold", "open", "pending"]), ("team__isnull", False)
+                ),
+                fields=["team", "created_at", "id"],
+                name="conv_q_team_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['created_at', 'id'], name='conv_q_waiting_idx'),
+            model_name="conversation",
+            index=models.Index(
+                condition=models.Q(("status", "pending")),
+                fields=["created_at", "id"],
+                name="conv_q_waiting_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(condition=models.Q(('status', 'solved')), fields=['created_at', 'id'], name='conv_q_solved_idx'),
+            model_name="conversation",
+            index=models.Index(
+                condition=models.Q(("status", "solved")),
+                fields=["created_at", "id"],
+                name="conv_q_solved_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(condition=models.Q(('status__in', ['new', 'on_hold', 'open', 'pending'])), fields=['created_at', 'id'], name='conv_q_open_idx'),
+            model_name="conversation",
+            index=models.Index(
+                condition=models.Q(("status__in", ["new", "on_hold", "open", "pending"])),
+                fields=["created_at", "id"],
+                name="conv_q_open_idx",
+            ),
         ),
     ]

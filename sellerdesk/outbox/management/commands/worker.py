@@ -1,0 +1,58 @@
+"""``sellerdesk worker``: runs the background tasks (django-tasks, database queue) and the
+periodic jobs. Several can run side by side; on PostgreSQL they claim work with SKIP LOCKED."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django_tasks_db.management.commands.db_worker import Worker
+
+from sellerdesk.outbox.schedule import Scheduler, tick
+
+
+class Command(BaseCommand):
+    help = "Run background work: the outbox, timers, periodic jobs (never reloads on edits)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--interval", type=float, default=1.0, help="seconds between queue polls"
+        )
+        parser.add_argument(
+            "--once",
+            action="store_true",
+            help="run every periodic job now, work through the queue, then exit",
+        )
+        parser.add_argument("--worker-id", default="", help="unique per worker (default: host-pid)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        logging.getLogger("django_tasks").setLevel(
+            logging.INFO if options["verbosity"] > 1 else logging.WARNING
+        )
+        worker_id = options["worker_id"] or f"{socket.gethostname()}-{os.getpid()}"
+        worker = Worker(
+            queue_names=["default"],
+            interval=options["interval"],
+            batch=options["once"],
+            backend_name="default",
+            startup_delay=not options["once"],
+            max_tasks=None,
+            worker_id=worker_id[:64],
+            excluded_queue_names=[],
+        )
+        if options["once"]:
+            names = tick(force=True)
+            self.stdout.write(f"enqueued: {', '.join(names) or 'nothing'}")
+            worker.run()
+            return
+        scheduler = Scheduler()
+        scheduler.start()
+        worker.configure_signals()
+        self.stdout.write(f"sellerdesk worker {worker_id} running")
+        try:
+            worker.run()
+        finally:
+            scheduler.stop()

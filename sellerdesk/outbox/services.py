@@ -1,0 +1,71 @@
+"""Writing to the outbox. Call inside the transaction of the change that causes the message:
+both are stored, or neither."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+
+from sellerdesk.outbox.models import OutboxItem, OutboxKind, OutboxStatus
+
+
+def outbox_add(*, kind: str, key: str, payload: dict[str, Any]) -> bool:
+    """Queue one delivery under an idempotency key; a second call with the same key is a
+    no-op (returns False), so a retried request or a re-run timer never sends twice."""
+    if kind not in OutboxKind.values:
+        raise ValueError(f"unknown outbox kind {kind!r}")
+    if not transaction.get_connection().in_atomic_block:
+        # Outside a transaction there is no change to tie the message to: a caller bug.
+        raise RuntimeError("outbox_add must run inside the transaction of its change")
+    if OutboxItem.objects.filter(key=key[:200]).exists():
+        return False
+    # A concurrent twin under the same key is dropped by the unique constraint.
+    OutboxItem.objects.bulk_create(
+        [OutboxItem(kind=kind, key=key[:200], payload=payload)], ignore_conflicts=True
+    )
+    return True
+
+
+def email_enqueue(
+    *,
+    key: str,
+    to: Sequence[str],
+    subject: str,
+    body: str,
+    headers: dict[str, str] | None = None,
+    reply_to: Sequence[str] = (),
+) -> bool:
+    """Queue an e-mail (plain text). ``key`` names the cause, e.g. ``reminder:42:2026-12-01``."""
+    recipients = sorted({address.strip().lower() for address in to if address.strip()})
+    if not recipients:
+        return False
+    return outbox_add(
+        kind=OutboxKind.EMAIL,
+        key=key,
+        payload={
+            "to": recipients,
+            "subject": subject,
+            "body": body,
+            "headers": headers or {},
+            "reply_to": list(reply_to),
+        },
+    )
+
+
+def outbox_retry(*, item: OutboxItem) -> None:
+    """Send a failed item again (an admin's decision): same key, so still at most once for a
+    receiver that honours it."""
+    from django.utils import timezone
+
+    OutboxItem.objects.filter(pk=item.pk, status=OutboxStatus.FAILED).update(
+        status=OutboxStatus.PENDING, next_attempt_at=timezone.now(), claimed_until=None
+    )
+
+
+def message_id_for(key: str, domain: str) -> str:
+    """A stable Message-ID for an outbox key: a repeat delivery carries the same one."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"<{digest}@{domain}>"

@@ -1,0 +1,13 @@
+"""The service-level worker tasks."""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+from sellerdesk.sla import timers
+
+
+@task()
+def sweep_timers() -> dict[str, int]:
+    run = timers.sweep()
+    return {"reminded": run.reminded, "closed": run.closed, "escalated": run.escalated}

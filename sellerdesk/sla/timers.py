@@ -1,0 +1,174 @@
+"""The 7-day rule's timers: the reminder on "day 5" and the action at the deadline.
+
+Each fires exactly once: the sweep finds due conversations through partial indexes
+(``merchant_remind_at``, ``merchant_due_at``), then handles each in its own transaction with
+the row locked, re-checks that it is still due, acts, clears the timer and writes any e-mail to
+the outbox — all in that transaction. A worker killed half-way leaves the rest due for the
+next sweep; what it finished stays finished.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from sellerdesk.accounts.models import Role, User
+from sellerdesk.conversations import services, workflow
+from sellerdesk.conversations.models import (
+    ActivityVerb,
+    AuthorType,
+    Conversation,
+    Priority,
+    Status,
+)
+from sellerdesk.outbox.services import email_enqueue
+
+logger = logging.getLogger(__name__)
+
+RULE = "7-day rule"
+
+
+@dataclass
+class SweepRun:
+    reminded: int = 0
+    closed: int = 0
+    escalated: int = 0
+
+
+def _merchant_addresses(conversation: Conversation) -> list[str]:
+    return list(
+        User.objects.filter(
+            merchant_id=conversation.merchant_id, role=Role.MERCHANT, is_active=True
+        ).values_list("email", flat=True)
+    )
+
+
+def _portal_link(conversation: Conversation) -> str:
+    return f"{settings.SELLERDESK_BASE_URL}/merchant/c/{conversation.pk}/"
+
+
+def _day(moment: datetime) -> str:
+    return date_format(moment, "j F Y")
+
+
+def remind(conversation_id: int) -> bool:
+    """Send the merchant's reminder if it is still due. Returns whether it went out."""
+    with transaction.atomic():
+        row = (
+            Conversation.objects.select_for_update()
+            .filter(pk=conversation_id, merchant_remind_at__lte=timezone.now())
+            .first()
+        )
+        if row is None:
+            return False
+        Conversation.objects.filter(pk=row.pk).update(merchant_remind_at=None)
+        if row.status != Status.PENDING or row.merchant_due_at is None:
+            return False
+        subject = row.subject or "your conversation with support"
+        email_enqueue(
+            key=f"reminder:{row.pk}:{row.merchant_due_at.isoformat()}",
+            to=_merchant_addresses(row),
+            subject=f"Reminder: support is waiting for your answer — {subject}"[:200],
+            body=(
+                f"Hello,\n\nour support team is waiting for your answer on “{subject}”.\n"
+                f"Please answer by {_day(row.merchant_due_at)}:\n{_portal_link(row)}\n\n"
+                "If you do not answer by then, we will close the conversation; you can "
+                "always open a new one.\n"
+            ),
+        )
+        workflow._trail(row, None, ActivityVerb.DEADLINE, automatic=True, rule=RULE, reminder=True)
+    return True
+
+
+def deadline(conversation_id: int) -> str | None:
+    """Run the deadline action if the deadline is still due: 'closed' or 'escalated'."""
+    with transaction.atomic():
+        row = (
+            Conversation.objects.select_for_update(of=("self",))
+            .select_related("team", "merchant")
+            .filter(pk=conversation_id, merchant_due_at__lte=timezone.now())
+            .first()
+        )
+        if row is None:
+            return None
+        if row.status != Status.PENDING:
+            # The merchant answered (or an agent moved it on) without the clock being
+            # stopped: nothing to do but stop it now.
+            workflow._set_deadline(row, None, None, automatic=True)
+            return None
+        if settings.SELLERDESK_MERCHANT_DEADLINE_ACTION == "close":
+            days = workflow.merchant_reply_days(row.kind)
+            services.message_add(
+                conversation=row,
+                author_type=AuthorType.SYSTEM,
+                body=(
+                    f"We closed this conversation because we did not hear back within {days} "
+                    "days. If you still need help, just open a new conversation."
+                ),
+                author_name="sellerdesk",
+            )
+            workflow.conversation_change_status(
+                conversation=row, status=Status.CLOSED, actor=None, automatic=True, rule=RULE
+            )
+            return "closed"
+        _escalate(row)
+        return "escalated"
+
+
+def _escalate(row: Conversation) -> None:
+    """Hand the conversation to its team's lead (or every lead), urgent, and tell them."""
+    leads = User.objects.filter(role=Role.LEAD, is_active=True)
+    if row.team_id is not None and leads.filter(teams=row.team_id).exists():
+        leads = leads.filter(teams=row.team_id)
+    lead = leads.order_by("pk").first()
+    workflow._set_deadline(row, None, None, automatic=True)
+    workflow.conversation_change_priority(
+        conversation=row, priority=Priority.URGENT, actor=None, automatic=True
+    )
+    workflow.conversation_change_status(
+        conversation=row, status=Status.OPEN, actor=None, automatic=True, rule=RULE
+    )
+    if lead is not None:
+        workflow.conversation_assign(conversation=row, assignee=lead, actor=None)
+    email_enqueue(
+        key=f"escalation:{row.pk}:{timezone.now().date().isoformat()}",
+        to=list(leads.values_list("email", flat=True)),
+        subject=f"Escalated: no answer from {row.merchant} — {row.subject}"[:200],
+        body=(
+            f"The merchant {row.merchant} did not answer within "
+            f"{workflow.merchant_reply_days(row.kind)} days.\n"
+            f"{settings.SELLERDESK_BASE_URL}/desk/c/{row.pk}/\n"
+        ),
+    )
+
+
+def sweep(*, limit: int = 10_000) -> SweepRun:
+    """Find what is due (two indexed range scans) and handle each once."""
+    now = timezone.now()
+    run = SweepRun()
+    remind_ids = list(
+        Conversation.objects.filter(merchant_remind_at__lte=now)
+        .order_by("merchant_remind_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in remind_ids:
+        if remind(pk):
+            run.reminded += 1
+    due_ids = list(
+        Conversation.objects.filter(merchant_due_at__lte=now)
+        .order_by("merchant_due_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in due_ids:
+        outcome = deadline(pk)
+        if outcome == "closed":
+            run.closed += 1
+        elif outcome == "escalated":
+            run.escalated += 1
+    return run
