@@ -148,6 +148,22 @@ class Conversation(models.Model):
     merchant_due_at = models.DateTimeField(null=True, blank=True)
     #: When the merchant gets a reminder (the 7-day rule's "day 5"); cleared once sent.
     merchant_remind_at = models.DateTimeField(null=True, blank=True)
+    #: The last change by anyone (a message, a status, a field): automations' "since update".
+    updated_at = models.DateTimeField(null=True, blank=True)
+    # Service levels, stored by the SLA services: the policy that applies and when each
+    # target falls due (null: met, paused or no target); sla_due_at is the earliest of them.
+    sla_policy = models.ForeignKey(
+        "sla.SlaPolicy",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    first_response_due_at = models.DateTimeField(null=True, blank=True)
+    next_response_due_at = models.DateTimeField(null=True, blank=True)
+    resolution_due_at = models.DateTimeField(null=True, blank=True)
+    sla_due_at = models.DateTimeField(null=True, blank=True)
     # The marketplace's references the conversation is about.
     order_ref = models.CharField(max_length=100, blank=True, default="", db_default="")
     product_ref = models.CharField(max_length=100, blank=True, default="", db_default="")
@@ -200,6 +216,12 @@ class Conversation(models.Model):
                 fields=["merchant_due_at"],
                 name="conv_merchant_due_idx",
                 condition=Q(merchant_due_at__isnull=False),
+            ),
+            # The SLA sweep and the inbox's "due first": only conversations with a target.
+            models.Index(
+                fields=["sla_due_at", "id"],
+                name="conv_sla_due_idx",
+                condition=Q(sla_due_at__isnull=False),
             ),
             models.Index(
                 fields=["merchant_remind_at"],
