@@ -539,3 +539,34 @@ def test_with_staff_2fa_on_unverified_staff_are_sent_to_set_it_up(world, entry, 
     # Merchant users have no second factor: still a plain 403 at the desk.
     response = _signed_in(world.users["alice"]).get(world.url(entry))
     assert response.status_code == DENIED
+
+
+def test_with_staff_2fa_on_the_admin_needs_the_second_factor_too(world, settings):
+    settings.SELLERDESK_STAFF_2FA_REQUIRED = True
+    client = _signed_in(world.users["admin"])
+    for name in ("admin:index", "admin:conversations_conversation_changelist"):
+        assert client.get(reverse(name)).status_code == 302, name
+
+
+def test_the_admin_has_no_sign_in_of_its_own(world):
+    from tests.conftest import PASSWORD
+
+    admin_user = world.users["admin"]
+    client = Client()
+    for _ in range(10):
+        client.post(reverse("admin:login"), {"username": admin_user.email, "password": "wrong"})
+    response = client.post(
+        reverse("admin:login"), {"username": admin_user.email, "password": PASSWORD}
+    )
+    assert "_auth_user_id" not in client.session
+    assert client.get(reverse("admin:index")).status_code == 302
+    assert response.status_code in (302, 405)
+
+
+@pytest.mark.parametrize("team", ["²", "³"])
+def test_a_team_id_that_is_no_number_is_not_found(world, team):
+    url = reverse("desk:team", kwargs={"pk": world.conversation.pk})
+    assert _signed_in(world.users["agent"]).post(url, {"team": team}).status_code in (302, 404)
+    url = reverse("desk:person_team", kwargs={"pk": world.users["agent"].pk})
+    response = _signed_in(world.users["admin"]).post(url, {"team": team, "member": "1"})
+    assert response.status_code == 404

@@ -330,7 +330,7 @@ def test_an_over_limit_attachment_is_refused_with_the_reason_and_nothing_is_crea
 
     html = response.content.decode()
     assert response.status_code == 400
-    assert "katalog.csv is larger than the limit of 1 MB" in html
+    assert "katalog.csv is larger than the limit of 1.0\xa0MB" in html
     assert 'role="alert"' in html
     # What was typed is kept; the file has to be chosen again, and the page says so.
     assert 'value="Katalog yükleme"' in html
@@ -462,7 +462,7 @@ def test_an_over_limit_reply_attachment_is_refused_and_the_text_kept(
 
     html = response.content.decode()
     assert response.status_code == 400
-    assert "big.bin is larger than the limit of 1 MB" in section(html, "reply-heading")
+    assert "big.bin is larger than the limit of 1.0\xa0MB" in section(html, "reply-heading")
     assert "Büyük dosya</textarea>" in html
     assert acme_conversation.messages.count() == 1
     assert not Attachment.objects.exists()

@@ -33,7 +33,7 @@ from sellerdesk.conversations.models import (
     Tag,
 )
 from sellerdesk.core.countries import EU_MEMBERS
-from sellerdesk.core.text import normalize_tag
+from sellerdesk.core.text import normalize_tag, parse_id
 from sellerdesk.core.timeutil import parse_rfc3339
 
 
@@ -49,10 +49,9 @@ def _visible(user: User) -> QuerySet[Conversation]:
 
 def conversation_get(*, user: User, pk: int | str) -> Conversation:
     """The conversation if the person may see it, else 404."""
-    try:
-        key = int(pk)
-    except (TypeError, ValueError):
-        raise Http404("no such conversation") from None
+    key = parse_id(pk)
+    if key is None:
+        raise Http404("no such conversation")
     row = _visible(user).select_related("merchant", "assignee", "team").filter(pk=key).first()
     if row is None:
         raise Http404("no such conversation")
@@ -72,10 +71,9 @@ def thread(*, user: User, conversation: Conversation) -> list[Message]:
 
 
 def attachment_get(*, user: User, conversation: Conversation, pk: int | str) -> Attachment:
-    try:
-        key = int(pk)
-    except (TypeError, ValueError):
-        raise Http404("no such attachment") from None
+    key = parse_id(pk)
+    if key is None:
+        raise Http404("no such attachment")
     rows = Attachment.objects.filter(conversation=conversation, pk=key).select_related("message")
     row = rows.first()
     if row is None or (not user.is_agent and not row.message.public):
@@ -226,8 +224,9 @@ def _filtered(rows: QuerySet[Conversation], user: User, f: InboxFilters) -> Quer
         rows = rows.filter(assignee=user)
     elif f.assignee == "none":
         rows = rows.filter(assignee__isnull=True)
-    elif f.assignee.isdigit():
-        rows = rows.filter(assignee_id=int(f.assignee))
+    elif f.assignee:
+        assignee = parse_id(f.assignee)
+        rows = rows.filter(assignee_id=assignee) if assignee is not None else rows.none()
     return rows
 
 
@@ -246,6 +245,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime | None, int]:
             raise TypeError(pk)
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
         raise Http404("bad cursor") from None
+    if parse_id(pk) is None:
+        raise Http404("bad cursor")
     return moment, pk
 
 
@@ -344,12 +345,17 @@ def staff(*, active_only: bool = True) -> list[User]:
 
 
 def staff_get(*, pk: int | str) -> User:
-    try:
-        return User.objects.get(
-            pk=int(pk), role__in=[Role.AGENT, Role.LEAD, Role.ADMIN], is_active=True
-        )
-    except (User.DoesNotExist, ValueError, TypeError):
-        raise Http404("no such agent") from None
+    key = parse_id(pk)
+    user = (
+        User.objects.filter(
+            pk=key, role__in=[Role.AGENT, Role.LEAD, Role.ADMIN], is_active=True
+        ).first()
+        if key is not None
+        else None
+    )
+    if user is None:
+        raise Http404("no such agent")
+    return user
 
 
 def teams() -> list[Team]:
@@ -369,10 +375,9 @@ def macros_for(*, user: User) -> list[Macro]:
 
 
 def macro_get(*, user: User, pk: int | str) -> Macro:
-    try:
-        key = int(pk)
-    except (TypeError, ValueError):
-        raise Http404("no such macro") from None
+    key = parse_id(pk)
+    if key is None:
+        raise Http404("no such macro")
     for macro in macros_for(user=user):
         if macro.pk == key:
             return macro

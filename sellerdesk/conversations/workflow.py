@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.files.base import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
@@ -184,7 +185,7 @@ def reply_post(
     """A reply (or, from staff, an internal note) by a signed-in person.
 
     A merchant's reply stops the 7-day clock and hands the conversation back to support
-    (pending or solved → open). Staff may set the status in the same step ("send and set
+    (pending, solved or closed → open: nothing a merchant writes goes unread). Staff may set the status in the same step ("send and set
     pending"); a macro adds its tags and status.
     """
     body = body.strip()
@@ -287,6 +288,8 @@ def conversation_change_status(
             raise PermissionDenied("not this merchant's conversation")
         if status != Status.SOLVED:
             raise PermissionDenied("merchants may only mark their conversation solved")
+        if conversation.status == Status.CLOSED:
+            raise ValidationError("this conversation is closed; write to reopen it")
     _status_set(conversation, status, actor, automatic=automatic, rule=rule)
 
 
@@ -625,7 +628,7 @@ def _check_files(files: Sequence[UploadedFile]) -> None:
     for upload in files:
         if (upload.size or 0) > limit:
             raise ValidationError(
-                f"{upload.name} is larger than the limit of {limit // (1024 * 1024)} MB"
+                f"{upload.name} is larger than the limit of {filesizeformat(limit)}"
             )
 
 

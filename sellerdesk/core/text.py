@@ -31,3 +31,19 @@ def normalize_tag(name: str) -> str:
 def display_tag(name: str) -> str:
     """The name as a person typed it, tidied of surrounding and repeated white space."""
     return _WHITESPACE_RUN.sub(" ", name.strip())
+
+
+_ID = re.compile(r"[0-9]{1,18}")
+
+
+def parse_id(value: object) -> int | None:
+    """A row id typed or sent by a person: ASCII digits that fit a 64-bit key, else None.
+
+    ``str.isdigit`` would take "²" and Arabic-Indic digits, and ``int`` numbers no database
+    key holds; both would reach the database and fail there.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if 0 <= value < 2**63 else None
+    if isinstance(value, str) and _ID.fullmatch(value):
+        return int(value)
+    return None

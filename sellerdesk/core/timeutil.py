@@ -25,7 +25,11 @@ def parse_rfc3339(value: str) -> datetime:
         parsed = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
     except ValueError as exc:
         raise TimestampError(f"{value!r} is not a valid timestamp: {exc}") from None
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:30:00+01:00 is before year 1 in UTC: no datetime holds it.
+        raise TimestampError(f"{value!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def format_rfc3339(moment: datetime, tz: ZoneInfo | None = None) -> str:

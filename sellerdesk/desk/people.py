@@ -14,6 +14,7 @@ from sellerdesk.accounts import services
 from sellerdesk.accounts.models import STAFF_ROLES, AuditEvent, Merchant, Role, Team, User
 from sellerdesk.core.access import admin_required
 from sellerdesk.core.errors import ValidationError
+from sellerdesk.core.text import parse_id
 
 
 def _admin(request: HttpRequest) -> User:
@@ -29,7 +30,8 @@ def _person(pk: int) -> User:
 
 
 def _team(value: str) -> Team:
-    team = Team.objects.filter(pk=int(value)).first() if value.isdigit() else None
+    key = parse_id(value)
+    team = Team.objects.filter(pk=key).first() if key is not None else None
     if team is None:
         raise Http404("no such team")
     return team

@@ -32,6 +32,7 @@ from sellerdesk.conversations.models import (
 from sellerdesk.core.access import lead_required, staff_required
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.files import attachment_response
+from sellerdesk.core.text import parse_id
 from sellerdesk.desk.forms import MacroForm, OutreachForm
 
 FILTER_FIELDS = ("status", "kind", "tag", "channel", "country", "segment", "assignee", "priority")
@@ -113,8 +114,9 @@ def _back(request: HttpRequest, fallback: str) -> HttpResponse:
 def _ids(post: QueryDict) -> list[int]:
     ids = []
     for value in post.getlist("ids"):
-        if value.isdigit():
-            ids.append(int(value))
+        key = parse_id(value)
+        if key is not None:
+            ids.append(key)
     return ids[:500]
 
 
@@ -316,8 +318,9 @@ def set_team(request: HttpRequest, pk: int) -> HttpResponse:
     value = request.POST.get("team", "")
 
     def apply(me: User, c: Conversation) -> None:
-        team = Team.objects.filter(pk=int(value)).first() if value.isdigit() else None
-        if value and value.isdigit() and team is None:
+        key = parse_id(value)
+        team = Team.objects.filter(pk=key).first() if key is not None else None
+        if value and team is None:
             raise ValidationError("no such team")
         workflow.conversation_set_team(conversation=c, team=team, actor=me)
 

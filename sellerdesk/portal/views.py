@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -164,8 +164,4 @@ def attachment_download(request: HttpRequest, pk: int, attachment_pk: int) -> Ht
     user = _user(request)
     conversation = selectors.conversation_get(user=user, pk=pk)
     attachment = selectors.attachment_get(user=user, conversation=conversation, pk=attachment_pk)
-    try:
-        return attachment_response(attachment)
-    except FileNotFoundError:
-        # The row outlived its file (a restore without the media volume): not found, not 500.
-        raise Http404("attachment file missing") from None
+    return attachment_response(attachment)  # a file missing from storage is a 404 there
