@@ -10,7 +10,9 @@ the person's role may do.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,6 +49,20 @@ class PermissionDenied(ValidationError):
     """The person's role may not make this change."""
 
 
+#: The automation rule on whose behalf changes are being made (see ``acting_for_rule``).
+_RULE: ContextVar[str | None] = ContextVar("sellerdesk_acting_rule", default=None)
+
+
+@contextmanager
+def acting_for_rule(name: str) -> Iterator[None]:
+    """Every change made inside is automatic and names the rule in the trail."""
+    token = _RULE.set(name)
+    try:
+        yield
+    finally:
+        _RULE.reset(token)
+
+
 def _trail(
     conversation: Conversation,
     actor: User | None,
@@ -55,9 +71,21 @@ def _trail(
     automatic: bool = False,
     **detail: Any,
 ) -> Activity:
-    return Activity.objects.create(
+    rule = _RULE.get()
+    if rule is not None:
+        automatic = True
+        detail.setdefault("rule", rule)
+    row = Activity.objects.create(
         conversation=conversation, actor=actor, verb=verb, automatic=automatic, detail=detail
     )
+    _touch(conversation, row.at)
+    return row
+
+
+def _touch(conversation: Conversation, moment: datetime) -> None:
+    """Record the last change (automations' "time since update")."""
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=moment)
+    conversation.updated_at = moment
 
 
 def _require_staff(actor: User | None) -> None:
@@ -213,6 +241,7 @@ def reply_post(
         Message.objects.filter(pk=message.pk).update(author_user=author)
         message.author_user = author
         _store_files(conversation, message, files)
+        _touch(conversation, message.created_at)
         if author_type == AuthorType.MERCHANT:
             _merchant_answered(conversation, author)
         else:
