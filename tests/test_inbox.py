@@ -267,9 +267,11 @@ def test_sort_oldest_newest_and_due(client_for, agent, deadlines):
     assert pks(page(client, queue="open")) == oldest
     assert pks(page(client, queue="open", sort="oldest")) == oldest
     assert pks(page(client, queue="open", sort="newest")) == oldest[::-1]
-    # Due first; equal deadlines by id; no deadline last, by id.
-    by_due = [rows[i].pk for i in (2, 1, 3, 0, 4, 5)]
-    assert pks(page(client, queue="open", sort="due")) == by_due
+    # Waiting on the merchant, due first is the merchant's deadline; equal deadlines by id.
+    by_due = [rows[i].pk for i in (2, 1, 3, 0)]
+    assert pks(page(client, queue="waiting", sort="due")) == by_due
+    # Elsewhere it is the service-level due time: none here, so by id.
+    assert pks(page(client, queue="open", sort="due")) == oldest
     # An unknown sort is the default one.
     assert pks(page(client, queue="open", sort="random()")) == oldest
 
@@ -292,8 +294,9 @@ def _expected_order(rows: list[Conversation], sort: str) -> list[int]:
     fresh = list(Conversation.objects.filter(pk__in=[c.pk for c in rows]))
     if sort == "newest":
         fresh.sort(key=lambda c: (c.created_at, c.pk), reverse=True)
-    elif sort == "due":
-        fresh.sort(key=lambda c: (c.merchant_due_at is None, c.merchant_due_at or T0, c.pk))
+    elif sort == "due":  # in the waiting queue: the merchant's deadline
+        fresh = [c for c in fresh if c.status == "pending"]
+        fresh.sort(key=lambda c: (c.merchant_due_at, c.pk))
     else:
         fresh.sort(key=lambda c: (c.created_at, c.pk))
     return [c.pk for c in fresh]
@@ -305,7 +308,8 @@ def test_cursor_pages_visit_every_row_once(agent, ties, sort, limit):
     seen: list[int] = []
     cursor = None
     for _ in range(len(ties) + 2):
-        result = selectors.inbox(user=agent, queue="open", sort=sort, cursor=cursor, limit=limit)
+        queue = "waiting" if sort == "due" else "open"
+        result = selectors.inbox(user=agent, queue=queue, sort=sort, cursor=cursor, limit=limit)
         assert len(result.rows) <= limit
         seen += [c.pk for c in result.rows]
         cursor = result.next_cursor

@@ -8,6 +8,8 @@ them in SQL without reading a single message.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -164,6 +166,8 @@ class Conversation(models.Model):
     next_response_due_at = models.DateTimeField(null=True, blank=True)
     resolution_due_at = models.DateTimeField(null=True, blank=True)
     sla_due_at = models.DateTimeField(null=True, blank=True)
+    #: The earliest due time not yet recorded as breached: the breach sweep's index.
+    sla_check_at = models.DateTimeField(null=True, blank=True)
     # The marketplace's references the conversation is about.
     order_ref = models.CharField(max_length=100, blank=True, default="", db_default="")
     product_ref = models.CharField(max_length=100, blank=True, default="", db_default="")
@@ -217,11 +221,22 @@ class Conversation(models.Model):
                 name="conv_merchant_due_idx",
                 condition=Q(merchant_due_at__isnull=False),
             ),
-            # The SLA sweep and the inbox's "due first": only conversations with a target.
+            # "Due first": the working queues by service-level due time (nulls last, as the
+            # index stores them), the waiting queue by the merchant's deadline.
             models.Index(
                 fields=["sla_due_at", "id"],
-                name="conv_sla_due_idx",
-                condition=Q(sla_due_at__isnull=False),
+                name="conv_q_sla_due_idx",
+                condition=Q(status__in=WORKING_STATUSES),
+            ),
+            models.Index(
+                fields=["merchant_due_at", "id"],
+                name="conv_q_waiting_due_idx",
+                condition=Q(status="pending"),
+            ),
+            models.Index(
+                fields=["sla_check_at"],
+                name="conv_sla_check_idx",
+                condition=Q(sla_check_at__isnull=False),
             ),
             models.Index(
                 fields=["merchant_remind_at"],
@@ -239,6 +254,23 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.external_id}: {self.subject[:60]}"
+
+    #: How soon a target counts as "due soon" in the inbox.
+    DUE_SOON = timedelta(hours=1)
+
+    def sla_state(self) -> str:
+        """ "breached", "due_soon" or "" from the stored due times, for the inbox."""
+        now = timezone.now()
+        dues = [
+            d
+            for d in (self.first_response_due_at, self.next_response_due_at, self.resolution_due_at)
+            if d is not None
+        ]
+        if any(d <= now for d in dues):
+            return "breached"
+        if any(d <= now + self.DUE_SOON for d in dues):
+            return "due_soon"
+        return ""
 
 
 class Message(models.Model):
@@ -430,6 +462,7 @@ class ActivityVerb(models.TextChoices):
     SPAM = "spam", "marked spam"
     MACRO = "macro", "applied a macro"
     DEADLINE = "deadline", "set the merchant's deadline"
+    SLA_BREACHED = "sla_breached", "missed a service-level target"
 
 
 class Activity(models.Model):

@@ -93,7 +93,9 @@ def latest_message_id(*, conversation: Conversation, merchant_only: bool = False
     rows = Message.objects.filter(conversation=conversation)
     if merchant_only:
         rows = rows.filter(author_type="merchant")
-    return rows.order_by("-id").values_list("id", flat=True).first() or 0
+    # The maximum in Python, over the conversation's own few rows: "ORDER BY id DESC LIMIT 1"
+    # (or MAX) tempts PostgreSQL to walk the whole primary key backwards instead.
+    return max(rows.order_by().values_list("id", flat=True), default=0)
 
 
 def other_viewers(*, conversation: Conversation, user: User, seconds: int = 45) -> list[User]:
@@ -250,19 +252,21 @@ def _decode_cursor(cursor: str) -> tuple[datetime | None, int]:
     return moment, pk
 
 
-def _ordered(rows: QuerySet[Conversation], sort: str, cursor: str | None) -> QuerySet[Conversation]:
+def _ordered(
+    rows: QuerySet[Conversation], sort: str, cursor: str | None, due_field: str
+) -> QuerySet[Conversation]:
     if sort == "due":
         if cursor:
             due, pk = _decode_cursor(cursor)
             if due is None:
-                rows = rows.filter(merchant_due_at__isnull=True, pk__gt=pk)
+                rows = rows.filter(**{f"{due_field}__isnull": True, "pk__gt": pk})
             else:
                 rows = rows.filter(
-                    Q(merchant_due_at__gt=due)
-                    | Q(merchant_due_at=due, pk__gt=pk)
-                    | Q(merchant_due_at__isnull=True)
+                    Q(**{f"{due_field}__gt": due})
+                    | Q(**{due_field: due, "pk__gt": pk})
+                    | Q(**{f"{due_field}__isnull": True})
                 )
-        return rows.order_by(F("merchant_due_at").asc(nulls_last=True), "pk")
+        return rows.order_by(F(due_field).asc(nulls_last=True), "pk")
     newest = sort == "newest"
     if cursor:
         moment, pk = _decode_cursor(cursor)
@@ -273,6 +277,12 @@ def _ordered(rows: QuerySet[Conversation], sort: str, cursor: str | None) -> Que
         else:
             rows = rows.filter(Q(created_at__gt=moment) | Q(created_at=moment, pk__gt=pk))
     return rows.order_by("-created_at", "-pk") if newest else rows.order_by("created_at", "pk")
+
+
+def due_field(queue: str) -> str:
+    """What "due first" means in a queue: the merchant's deadline where support waits on the
+    merchant, the earliest service-level target elsewhere."""
+    return "merchant_due_at" if queue == "waiting" else "sla_due_at"
 
 
 def inbox(
@@ -290,7 +300,7 @@ def inbox(
     if sort not in SORTS:
         sort = "oldest"
     f = filters or InboxFilters()
-    rows = _ordered(_filtered(_queue(user, queue), user, f), sort, cursor)
+    rows = _ordered(_filtered(_queue(user, queue), user, f), sort, cursor, due_field(queue))
     page = list(
         rows.select_related("merchant", "assignee", "team").prefetch_related(
             Prefetch("tags", queryset=Tag.objects.order_by("name"))
@@ -300,7 +310,7 @@ def inbox(
     if len(page) > limit:
         page = page[:limit]
         last = page[-1]
-        key = last.merchant_due_at if sort == "due" else last.created_at
+        key = getattr(last, due_field(queue)) if sort == "due" else last.created_at
         next_cursor = _encode_cursor(key, last.pk)
     return InboxPage(rows=page, next_cursor=next_cursor, queue=queue, sort=sort, filters=f)
 

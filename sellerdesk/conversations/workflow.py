@@ -82,6 +82,13 @@ def _trail(
     return row
 
 
+def _sla(conversation: Conversation) -> None:
+    """Recompute the service-level due times after a change that can move them."""
+    from sellerdesk.sla.services import sla_refresh
+
+    sla_refresh(conversation=conversation)
+
+
 def _touch(conversation: Conversation, moment: datetime) -> None:
     """Record the last change (automations' "time since update")."""
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=moment)
@@ -159,6 +166,7 @@ def merchant_conversation_open(
         Message.objects.filter(pk=message.pk).update(author_user=user)
         _store_files(conversation, message, files)
         _trail(conversation, user, ActivityVerb.OPENED, channel=channel)
+        _sla(conversation)
     return conversation
 
 
@@ -256,6 +264,7 @@ def reply_post(
                 conversation_change_status(
                     conversation=conversation, status=Status.OPEN, actor=author
                 )
+        _sla(conversation)
     return message
 
 
@@ -356,6 +365,7 @@ def _status_set(
             )
         elif conversation.merchant_due_at is not None:
             _set_deadline(conversation, None, actor, automatic=automatic)
+        _sla(conversation)
 
 
 def conversation_assign(
@@ -394,6 +404,7 @@ def conversation_set_team(
             after=team.name if team else None,
         )
         conversation.team = team
+        _sla(conversation)  # the team's business hours may differ
 
 
 def conversation_change_kind(*, conversation: Conversation, kind: str, actor: User | None) -> None:
@@ -404,6 +415,7 @@ def conversation_change_kind(*, conversation: Conversation, kind: str, actor: Us
     with transaction.atomic():
         services.conversation_set_kind(conversation=conversation, kind=kind)
         _trail(conversation, actor, ActivityVerb.KIND, before=before, after=kind)
+        _sla(conversation)
 
 
 def conversation_change_outcome(
@@ -441,6 +453,7 @@ def conversation_change_priority(
             after=priority,
         )
         conversation.priority = priority
+        _sla(conversation)
 
 
 def _clean_refs(**refs: str) -> dict[str, str]:

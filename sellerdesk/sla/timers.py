@@ -39,6 +39,7 @@ class SweepRun:
     reminded: int = 0
     closed: int = 0
     escalated: int = 0
+    breached: int = 0
 
 
 def _merchant_addresses(conversation: Conversation) -> list[str]:
@@ -171,4 +172,7 @@ def sweep(*, limit: int = 10_000) -> SweepRun:
             run.closed += 1
         elif outcome == "escalated":
             run.escalated += 1
+    from sellerdesk.sla.services import breach_sweep
+
+    run.breached = breach_sweep(limit=limit, now=now)
     return run
