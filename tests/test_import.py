@@ -30,6 +30,7 @@ from sellerdesk.reports.engine import compute_report
 from tests.builders import (
     at,
     conversation,
+    import_ok,
     message,
     report,
     segment,
@@ -553,3 +554,67 @@ def test_statistics_are_refreshed_for_the_report_after_a_bulk_import():
                 "SELECT COUNT(*) FROM pg_stats WHERE tablename = 'conversations_conversationtag'"
             )
         assert cursor.fetchone()[0] > 0
+
+
+# --- how the work is spread --------------------------------------------------------------------
+
+
+def _import_sample_lines(*, parse_in_process: bool, batch_size: int) -> None:
+    from sellerdesk.conversations.importer import conversations_import
+
+    lines = enumerate(SAMPLE.read_bytes().splitlines(keepends=True), start=1)
+    result = conversations_import(lines, batch_size=batch_size, parse_in_process=parse_in_process)
+    assert result.imported == 3000
+    assert not result.rejected
+
+
+def test_parsing_in_a_process_of_its_own_stores_what_parsing_in_a_thread_stores(db):
+    _import_sample_lines(parse_in_process=False, batch_size=700)
+    _import_sample_lines(parse_in_process=False, batch_size=1100)  # every id replaced
+    in_thread = snapshot()
+    for model in reversed(STORED_MODELS):
+        model.objects.all().delete()
+    _import_sample_lines(parse_in_process=True, batch_size=700)
+    _import_sample_lines(parse_in_process=True, batch_size=1100)
+    assert snapshot() == in_thread
+
+
+def test_a_read_error_in_the_parsing_process_names_the_line_it_stopped_at(db, tmp_path):
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(gzip.compress(SAMPLE.read_bytes())[:-5000])
+    _, err, code = run_import(path)
+    assert code != 0
+    assert f"{path}: cannot read past line" in err
+
+
+def _report_indexes() -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name LIKE '%report_idx'"
+        )
+        return dict(cursor.fetchall())
+
+
+def _migrated_report_indexes() -> dict[str, str]:
+    import importlib
+
+    migration = importlib.import_module("sellerdesk.conversations.migrations.0002_report_indexes")
+    return dict(zip(migration.NAMES, migration.SQLITE, strict=True))
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's report indexes")
+def test_a_first_load_leaves_the_report_indexes_exactly_as_migrated(db):
+    _import_sample_lines(parse_in_process=True, batch_size=700)
+    assert _report_indexes() == _migrated_report_indexes()
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA integrity_check")
+        assert cursor.fetchall() == [("ok",)]
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's report indexes")
+def test_a_report_index_a_killed_first_load_left_out_is_put_back_by_the_next_import(db):
+    import_ok(conversation("c-1"))
+    with connection.cursor() as cursor:
+        cursor.execute("DROP INDEX conv_report_idx")  # as a load killed mid-way leaves it
+    import_ok(conversation("c-2"))
+    assert _report_indexes() == _migrated_report_indexes()

@@ -141,14 +141,17 @@ def _text(
     required: bool = False,
     max_length: int | None = None,
 ) -> str | None:
-    value = obj.get(key, _MISSING)
-    if value is _MISSING or value is None:
+    value = obj.get(key)
+    if isinstance(value, str):
+        # The common case first, without building the label a refusal would need.
+        if (max_length is None or len(value) <= max_length) and not _TEXT_NEEDS_CHECK.get():
+            return value
+        return _check_text(value, f"{where}{key}", max_length)
+    if value is None:
         if required:
             raise InterchangeError(f"{where}{key}: required field is missing")
         return None
-    if not isinstance(value, str):
-        raise InterchangeError(f"{where}{key}: expected a string, got {_type_name(value)}")
-    return _check_text(value, f"{where}{key}", max_length)
+    raise InterchangeError(f"{where}{key}: expected a string, got {_type_name(value)}")
 
 
 def _required_text(
@@ -160,6 +163,9 @@ def _required_text(
 
 
 def _enum(obj: dict[str, Any], key: str, allowed: frozenset[str], where: str, default: Any) -> Any:
+    value = obj.get(key)
+    if value.__class__ is str and value in allowed:  # the common case, checked at once
+        return value
     value = _text(obj, key, where, required=default is _MISSING)
     if value is None:
         return default
