@@ -9,7 +9,7 @@ conversations. Four statements: the figures with their means (and medians on Pos
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -144,28 +144,43 @@ class _Query:
         """
         as_of = self.adapt(self.params.as_of)
         period, period_args = self.period("c")
+
+        def select(res: str, condition: str = "") -> str:
+            return f"""SELECT c.country, c.kind, c.outcome,
+                  CASE WHEN c.first_response_at <= %s THEN c.first_response_seconds END AS fr,
+                  {res} AS res
+                FROM {_t(Conversation)} c
+                WHERE c.initiated_by = 'merchant' AND NOT c.spam AND {period}{condition}"""
+
+        lookup = f"""(SELECT rs.started_seconds FROM {_t(ResolutionStretch)} rs
+                   WHERE rs.conversation_id = c.id AND rs.started_at <= %s
+                     AND (rs.ended_at IS NULL OR rs.ended_at > %s))"""
         if not self.changed_after_as_of:
             # Nothing changed status after as_of: the stored facts are the facts then. A
             # plain column (no sub-plan) also lets PostgreSQL aggregate in parallel.
-            sql = f"""pop AS (
-                SELECT c.country, c.kind, c.outcome,
-                  CASE WHEN c.first_response_at <= %s THEN c.first_response_seconds END AS fr,
-                  c.resolution_seconds AS res
-                FROM {_t(Conversation)} c
-                WHERE c.initiated_by = 'merchant' AND NOT c.spam AND {period})"""
-            return sql, [as_of, *period_args]
-        sql = f"""pop AS (
-            SELECT c.country, c.kind, c.outcome,
-              CASE WHEN c.first_response_at <= %s THEN c.first_response_seconds END AS fr,
-              CASE WHEN c.status_changed_at IS NULL OR c.status_changed_at <= %s
-                   THEN c.resolution_seconds
-                   ELSE (SELECT rs.started_seconds FROM {_t(ResolutionStretch)} rs
-                         WHERE rs.conversation_id = c.id AND rs.started_at <= %s
-                           AND (rs.ended_at IS NULL OR rs.ended_at > %s))
-              END AS res
-            FROM {_t(Conversation)} c
-            WHERE c.initiated_by = 'merchant' AND NOT c.spam AND {period})"""
-        return sql, [as_of, as_of, as_of, as_of, *period_args]
+            return f"pop AS ({select('c.resolution_seconds')})", [as_of, *period_args]
+        if "pop_now" not in self.population_parts():
+            res = f"""CASE WHEN c.status_changed_at IS NULL OR c.status_changed_at <= %s
+                   THEN c.resolution_seconds ELSE {lookup} END"""
+            return f"pop AS ({select(res)})", [as_of, as_of, as_of, as_of, *period_args]
+        # Apart, pop_now (nearly all of it) is read by PostgreSQL's parallel workers: no
+        # worker may run the look-up's sub-plan, which would hold the whole scan to one.
+        now = select(
+            "c.resolution_seconds",
+            " AND (c.status_changed_at IS NULL OR c.status_changed_at <= %s)",
+        )
+        then = select(lookup, " AND c.status_changed_at > %s")
+        sql = f"""pop_now AS NOT MATERIALIZED ({now}),
+            pop_then AS NOT MATERIALIZED ({then}),
+            pop AS (SELECT * FROM pop_now UNION ALL SELECT * FROM pop_then)"""
+        return sql, [as_of, *period_args, as_of, as_of, as_of, as_of, *period_args, as_of]
+
+    def population_parts(self) -> list[str]:
+        """The CTEs of ``population_cte`` whose rows together are pop's, each small enough
+        (or plain enough) to be aggregated on its own; sums and counts add up across them."""
+        if self.vendor == "postgresql" and self.changed_after_as_of:
+            return ["pop_now", "pop_then"]
+        return ["pop"]
 
     @staticmethod
     def with_clause(*parts: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
@@ -179,10 +194,10 @@ def compute_report(params: ReportParams, *, using: str = "default") -> Report:
     connection = connections[using]
     query = _Query(params, connection.vendor, connection.ops.adapt_datetimefield_value)
     figures = [SegmentFigures(s.name, s.entries) for s in params.config.segments]
-    # On PostgreSQL the medians (the one statement that cannot run in parallel inside the
-    # database) run on a second connection that reads the very same snapshot, beside the
-    # other statements. Not inside a caller's transaction: its own writes would be missing
-    # from the shared snapshot.
+    # On PostgreSQL the statements run on three connections that read the very same
+    # snapshot: the medians (the one statement that cannot run in parallel inside the
+    # database) on one, the tag pairs and topics on another, beside the figures and tags.
+    # Not inside a caller's transaction: its own writes would be missing from the snapshot.
     share = connection.vendor == "postgresql" and not connection.in_atomic_block
     with _snapshot(connection, shareable=share), connection.cursor() as cursor:
         _tune(cursor, query.vendor)
@@ -194,21 +209,26 @@ def compute_report(params: ReportParams, *, using: str = "default") -> Report:
         if share:
             cursor.execute("SELECT pg_export_snapshot()")
             snapshot = cursor.fetchone()[0]
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                medians_done = pool.submit(_medians_on_snapshot, using, snapshot, query, figures)
-                _the_rest(cursor, query, figures)
-                medians_done.result()
+            beside: list[list[_Step]] = [[_medians], [_top_pairs, _topics]]
+            with ThreadPoolExecutor(max_workers=len(beside)) as pool:
+                done = [
+                    pool.submit(_on_snapshot, using, snapshot, steps, query, figures)
+                    for steps in beside
+                ]
+                _main_figures(cursor, query, figures)
+                _top_tags(cursor, query, figures)
+                for future in done:
+                    future.result()
         else:
             _medians(cursor, query, figures)
-            _the_rest(cursor, query, figures)
+            _main_figures(cursor, query, figures)
+            _top_tags(cursor, query, figures)
+            _top_pairs(cursor, query, figures)
+            _topics(cursor, query, figures)
     return Report(params=params, segments=figures)
 
 
-def _the_rest(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
-    _main_figures(cursor, query, figures)
-    _top_tags(cursor, query, figures)
-    _top_pairs(cursor, query, figures)
-    _topics(cursor, query, figures)
+_Step = Callable[[Any, "_Query", list["SegmentFigures"]], None]
 
 
 def _tune(cursor: Any, vendor: str) -> None:
@@ -219,17 +239,19 @@ def _tune(cursor: Any, vendor: str) -> None:
         cursor.execute("SET LOCAL work_mem = '64MB'")
 
 
-def _medians_on_snapshot(
-    using: str, snapshot: str, query: _Query, figures: list[SegmentFigures]
+def _on_snapshot(
+    using: str, snapshot: str, steps: list[_Step], query: _Query, figures: list[SegmentFigures]
 ) -> None:
-    """The medians on this thread's own connection, in the snapshot the report exported."""
+    """Some of the report's statements on this thread's own connection, in the snapshot the
+    report exported. Each statement fills figures of its own."""
     connection = connections[using]
     try:
         with transaction.atomic(using=using), connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
             _tune(cursor, query.vendor)
-            _medians(cursor, query, figures)
+            for step in steps:
+                step(cursor, query, figures)
     finally:
         connection.close()
 
@@ -282,9 +304,13 @@ def _main_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> 
     columns = ["n", *[f"k_{k}" for k in KINDS], "fr_n", "fr_sum", "res_n", "res_sum"]
     columns += [f"o_{o}" for o in [*OUTCOMES, "undecided"]] + ["cres_n", "cres_sum"]
     with_sql, args = query.with_clause(query.segments_cte(), query.population_cte())
+    per_part = [
+        f"SELECT country, {per_country} FROM {part} GROUP BY country"
+        for part in query.population_parts()
+    ]
     cursor.execute(
         f"""{with_sql},
-        bc AS (SELECT country, {per_country} FROM pop GROUP BY country)
+        bc AS ({" UNION ALL ".join(per_part)})
         SELECT s.seg, {", ".join(f"SUM(bc.{c})" for c in columns)}
         FROM bc JOIN seg s ON s.country = bc.country
         GROUP BY s.seg""",

@@ -38,21 +38,47 @@ def _bucket(column: str) -> str:
 
 
 def medians_by_percentile(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
-    with_sql, args = query.with_clause(query.segments_cte(), query.population_cte())
+    """``percentile_cont`` of each segment, in one pass over the population.
+
+    Each segment's values are picked by a FILTER on a flag the country carries, rather than
+    by joining every conversation to each of its segments and sorting those rows by segment
+    before each segment's values are sorted again.
+    """
+    segments = query.params.config.segments
+    countries = sorted({country for segment in segments for country in segment.countries})
+    flags = [f"s{index}" for index in range(len(segments))]
+    rows = ", ".join([f"({', '.join(['%s'] * (len(flags) + 1))})"] * len(countries))
+    flag_args = [
+        value
+        for country in countries
+        for value in (country, *(country in segment.countries for segment in segments))
+    ]
+    with_sql, args = query.with_clause(
+        (f"segflags(country, {', '.join(flags)}) AS (VALUES {rows})", flag_args),
+        query.population_cte(),
+    )
+    aggregates = [
+        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY p.{column}) FILTER (WHERE p.{flag})"
+        for flag in flags
+        for column in ("fr", "res", "cres")
+    ]
+    # Every segment's values are sorted whole (1.2 million values at 1M conversations):
+    # enough memory that the sorts stay out of temporary files.
+    cursor.execute("SET LOCAL work_mem = '256MB'")
     cursor.execute(
         f"""{with_sql}
-        SELECT s.seg,
-          percentile_cont(0.5) WITHIN GROUP (ORDER BY fr),
-          percentile_cont(0.5) WITHIN GROUP (ORDER BY res),
-          percentile_cont(0.5) WITHIN GROUP (ORDER BY CASE WHEN kind = 'complaint' THEN res END)
-        FROM pop p JOIN seg s ON s.country = p.country
-        GROUP BY s.seg""",
+        SELECT {", ".join(aggregates)}
+        FROM (SELECT f.*, pop.fr, pop.res,
+                CASE WHEN pop.kind = 'complaint' THEN pop.res END AS cres
+              FROM pop JOIN segflags f ON f.country = pop.country) p""",
         args,
     )
-    for seg, fr, res, complaint_res in cursor.fetchall():
-        figures[seg].first_response.median = _num(fr)
-        figures[seg].resolution.median = _num(res)
-        figures[seg].complaint_resolution.median = _num(complaint_res)
+    row = cursor.fetchone()
+    for seg, figure in enumerate(figures):
+        fr, res, complaint_res = row[3 * seg : 3 * seg + 3]
+        figure.first_response.median = _num(fr)
+        figure.resolution.median = _num(res)
+        figure.complaint_resolution.median = _num(complaint_res)
 
 
 def medians_by_histogram(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
