@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint format bench bench-desk lock clean
+.PHONY: install run test lint format bench bench-desk bench-timers lock clean
 
 install: $(STAMP)
 
@@ -41,6 +41,10 @@ bench: install
 # The desk's pages (inbox, conversation) against 1M conversations in PostgreSQL.
 bench-desk: install
 	$(BIN)/python bench/desk.py $(BENCH_ARGS)
+
+# The worker's timer sweep over 1M conversations in PostgreSQL (changes the desk's bench data).
+bench-timers: install
+	$(BIN)/python bench/timers.py $(BENCH_ARGS)
 
 # Re-pin the dependencies after changing pyproject.toml.
 lock: install
