@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import close_old_connections, connection
@@ -38,26 +38,42 @@ def jobs() -> list[Periodic]:
     return [
         Periodic("outbox.deliver", timedelta(seconds=2), tasks.deliver_outbox, delivery.has_due),
         Periodic("sla.sweep", timedelta(seconds=30), sla_tasks.sweep_timers),
+        Periodic("sla.automations", timedelta(seconds=60), sla_tasks.run_automations),
         Periodic("tasks.prune", timedelta(hours=1), tasks.prune_task_results),
         Periodic("database.optimize", timedelta(hours=24), tasks.optimize_database),
     ]
 
 
-def _take(job: Periodic) -> bool:
-    """Claim this run of the job for this worker; False if not due or another worker won."""
-    now = timezone.now()
-    PeriodicJob.objects.get_or_create(name=job.name, defaults={"next_run_at": now})
+def _take(job: Periodic, now: datetime) -> bool:
+    """Claim this run of the job for this worker; False if another worker won it."""
     taken = PeriodicJob.objects.filter(name=job.name, next_run_at__lte=now).update(
         next_run_at=now + job.every, last_run_at=now
     )
     return taken == 1
 
 
+def _due(scheduled: list[Periodic], now: datetime) -> set[str]:
+    """The jobs whose run is due, in one read (writes only for those, so an idle scheduler
+    does not take SQLite's write lock every second)."""
+    known = dict(PeriodicJob.objects.values_list("name", "next_run_at"))
+    missing = [job for job in scheduled if job.name not in known]
+    if missing:
+        PeriodicJob.objects.bulk_create(
+            [PeriodicJob(name=job.name, next_run_at=now) for job in missing],
+            ignore_conflicts=True,
+        )
+        known.update({job.name: now for job in missing})
+    return {name for name, at in known.items() if at <= now}
+
+
 def tick(*, force: bool = False) -> list[str]:
     """Enqueue every job that is due (all of them with ``force``); returns their names."""
     enqueued = []
-    for job in jobs():
-        if not force and not _take(job):
+    scheduled = jobs()
+    now = timezone.now()
+    due = _due(scheduled, now)
+    for job in scheduled:
+        if not force and (job.name not in due or not _take(job, now)):
             continue
         if job.wanted is not None and not job.wanted():
             continue
