@@ -5,25 +5,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_users_teams_audit'),
-        ('conversations', '0008_sla_check'),
-        ('sla', '0001_initial'),
+        ("accounts", "0002_users_teams_audit"),
+        ("conversations", "0008_sla_check"),
+        ("sla", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='conversation',
-            name='conv_sla_due_idx',
+            model_name="conversation",
+            name="conv_sla_due_idx",
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(condition=models.Q(('status__in', ['new', 'on_hold', 'open', 'pending'])), fields=['sla_due_at', 'id'], name='conv_q_sla_due_idx'),
+            model_name="conversation",
+            index=models.Index(
+                condition=models.Q(("status__in", ["new", "on_hold", "open", "pending"])),
+                fields=["sla_due_at", "id"],
+                name="conv_q_sla_due_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['merchant_due_at', 'id'], name='conv_q_waiting_due_idx'),
+            model_name="conversation",
+            index=models.Index(
+                condition=models.Q(("status", "pending")),
+                fields=["merchant_due_at", "id"],
+                name="conv_q_waiting_due_idx",
+            ),
         ),
     ]
