@@ -83,7 +83,7 @@ def conversations_import(
     """
     size = batch_size or settings.SELLERDESK_IMPORT_BATCH
     result = ImportResult()
-    with _bulk_load_tuning(), _indexes_built_after_a_first_load(), _fewer_collections():
+    with _indexes_built_after_a_first_load(), _bulk_load_tuning(), _fewer_collections():
         _import_batches(lines, size, keep_rejected_lines, on_batch, result, parse_in_process)
     return result
 
@@ -149,9 +149,22 @@ def _indexes_built_after_a_first_load() -> Iterator[None]:
         yield
     finally:
         if empty:
+            # After the load's larger page cache is given back (see the order in
+            # conversations_import). The sort spills to a temporary file, not to memory as
+            # the connection's other temporary data does: peak memory stays that of the load.
+            # (SQLite refuses the change inside a transaction: a caller's, or a test's.)
+            spill = not connection.in_atomic_block
             with connection.cursor() as cursor:
-                for sql in _REPORT_INDEXES.SQLITE:
-                    cursor.execute(_if_not_exists(sql))
+                cursor.execute("PRAGMA temp_store")
+                temp_store = int(cursor.fetchone()[0])
+                if spill:
+                    cursor.execute("PRAGMA temp_store = FILE")
+                try:
+                    for sql in _REPORT_INDEXES.SQLITE:
+                        cursor.execute(_if_not_exists(sql))
+                finally:
+                    if spill:
+                        cursor.execute(f"PRAGMA temp_store = {temp_store}")
 
 
 def _if_not_exists(sql: str) -> str:
