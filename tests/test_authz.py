@@ -32,6 +32,8 @@ from sellerdesk.conversations.models import (
     StatusChange,
     Tag,
 )
+from sellerdesk.sla import automations
+from sellerdesk.sla.models import Rule, RuleRun
 
 ROLES = ("anonymous", "alice", "eve", "agent", "lead", "admin")
 
@@ -130,6 +132,10 @@ MATRIX: list[Entry] = [
     Entry("desk:person_role", ADMIN_WRONG_METHOD, ADMIN_POST),
     Entry("desk:person_active", ADMIN_WRONG_METHOD, ADMIN_POST),
     Entry("desk:person_team", ADMIN_WRONG_METHOD, ADMIN_POST),
+    Entry("desk:automations", ADMIN_GET, ADMIN_WRONG_METHOD),
+    Entry("desk:automation_new", ADMIN_GET, ADMIN_POST),
+    Entry("desk:automation_edit", ADMIN_GET, ADMIN_POST),
+    Entry("desk:automation_toggle", ADMIN_WRONG_METHOD, ADMIN_POST),
     Entry("desk:conversation", STAFF_GET, STAFF_WRONG_METHOD),
     Entry("desk:reply", STAFF_WRONG_METHOD, STAFF_POST),
     Entry("desk:status", STAFF_WRONG_METHOD, STAFF_POST),
@@ -209,6 +215,8 @@ STATE = (
     Team,
     User,
     AuditEvent,
+    Rule,
+    RuleRun,
 )
 
 
@@ -223,6 +231,7 @@ class World:
     attachment: Attachment
     macro: Macro
     team: Team
+    rule: Rule
 
     def form(self) -> dict[str, str]:
         """What a POST carries: every field a view here reads, with a usable value."""
@@ -249,6 +258,8 @@ class World:
     def _pk(self, name: str) -> int:
         if name == "desk:macro_edit":
             return self.macro.pk
+        if name.startswith("desk:automation_"):
+            return self.rule.pk
         if name.startswith("desk:person_"):
             person = self.users["agent"]
             assert person is not None
@@ -267,6 +278,14 @@ def world(settings, tmp_path, alice, eve, agent, lead, admin_user, eu_team) -> W
         files=[SimpleUploadedFile("dekont.pdf", b"%PDF-1.4 receipt", "application/pdf")],
     )
     macro = workflow.macro_save(actor=lead, name="Thanks", body="Hello {{ merchant_name }}")
+    rule = automations.rule_save(
+        actor=admin_user,
+        name="Close solved",
+        position=10,
+        active=True,
+        conditions={"status": ["solved"], "hours_since_status_change": 96},
+        actions=[{"action": "set_status", "value": "closed"}],
+    )
     return World(
         users={
             "anonymous": None,
@@ -280,6 +299,7 @@ def world(settings, tmp_path, alice, eve, agent, lead, admin_user, eu_team) -> W
         attachment=Attachment.objects.get(conversation=conversation),
         macro=macro,
         team=eu_team,
+        rule=rule,
     )
 
 
@@ -410,6 +430,7 @@ def test_the_post_only_views_are_the_ones_expected():
         "desk:person_role",
         "desk:person_active",
         "desk:person_team",
+        "desk:automation_toggle",
         "desk:reply",
         "desk:status",
         "desk:assign",

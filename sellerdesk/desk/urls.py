@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sellerdesk.desk import people, views
+from sellerdesk.desk import automations, people, views
 
 app_name = "desk"
 urlpatterns = [
@@ -19,6 +19,10 @@ urlpatterns = [
     path("people/<int:pk>/role/", people.person_role, name="person_role"),
     path("people/<int:pk>/active/", people.person_active, name="person_active"),
     path("people/<int:pk>/team/", people.person_team, name="person_team"),
+    path("automations/", automations.automation_list, name="automations"),
+    path("automations/new/", automations.automation_edit, name="automation_new"),
+    path("automations/<int:pk>/", automations.automation_edit, name="automation_edit"),
+    path("automations/<int:pk>/toggle/", automations.automation_toggle, name="automation_toggle"),
     path("c/<int:pk>/", views.conversation, name="conversation"),
     path("c/<int:pk>/reply/", views.reply, name="reply"),
     path("c/<int:pk>/status/", views.change_status, name="status"),
