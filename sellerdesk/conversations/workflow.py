@@ -268,13 +268,88 @@ def reply_post(
     return message
 
 
-def _merchant_answered(conversation: Conversation, author: User) -> None:
+def _merchant_answered(conversation: Conversation, author: User | None) -> None:
     # The merchant's answer hands the conversation back to support: a reopening the merchant
     # causes but may not choose directly, hence the internal setter.
     if conversation.status in {Status.PENDING, *RESOLVED_STATUSES}:
         _status_set(conversation, Status.OPEN, author)
     elif conversation.merchant_due_at is not None:
         _set_deadline(conversation, None, author)
+
+
+# --- For a merchant through an integration (the REST API), no person signed in -------------
+# The marketplace's system acts for the merchant as a whole: the messages are the merchant's
+# (no author_user) and the trail names no person, only the channel it came through.
+
+
+def integration_conversation_open(
+    *,
+    merchant: Merchant,
+    kind: str,
+    subject: str,
+    body: str,
+    channel: str = Channel.API,
+    order_ref: str = "",
+    product_ref: str = "",
+    invoice_ref: str = "",
+    author_name: str = "",
+) -> Conversation:
+    """The merchant opens a conversation through an integration: as from the portal, with the
+    merchant itself as the author."""
+    body = body.strip()
+    if not body:
+        raise ValidationError("write a message")
+    refs = _clean_refs(order_ref=order_ref, product_ref=product_ref, invoice_ref=invoice_ref)
+    with transaction.atomic():
+        conversation = services.conversation_open(
+            merchant=merchant,
+            channel=channel,
+            subject=subject.strip(),
+            kind=kind,
+            body=body,
+            author_type=AuthorType.MERCHANT,
+            author_id=merchant.external_id,
+            author_name=author_name.strip() or merchant.name,
+        )
+        Conversation.objects.filter(pk=conversation.pk).update(**refs)
+        for name, value in refs.items():
+            setattr(conversation, name, value)
+        _trail(conversation, None, ActivityVerb.OPENED, channel=channel)
+        _sla(conversation)
+    return conversation
+
+
+def integration_reply_post(
+    *, conversation: Conversation, merchant: Merchant, body: str, author_name: str = ""
+) -> Message:
+    """The merchant answers through an integration: as a merchant user's reply, it stops the
+    7-day clock and hands the conversation back to support."""
+    if merchant.pk != conversation.merchant_id:
+        raise PermissionDenied("not this merchant's conversation")
+    body = body.strip()
+    if not body:
+        raise ValidationError("write a message")
+    with transaction.atomic():
+        message = services.message_add(
+            conversation=conversation,
+            author_type=AuthorType.MERCHANT,
+            body=body,
+            author_id=merchant.external_id,
+            author_name=author_name.strip() or merchant.name,
+        )
+        _touch(conversation, message.created_at)
+        _merchant_answered(conversation, None)
+        _sla(conversation)
+    return message
+
+
+def integration_conversation_solve(*, conversation: Conversation, merchant: Merchant) -> None:
+    """The merchant marks its conversation solved through an integration, as in the portal."""
+    if merchant.pk != conversation.merchant_id:
+        raise PermissionDenied("not this merchant's conversation")
+    if conversation.status == Status.CLOSED:
+        raise ValidationError("this conversation is closed; write to reopen it")
+    _status_set(conversation, Status.SOLVED, None)
 
 
 def _set_deadline(
