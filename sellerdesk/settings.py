@@ -75,10 +75,13 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tasks",
     "django_tasks_db",
+    # The REST API's interactive docs serve its bundled Swagger UI (no CDN).
+    "ninja",
     "sellerdesk.core",
     "sellerdesk.accounts",
     "sellerdesk.conversations",
     "sellerdesk.reports",
+    "sellerdesk.api",
     "sellerdesk.desk",
     "sellerdesk.portal",
     "sellerdesk.outbox",
@@ -154,6 +157,18 @@ elif _env_bool("DATABASE_POOL", default=False):
     _db["CONN_MAX_AGE"] = 0
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache ------------------------------------------------------------------------------------
+# The API's rate-limit counts. In memory (one process) by default; with REDIS_URL, Redis, so
+# that several web processes share the counts.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
@@ -289,3 +304,13 @@ SELLERDESK_OUTBOX_LEASE_SECONDS = int(os.environ.get("SELLERDESK_OUTBOX_LEASE_SE
 
 #: The support address merchants write to (shown in the portal and the help center).
 SELLERDESK_SUPPORT_EMAIL = os.environ.get("SELLERDESK_SUPPORT_EMAIL", DEFAULT_FROM_EMAIL)
+
+# --- The REST API (/api/v1/) ------------------------------------------------------------------
+#: Requests a minute per API key (0: no limit).
+SELLERDESK_API_RATE_PER_MINUTE = int(os.environ.get("SELLERDESK_API_RATE_PER_MINUTE", "600"))
+#: The largest request body accepted, in bytes (413 beyond).
+SELLERDESK_API_MAX_BODY_BYTES = int(
+    os.environ.get("SELLERDESK_API_MAX_BODY_BYTES", str(1024 * 1024))
+)
+#: How long a stored response answers a retry with the same Idempotency-Key.
+SELLERDESK_API_IDEMPOTENCY_HOURS = int(os.environ.get("SELLERDESK_API_IDEMPOTENCY_HOURS", "24"))

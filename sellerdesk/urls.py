@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/", include("sellerdesk.accounts.urls")),
     path("desk/", include("sellerdesk.desk.urls")),
     path("merchant/", include("sellerdesk.portal.urls")),
+    path("api/v1/", include("sellerdesk.api.urls")),
     path("admin/", admin.site.urls),
     path("healthz", core_views.healthz, name="healthz"),
 ]

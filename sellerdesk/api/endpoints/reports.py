@@ -1,0 +1,28 @@
+"""The complaint-handling report (docs/report.md) as JSON."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Router
+
+from sellerdesk.api import present
+from sellerdesk.api.auth import REPORTS
+from sellerdesk.api.endpoints.common import answers
+from sellerdesk.api.schemas import ReportIn, ReportOut
+from sellerdesk.reports.config import build_params, parse_config
+from sellerdesk.reports.engine import compute_report
+
+router = Router()
+
+
+@router.post(
+    "",
+    auth=REPORTS,
+    response=answers({200: ReportOut}, body=True),
+    summary="Compute the report",
+    description="The configuration of docs/report.md as JSON, the period and as_of; a "
+    "configuration that breaks a rule is a 422 naming the problem. Needs a reports key.",
+)
+def report_compute(request: HttpRequest, payload: ReportIn) -> HttpResponse:
+    params = build_params(parse_config(payload.config), payload.from_, payload.to, payload.as_of)
+    return present.respond(ReportOut, compute_report(params).as_dict())

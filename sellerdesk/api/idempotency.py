@@ -1,0 +1,102 @@
+"""``Idempotency-Key`` on the requests that create: a retry with the same key and the same body
+gets the stored response and creates nothing; the same key with another body is a 422.
+
+The record is claimed first, in the transaction that creates, under a unique (API key,
+idempotency key) constraint: a concurrent twin waits on that constraint until the first
+commits (PostgreSQL), or on the write lock (SQLite), then fails to insert and reads the
+committed response instead. A request that fails stores nothing, so it may be retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from sellerdesk.api.guard import PARSED
+from sellerdesk.api.models import ApiKey, IdempotencyRecord
+from sellerdesk.api.problems import Problem, field_error
+
+HEADER = "Idempotency-Key"
+MAX_LENGTH = 200
+
+
+def idempotent(
+    request: HttpRequest, key: ApiKey, value: str | None, create: Callable[[], HttpResponse]
+) -> HttpResponse:
+    """Run ``create`` (which raises on failure) at most once per idempotency key ``value``
+    (the request's ``Idempotency-Key``, or None)."""
+    if value is None:
+        with transaction.atomic():
+            return create()
+    if not value or len(value) > MAX_LENGTH or not value.isascii() or not value.isprintable():
+        raise Problem(
+            400,
+            f"{HEADER} must be 1 to {MAX_LENGTH} printable ASCII characters",
+            slug="bad-idempotency-key",
+            errors=[field_error("1 to 200 printable ASCII characters", header=HEADER)],
+        )
+    fingerprint = _fingerprint(request)
+    stored = _stored(key, value)
+    if stored is not None:
+        return _replay(stored, fingerprint)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            # Forget this key's records past their time: an indexed range, usually empty.
+            IdempotencyRecord.objects.filter(api_key=key, created_at__lt=_cutoff(now)).delete()
+            record = IdempotencyRecord.objects.create(
+                api_key=key, key=value, fingerprint=fingerprint, status=0, body="", created_at=now
+            )
+            response = create()
+            record.status = response.status_code
+            record.body = response.content.decode()
+            record.location = response.get("Location", "")
+            record.save(update_fields=["status", "body", "location"])
+    except IntegrityError:
+        stored = _stored(key, value)
+        if stored is None:
+            raise
+        return _replay(stored, fingerprint)
+    return response
+
+
+def _cutoff(now: Any) -> Any:
+    return now - timedelta(hours=settings.SELLERDESK_API_IDEMPOTENCY_HOURS)
+
+
+def _stored(key: ApiKey, value: str) -> IdempotencyRecord | None:
+    return IdempotencyRecord.objects.filter(
+        api_key=key, key=value, created_at__gte=_cutoff(timezone.now())
+    ).first()
+
+
+def _fingerprint(request: HttpRequest) -> str:
+    """The request as the API understood it: whitespace and key order in the JSON do not
+    make another request."""
+    body = getattr(request, PARSED, None)
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    text = f"{request.method} {request.path}\n{canonical}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _replay(stored: IdempotencyRecord, fingerprint: str) -> HttpResponse:
+    if stored.fingerprint != fingerprint:
+        raise Problem(
+            422,
+            f"this {HEADER} was used for another request; use a new key for a new request",
+            slug="idempotency-key-reused",
+            errors=[field_error("used before with another request", header=HEADER)],
+        )
+    response = HttpResponse(stored.body, status=stored.status, content_type="application/json")
+    if stored.location:
+        response["Location"] = stored.location
+    response["Idempotent-Replayed"] = "true"
+    return response

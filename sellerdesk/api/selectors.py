@@ -1,0 +1,217 @@
+"""The API's reads, scoped to the key that asks.
+
+A key of one merchant sees that merchant, its users and its conversations (public messages
+only); anything else is a 404, as for a merchant user in the portal. A key of no merchant sees
+the whole marketplace, internal notes included.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.http import Http404
+
+from sellerdesk.accounts.models import STAFF_ROLES, Merchant, Role, User
+from sellerdesk.api.models import ApiKey
+from sellerdesk.conversations import selectors as conversation_selectors
+from sellerdesk.conversations.models import Attachment, Conversation, Message, Tag
+from sellerdesk.core.text import normalize_tag, parse_id
+from sellerdesk.core.timeutil import TimestampError, parse_rfc3339
+
+
+class BadCursor(ValueError):
+    """A cursor this API did not give out (or gave out for other filters)."""
+
+
+def key_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def apikey_for_token(token: str) -> ApiKey | None:
+    """The live key with this secret, or None."""
+    token = token.strip()
+    if not token or len(token) > 200 or not token.isascii():
+        return None
+    return (
+        ApiKey.objects.select_related("merchant")
+        .filter(key_hash=key_hash(token), revoked_at__isnull=True)
+        .first()
+    )
+
+
+def apikeys() -> list[ApiKey]:
+    return list(ApiKey.objects.select_related("merchant").order_by("created_at", "id"))
+
+
+# --- Merchants and their users ---------------------------------------------------------------
+
+
+def merchant_get(*, key: ApiKey, merchant_id: str) -> Merchant:
+    merchant = Merchant.objects.filter(external_id=merchant_id).first()
+    if merchant is None or (key.merchant_id is not None and key.merchant_id != merchant.pk):
+        raise Http404("no such merchant")
+    return merchant
+
+
+def merchant_exists(*, merchant_id: str) -> bool:
+    return Merchant.objects.filter(external_id=merchant_id).exists()
+
+
+def merchant_users(*, merchant: Merchant) -> list[User]:
+    return list(User.objects.filter(merchant=merchant, role=Role.MERCHANT).order_by("email", "id"))
+
+
+def user_email_taken(*, email: str) -> bool:
+    return User.objects.filter(email=email.strip().lower()).exists()
+
+
+def staff_by_email(*, email: str) -> User | None:
+    """An active staff member (agent, lead, admin) by e-mail address, or None."""
+    return User.objects.filter(
+        email=email.strip().lower(), role__in=sorted(STAFF_ROLES), is_active=True
+    ).first()
+
+
+# --- Conversations ---------------------------------------------------------------------------
+
+
+def _visible(key: ApiKey) -> QuerySet[Conversation]:
+    rows = Conversation.objects.all()
+    if key.merchant_id is not None:
+        rows = rows.filter(merchant_id=key.merchant_id)
+    return rows
+
+
+def conversation_get(*, key: ApiKey, pk: int) -> Conversation:
+    """The conversation if the key may see it, else 404."""
+    if parse_id(pk) is None:
+        raise Http404("no such conversation")
+    row = (
+        _visible(key)
+        .select_related("merchant", "assignee", "team")
+        .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
+        .filter(pk=pk)
+        .first()
+    )
+    if row is None:
+        raise Http404("no such conversation")
+    return row
+
+
+def conversation_counts(*, key: ApiKey, conversation: Conversation) -> dict[str, int | None]:
+    """Messages (public), internal notes (None for a merchant's key) and attachments."""
+    counts = Message.objects.filter(conversation=conversation).aggregate(
+        messages=Count("pk", filter=Q(public=True)), notes=Count("pk", filter=Q(public=False))
+    )
+    attachments = Attachment.objects.filter(conversation=conversation)
+    if key.merchant_id is not None:
+        attachments = attachments.filter(message__public=True)
+    return {
+        "messages": counts["messages"],
+        "notes": counts["notes"] if key.merchant_id is None else None,
+        "attachments": attachments.count(),
+    }
+
+
+@dataclass(frozen=True)
+class ConversationFilters:
+    status: str = ""
+    kind: str = ""
+    tag: str = ""
+    merchant: str = ""
+    updated_since: datetime | None = None
+
+
+@dataclass
+class ConversationPage:
+    rows: list[Conversation]
+    next_cursor: str | None
+
+
+def conversation_page(
+    *, key: ApiKey, filters: ConversationFilters, cursor: str | None, limit: int
+) -> ConversationPage:
+    """One page of conversations, newest first; with ``updated_since``, oldest change first
+    (a client syncing walks forward and, next time, asks from its last ``updated_at``).
+
+    A fixed number of queries whatever ``limit`` is.
+    """
+    rows = _visible(key)
+    if filters.status:
+        rows = rows.filter(status=filters.status)
+    if filters.kind:
+        rows = rows.filter(kind=filters.kind)
+    if filters.tag:
+        rows = rows.filter(conversation_tags__tag__name=normalize_tag(filters.tag))
+    if filters.merchant:
+        rows = rows.filter(merchant__external_id=filters.merchant)
+    order = "updated" if filters.updated_since is not None else "created"
+    if filters.updated_since is not None:
+        rows = rows.filter(updated_at__gte=filters.updated_since)
+    if cursor:
+        mode, moment, pk = decode_cursor(cursor)
+        if mode != order:
+            raise BadCursor("the cursor belongs to another listing")
+        if order == "updated":
+            rows = rows.filter(Q(updated_at__gt=moment) | Q(updated_at=moment, pk__gt=pk))
+        else:
+            rows = rows.filter(Q(created_at__lt=moment) | Q(created_at=moment, pk__lt=pk))
+    rows = (
+        rows.order_by("updated_at", "pk")
+        if order == "updated"
+        else rows.order_by("-created_at", "-pk")
+    )
+    page = list(
+        rows.select_related("merchant", "assignee", "team").prefetch_related(
+            Prefetch("tags", queryset=Tag.objects.order_by("name"))
+        )[: limit + 1]
+    )
+    next_cursor = None
+    if len(page) > limit:
+        page = page[:limit]
+        last = page[-1]
+        key_value = last.updated_at if order == "updated" else last.created_at
+        next_cursor = encode_cursor(order, key_value, last.pk)
+    return ConversationPage(rows=page, next_cursor=next_cursor)
+
+
+def encode_cursor(mode: str, moment: datetime | None, pk: int) -> str:
+    raw = json.dumps([mode, moment.isoformat() if moment else None, pk]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        mode, value, pk = json.loads(raw)
+        if not isinstance(mode, str) or not isinstance(value, str):
+            raise TypeError(value)
+        moment = parse_rfc3339(value)
+    except (ValueError, TypeError, binascii.Error, TimestampError, UnicodeDecodeError):
+        raise BadCursor("the cursor is not one this API gave out") from None
+    if isinstance(pk, bool) or parse_id(pk) is None:
+        raise BadCursor("the cursor is not one this API gave out")
+    return mode, moment, pk
+
+
+def thread(*, key: ApiKey, conversation: Conversation) -> list[Message]:
+    """The messages in order with their attachments; internal notes only for a key of no
+    merchant."""
+    messages = Message.objects.filter(conversation=conversation)
+    if key.merchant_id is not None:
+        messages = messages.filter(public=True)
+    return list(
+        messages.prefetch_related(
+            Prefetch("attachments", queryset=Attachment.objects.order_by("id"))
+        ).order_by("created_at", "id")
+    )
+
+
+def tags_matching(*, prefix: str, limit: int) -> list[Tag]:
+    return conversation_selectors.tags_matching(prefix=prefix, limit=limit)
