@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "sellerdesk.portal",
     "sellerdesk.outbox",
     "sellerdesk.sla",
+    "sellerdesk.connectors.email",
 ]
 
 # Background work: django-tasks with the database queue; `sellerdesk worker` runs it.
@@ -314,3 +315,18 @@ SELLERDESK_API_MAX_BODY_BYTES = int(
 )
 #: How long a stored response answers a retry with the same Idempotency-Key.
 SELLERDESK_API_IDEMPOTENCY_HOURS = int(os.environ.get("SELLERDESK_API_IDEMPOTENCY_HOURS", "24"))
+
+# --- The e-mail channel (sellerdesk.connectors.email) ----------------------------------------
+#: The country given to the applicant (potential merchant) opened for an unknown sender. It
+#: must be a code the interchange format accepts; until it is, such mail is quarantined.
+SELLERDESK_UNKNOWN_SENDER_COUNTRY = os.environ.get("SELLERDESK_UNKNOWN_SENDER_COUNTRY", "ZZ")
+#: The largest mail `sellerdesk smtpd` accepts, in bytes (larger: refused with 552).
+SELLERDESK_EMAIL_MAX_BYTES = int(
+    os.environ.get("SELLERDESK_EMAIL_MAX_BYTES", str(50 * 1024 * 1024))
+)
+#: The IMAP mailbox `sellerdesk fetchmail` reads (TLS on IMAP_PORT).
+IMAP_HOST = os.environ.get("IMAP_HOST", "")
+IMAP_PORT = int(os.environ.get("IMAP_PORT", "993"))
+IMAP_USER = os.environ.get("IMAP_USER", "")
+IMAP_PASSWORD = os.environ.get("IMAP_PASSWORD", "")
+IMAP_FOLDER = os.environ.get("IMAP_FOLDER", "INBOX")

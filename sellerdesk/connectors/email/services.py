@@ -1,0 +1,400 @@
+"""Mail into conversations. The raw mail is stored (and committed) first; processing it —
+parsing, threading, writing the message — is a second transaction whose failure quarantines the
+mail with the error, bytes intact, to be processed again. Nothing is lost.
+
+Messages are written through the conversation services (``conversations.services``) and the
+same steps the portal's ``workflow.reply_post`` takes for a merchant: the trail, the merchant's
+answer handing the conversation back to support, the SLA due times.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.db.models import F
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+
+from sellerdesk.accounts.models import Merchant, MerchantStatus
+from sellerdesk.connectors.email import parsing, threads
+from sellerdesk.connectors.email.models import (
+    EmailMessageInfo,
+    EmailThread,
+    InboundEmail,
+    InboundState,
+    MessageIdRef,
+)
+from sellerdesk.connectors.email.parsing import Auto, ParsedMail
+from sellerdesk.conversations import services as conversation_services
+from sellerdesk.conversations import workflow
+from sellerdesk.conversations.interchange import InterchangeError, parse_country
+from sellerdesk.conversations.models import (
+    ActivityVerb,
+    AuthorType,
+    Channel,
+    Conversation,
+    Kind,
+    Message,
+)
+from sellerdesk.core.errors import ValidationError
+
+logger = logging.getLogger(__name__)
+
+AUTO_LABELS = {
+    Auto.AUTO_REPLY: "Automatic reply",
+    Auto.BOUNCE: "Delivery failure report",
+    Auto.BULK: "Bulk or list mail",
+}
+
+
+class UnknownSenderCountryError(ValidationError):
+    """An unknown sender's applicant needs a country the format accepts."""
+
+
+# --- Receiving ---------------------------------------------------------------------------------
+
+
+def inbound_receive(
+    *,
+    raw: bytes,
+    source: str,
+    mail_from: str = "",
+    rcpt_to: Sequence[str] = (),
+    received_at: datetime | None = None,
+) -> InboundEmail:
+    """Store a mail as it arrived, before anything else is done with it."""
+    with transaction.atomic():
+        return InboundEmail.objects.create(
+            raw=raw,
+            size=len(raw),
+            source=source,
+            mail_from=_clean(mail_from)[:320],
+            rcpt_to=[_clean(r)[:320] for r in rcpt_to],
+            received_at=received_at or timezone.now(),
+        )
+
+
+def inbound_deliver(
+    *, raw: bytes, source: str, mail_from: str = "", rcpt_to: Sequence[str] = ()
+) -> InboundEmail:
+    """Store, then process: what the SMTP receiver and the IMAP fetcher call per mail."""
+    inbound = inbound_receive(raw=raw, source=source, mail_from=mail_from, rcpt_to=rcpt_to)
+    return inbound_process(inbound=inbound)
+
+
+def inbound_process_waiting(*, limit: int = 500) -> int:
+    """Process mail stored but never processed (a receiver stopped in between)."""
+    rows = list(
+        InboundEmail.objects.filter(state=InboundState.RECEIVED)
+        .order_by("received_at", "id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in rows:
+        inbound_process(inbound=InboundEmail(pk=pk))
+    return len(rows)
+
+
+def _clean(value: str) -> str:
+    return parsing.charsets.clean_text(value or "").strip()
+
+
+# --- Processing --------------------------------------------------------------------------------
+
+
+def inbound_process(*, inbound: InboundEmail) -> InboundEmail:
+    """Parse, thread and store one received (or quarantined) mail. Never raises for the mail's
+    sake: a mail that cannot be processed is quarantined with the error."""
+    found: ParsedMail | None = None
+    try:
+        raw = InboundEmail.objects.values_list("raw", flat=True).get(pk=inbound.pk)
+        found = parsing.parse(bytes(raw))
+        with transaction.atomic():
+            row = InboundEmail.objects.select_for_update().defer("raw").get(pk=inbound.pk)
+            if row.state != InboundState.PROCESSED:
+                _process(row, found)
+    except Exception as error:  # whatever failed, the mail is kept and shown to admins
+        text = f"{type(error).__name__}: {error}"[:5000]
+        logger.warning("inbound e-mail %s quarantined: %s", inbound.pk, text)
+        fields: dict[str, object] = {"state": InboundState.QUARANTINED, "error": text}
+        if found is not None:
+            fields.update(_summary(found))
+        InboundEmail.objects.filter(pk=inbound.pk).exclude(state=InboundState.PROCESSED).update(
+            attempts=F("attempts") + 1, **fields
+        )
+    return InboundEmail.objects.defer("raw").get(pk=inbound.pk)
+
+
+def _summary(mail: ParsedMail) -> dict[str, str]:
+    return {
+        "mail_id": mail.message_id[:255],
+        "from_address": mail.from_address[:254],
+        "subject": mail.subject[:500],
+        "auto": mail.auto,
+    }
+
+
+@dataclass
+class _Outcome:
+    conversation: Conversation | None = None
+    message: Message | None = None
+    note: str = ""
+
+
+def _process(row: InboundEmail, mail: ParsedMail) -> None:
+    """Call inside a transaction with the inbound row locked."""
+    outcome = _thread_and_store(row, mail)
+    for name, value in _summary(mail).items():
+        setattr(row, name, value)
+    row.state = InboundState.PROCESSED
+    row.error = ""
+    row.note = outcome.note
+    row.attempts += 1
+    row.processed_at = timezone.now()
+    row.conversation = outcome.conversation
+    row.message = outcome.message
+    row.save(
+        update_fields=[
+            *_summary(mail), "state", "error", "note", "attempts", "processed_at",
+            "conversation", "message",
+        ]
+    )  # fmt: skip
+
+
+def _thread_and_store(row: InboundEmail, mail: ParsedMail) -> _Outcome:
+    address = mail.from_address or row.mail_from.lower()
+    if (
+        mail.message_id
+        and MessageIdRef.objects.filter(mail_id=mail.message_id, outbound=True).exists()
+    ):
+        return _Outcome(note="our own reply, come back: not stored as a message")
+    sender = threads.sender_of(address, mail.from_name)
+    if sender.merchant is not None and mail.message_id:
+        earlier = (
+            MessageIdRef.objects.filter(mail_id=mail.message_id, merchant=sender.merchant)
+            .select_related("conversation", "message")
+            .first()
+        )
+        if earlier is not None:
+            return _Outcome(
+                earlier.conversation, earlier.message, "a copy of a mail already stored"
+            )
+    conversation = (
+        threads.conversation_for(mail, sender.merchant, row.rcpt_to)
+        if sender.merchant is not None
+        else None
+    )
+    if mail.auto:
+        if conversation is None and mail.auto == Auto.BOUNCE:
+            conversation = threads.reported_conversation(mail)
+        if conversation is None:
+            return _Outcome(
+                note="automatic mail outside any conversation of its sender: kept here only"
+            )
+        message = _system_note(conversation, mail, row, address)
+        _record(mail, conversation, message)
+        return _Outcome(conversation, message)
+    if not address:
+        raise ValidationError("the mail names no sender (no From, no envelope sender)")
+    merchant = sender.merchant or _applicant(address, mail.from_name)
+    if conversation is None:
+        conversation, message = _open(merchant, mail, row, sender)
+    else:
+        message = _merchant_message(conversation, mail, row, sender)
+    thread = thread_for(conversation)
+    EmailThread.objects.filter(pk=thread.pk).update(
+        reply_address=address, reply_name=sender.name[:200]
+    )
+    _record(mail, conversation, message)
+    return _Outcome(conversation, message)
+
+
+def _applicant(address: str, name: str) -> Merchant:
+    """The applicant (potential merchant) an unknown sender writes as."""
+    country = settings.SELLERDESK_UNKNOWN_SENDER_COUNTRY
+    try:
+        code = parse_country(country)
+    except InterchangeError:
+        raise UnknownSenderCountryError(
+            f"unknown sender {address}: SELLERDESK_UNKNOWN_SENDER_COUNTRY {country!r} is not an "
+            "assigned ISO 3166-1 alpha-2 code, so no applicant can be opened; set it to one, "
+            "then process this mail again"
+        ) from None
+    return conversation_services.merchant_upsert(
+        external_id=threads.potential_merchant_id(address),
+        country=code,
+        name=(name or address)[:500],
+        status=MerchantStatus.POTENTIAL,
+    )
+
+
+def unknown_sender_warning() -> str:
+    """What the receivers say at start when unknown senders' mail would be quarantined."""
+    country = settings.SELLERDESK_UNKNOWN_SENDER_COUNTRY
+    try:
+        parse_country(country)
+    except InterchangeError:
+        return (
+            f"warning: SELLERDESK_UNKNOWN_SENDER_COUNTRY {country!r} is not an assigned ISO "
+            "3166-1 alpha-2 code: mail from unknown senders will be quarantined (kept, to be "
+            "processed again) until it is set to one."
+        )
+    return ""
+
+
+def thread_for(conversation: Conversation) -> EmailThread:
+    """The conversation's e-mail side, made on first use (a token of its own)."""
+    thread = EmailThread.objects.filter(pk=conversation.pk).first()
+    if thread is None:
+        thread = EmailThread.objects.create(conversation=conversation, token=threads.new_token())
+    return thread
+
+
+# --- Writing messages ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Body:
+    text: str
+    quoted_from: int | None
+    files: list[SimpleUploadedFile]
+
+
+def _body(mail: ParsedMail) -> _Body:
+    """The message text: the mail's own words, a note for each attachment not kept, then the
+    quoted history (whose start is recorded for folding)."""
+    limit = settings.SELLERDESK_ATTACHMENT_MAX_BYTES
+    files: list[SimpleUploadedFile] = []
+    notes: list[str] = []
+    for attachment in mail.attachments:
+        if len(attachment.data) > limit:
+            notes.append(
+                f"[Attachment “{attachment.filename}” ({filesizeformat(len(attachment.data))}) "
+                f"not kept: larger than the limit of {filesizeformat(limit)}. "
+                "The original e-mail, stored in sellerdesk, still has it.]"
+            )
+            continue
+        files.append(
+            SimpleUploadedFile(attachment.filename, attachment.data, attachment.content_type)
+        )
+    text = mail.text
+    cut = mail.quoted_from
+    own = (text[:cut] if cut is not None else text).rstrip()
+    rest = text[cut:] if cut is not None else ""
+    if notes:
+        own = "\n\n".join([own, *notes]).strip()
+    if not own:
+        own = "(attachment)" if files else "(no text)"
+    if rest:
+        return _Body(f"{own}\n\n{rest}", len(own) + 2, files)
+    return _Body(own, None, files)
+
+
+def _author_name(mail: ParsedMail, sender: threads.Sender) -> str:
+    if sender.user is not None:
+        return sender.user.get_full_name()[:500]
+    return (mail.from_name or sender.address)[:500]
+
+
+def _open(
+    merchant: Merchant, mail: ParsedMail, row: InboundEmail, sender: threads.Sender
+) -> tuple[Conversation, Message]:
+    body = _body(mail)
+    conversation = conversation_services.conversation_open(
+        merchant=merchant,
+        channel=Channel.EMAIL,
+        subject=threads.strip_token(mail.subject),
+        kind=Kind.QUESTION,
+        body=body.text,
+        author_type=AuthorType.MERCHANT,
+        author_id=sender.address,
+        author_name=_author_name(mail, sender),
+        created_at=row.received_at,
+    )
+    message = conversation.messages.get()
+    if sender.user is not None:
+        Message.objects.filter(pk=message.pk).update(author_user=sender.user)
+    # The portal's opening, for a mail: the trail and the service-level targets.
+    workflow._trail(conversation, sender.user, ActivityVerb.OPENED, channel=Channel.EMAIL)
+    workflow._sla(conversation)
+    _store(conversation, message, body, mail, row)
+    return conversation, message
+
+
+def _merchant_message(
+    conversation: Conversation, mail: ParsedMail, row: InboundEmail, sender: threads.Sender
+) -> Message:
+    body = _body(mail)
+    message = conversation_services.message_add(
+        conversation=conversation,
+        author_type=AuthorType.MERCHANT,
+        body=body.text,
+        author_id=sender.address,
+        author_name=_author_name(mail, sender),
+        created_at=max(row.received_at, conversation.created_at),
+    )
+    if sender.user is not None:
+        Message.objects.filter(pk=message.pk).update(author_user=sender.user)
+    workflow._touch(conversation, message.created_at)
+    # As workflow.reply_post for a merchant (whose sender here may have no user): the answer
+    # hands the conversation back to support and stops the merchant's clock.
+    workflow._merchant_answered(conversation, sender.user)
+    workflow._sla(conversation)
+    _store(conversation, message, body, mail, row)
+    return message
+
+
+def _system_note(
+    conversation: Conversation, mail: ParsedMail, row: InboundEmail, address: str
+) -> Message:
+    """A machine's mail: an internal system message, never the merchant's, never answered."""
+    body = _body(mail)
+    label = AUTO_LABELS.get(mail.auto, "Automatic mail")
+    message = conversation_services.message_add(
+        conversation=conversation,
+        author_type=AuthorType.SYSTEM,
+        body=body.text,
+        public=False,
+        author_id=address[:200],
+        author_name=f"{label} ({address or 'no sender'})"[:500],
+        created_at=max(row.received_at, conversation.created_at),
+    )
+    _store(conversation, message, body, mail, row)
+    return message
+
+
+def _store(
+    conversation: Conversation, message: Message, body: _Body, mail: ParsedMail, row: InboundEmail
+) -> None:
+    # The same writer of attachment rows and files as the desk and the portal.
+    workflow._store_files(conversation, message, body.files)
+    EmailMessageInfo.objects.create(
+        message=message,
+        inbound=row,
+        from_address=mail.from_address,
+        quoted_from=body.quoted_from,
+        from_html=mail.from_html,
+        auto=mail.auto,
+    )
+
+
+def _record(mail: ParsedMail, conversation: Conversation, message: Message) -> None:
+    """Remember the mail's Message-ID, so that replies to it thread here."""
+    if not mail.message_id:
+        return
+    MessageIdRef.objects.bulk_create(
+        [
+            MessageIdRef(
+                mail_id=mail.message_id,
+                merchant_id=conversation.merchant_id,
+                conversation=conversation,
+                message=message,
+            )
+        ],
+        ignore_conflicts=True,
+    )

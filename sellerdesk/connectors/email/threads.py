@@ -1,0 +1,124 @@
+"""Which conversation a mail belongs to, and who sent it.
+
+A mail joins a conversation only of its own sender's merchant: through a Message-ID we sent or
+received (In-Reply-To, then References, newest first), or through the reply token in the
+subject (``[#SD-<token>]``) or in a recipient address (``support+<token>@…``). Whatever its
+headers say, another merchant's conversation is never a match.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from sellerdesk.accounts.models import Merchant, Role, User
+from sellerdesk.connectors.email.models import EmailThread, MessageIdRef
+from sellerdesk.connectors.email.parsing import ParsedMail
+from sellerdesk.conversations.models import Conversation
+
+_TOKEN_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # noqa: S105 - an alphabet, not a secret
+TOKEN_LENGTH = 10
+_SUBJECT_TOKEN = re.compile(r"\[#SD-([a-z0-9]{6,16})\]", re.IGNORECASE)
+_ADDRESS_TOKEN = re.compile(r"^[^@+\s]+\+([a-z0-9]{6,16})@", re.IGNORECASE)
+
+
+def new_token() -> str:
+    return "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))
+
+
+def subject_tag(token: str) -> str:
+    return f"[#SD-{token}]"
+
+
+def reply_address(token: str) -> str:
+    """``support+<token>@domain`` from the support address."""
+    local, _, domain = settings.SELLERDESK_SUPPORT_EMAIL.partition("@")
+    return f"{local.split('+', 1)[0]}+{token}@{domain}"
+
+
+def tokens_in(mail: ParsedMail, recipients: Iterable[str]) -> list[str]:
+    found = [m.lower() for m in _SUBJECT_TOKEN.findall(mail.subject)]
+    for address in [*recipients, *mail.to, *mail.cc]:
+        match = _ADDRESS_TOKEN.match(address.strip().strip("<>"))
+        if match:
+            found.append(match.group(1).lower())
+    return list(dict.fromkeys(found))
+
+
+def strip_token(subject: str) -> str:
+    return re.sub(r"\s{2,}", " ", _SUBJECT_TOKEN.sub("", subject)).strip()
+
+
+@dataclass
+class Sender:
+    address: str
+    name: str
+    #: The merchant user with this address (None: an unknown sender).
+    user: User | None
+    #: Their merchant, or the applicant already opened for this address (None: not yet).
+    merchant: Merchant | None
+
+
+def potential_merchant_id(address: str) -> str:
+    return f"email:{address}"[:200]
+
+
+def sender_of(address: str, name: str) -> Sender:
+    address = address.strip().lower()
+    user = (
+        User.objects.filter(email=address, role=Role.MERCHANT).select_related("merchant").first()
+        if address
+        else None
+    )
+    if user is not None:
+        return Sender(address, name, user, user.merchant)
+    merchant = (
+        Merchant.objects.filter(external_id=potential_merchant_id(address)).first()
+        if address
+        else None
+    )
+    return Sender(address, name, None, merchant)
+
+
+def conversation_for(
+    mail: ParsedMail, merchant: Merchant, recipients: Iterable[str]
+) -> Conversation | None:
+    """The merchant's conversation this mail continues, or None."""
+    ids = mail.thread_ids
+    if ids:
+        refs = {
+            ref.mail_id: ref.conversation
+            for ref in MessageIdRef.objects.filter(
+                mail_id__in=ids, merchant=merchant
+            ).select_related("conversation")
+        }
+        for mid in ids:
+            if mid in refs:
+                return refs[mid]
+    tokens = tokens_in(mail, recipients)
+    if tokens:
+        thread = (
+            EmailThread.objects.filter(token__in=tokens, conversation__merchant=merchant)
+            .select_related("conversation")
+            .first()
+        )
+        if thread is not None:
+            return thread.conversation
+    return None
+
+
+def reported_conversation(mail: ParsedMail) -> Conversation | None:
+    """For a delivery report from the mail system (not from a merchant): the conversation of
+    the reply of ours it returns, found by our own outbound Message-IDs only."""
+    if not mail.thread_ids:
+        return None
+    ref = (
+        MessageIdRef.objects.filter(mail_id__in=mail.thread_ids, outbound=True)
+        .select_related("conversation")
+        .first()
+    )
+    return ref.conversation if ref is not None else None
