@@ -249,6 +249,11 @@ def reply_post(
         Message.objects.filter(pk=message.pk).update(author_user=author)
         message.author_user = author
         _store_files(conversation, message, files)
+        if public and author_type == AuthorType.AGENT and conversation.channel == Channel.EMAIL:
+            # An e-mail conversation's public reply goes to the merchant by mail (the outbox).
+            from sellerdesk.connectors.email.outbound import reply_queued
+
+            reply_queued(message=message)
         _touch(conversation, message.created_at)
         if author_type == AuthorType.MERCHANT:
             _merchant_answered(conversation, author)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMessage, get_connection
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -45,7 +45,7 @@ def deliver_email(item: OutboxItem) -> None:
     payload = item.payload
     headers = {"Message-ID": message_id_for(item.key, settings.SELLERDESK_MAIL_DOMAIN)}
     headers.update(payload.get("headers") or {})
-    message = EmailMessage(
+    message = EmailMultiAlternatives(
         subject=payload["subject"],
         body=payload["body"],
         from_email=payload.get("from") or settings.DEFAULT_FROM_EMAIL,
@@ -53,6 +53,9 @@ def deliver_email(item: OutboxItem) -> None:
         reply_to=payload.get("reply_to") or None,
         headers=headers,
     )
+    if payload.get("html"):
+        # Optional: the same text as HTML, sent as an alternative part.
+        message.attach_alternative(payload["html"], "text/html")
     with get_connection(fail_silently=False) as connection:
         connection.send_messages([message])
 
