@@ -105,8 +105,8 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
     assert response["Content-Type"] == "application/problem+json", response["Content-Type"]
     body = json.loads(response.content)
     assert body["status"] == status
-    assert isinstance(body["type"], str) and body["type"]
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str) and body["detail"]
+    for name in ("type", "title", "detail"):
+        assert isinstance(body[name], str), name
+        assert body[name], name
     assert set(body) <= {"type", "title", "status", "detail", "errors"}
     return body

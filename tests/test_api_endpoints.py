@@ -361,7 +361,10 @@ def test_the_report_is_report_md_json(world, acme_conversation):
             "config": {
                 "timezone": "Europe/Istanbul",
                 "top": 3,
-                "segment": [{"name": "TR", "countries": ["TR"]}, {"name": "EU", "countries": ["EU"]}],
+                "segment": [
+                    {"name": "TR", "countries": ["TR"]},
+                    {"name": "EU", "countries": ["EU"]},
+                ],
             },
         },
     )
