@@ -61,11 +61,26 @@ class SellerdeskAPI(NinjaAPI):
         schema = super().get_openapi_schema(**kwargs)
         for path in schema.get("paths", {}).values():
             for operation in path.values():
+                for parameter in operation.get("parameters", []):
+                    # A parameter is sent or not: none is ever null.
+                    _drop_null(parameter["schema"])
                 for code, answer in operation.get("responses", {}).items():
                     content = answer.get("content", {})
                     if int(code) >= 400 and "application/json" in content:
                         answer["content"] = {CONTENT_TYPE: content["application/json"]}
         return schema
+
+
+def _drop_null(schema: dict[str, Any]) -> None:
+    options = schema.get("anyOf")
+    if options is None:
+        return
+    kept = [option for option in options if option.get("type") != "null"]
+    del schema["anyOf"]
+    if len(kept) == 1:
+        schema.update(kept[0])
+    else:
+        schema["anyOf"] = kept
 
 
 api = SellerdeskAPI(

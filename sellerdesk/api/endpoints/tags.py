@@ -24,8 +24,8 @@ router = Router()
 )
 def tags_list(
     request: HttpRequest,
-    prefix: Annotated[Text, Query(max_length=200)] = "",
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    prefix: Annotated[Text, Query("", max_length=200)] = "",
+    limit: Annotated[int, Query(20, ge=1, le=100)] = 20,
 ) -> HttpResponse:
     tags = selectors.tags_matching(prefix=prefix, limit=limit)
     return present.respond(TagList, {"items": [present.tag(t) for t in tags]})

@@ -1,0 +1,129 @@
+"""``sellerdesk apikey``: a key is printed once, alone on the last line; only its SHA-256 is
+stored; list shows prefixes; revoke refuses the key from then on. A request costs one hash and
+one look-up, never a password hash."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+import time_machine
+from django.contrib.auth import hashers
+from django.core.cache import cache
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from sellerdesk.api.models import ApiKey
+from tests.api_support import ApiClient, assert_problem
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_counts():
+    cache.clear()
+
+
+def apikey(*args: str) -> str:
+    out = StringIO()
+    call_command("apikey", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_create_prints_the_key_once_alone_on_the_last_line_and_stores_its_hash(db):
+    output = apikey("create", "--name", "Marketplace sync", "--scope", "write")
+    lines = output.rstrip("\n").split("\n")
+    token = lines[-1]
+    assert len(token) == 40
+    assert token.isalnum()
+    assert all(token not in line for line in lines[:-1])
+
+    key = ApiKey.objects.get()
+    assert key.key_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert key.prefix == token[:8]
+    assert (key.name, key.scope, key.merchant) == ("Marketplace sync", "write", None)
+    stored = " ".join(str(v) for v in ApiKey.objects.values().get().values())
+    assert token not in stored
+    assert ApiClient(token).get("/api/v1/tags").status_code == 200
+
+
+def test_a_merchants_key(acme):
+    token = apikey("create", "--name", "Acme shop", "--scope", "read", "--merchant", "m-acme")
+    key = ApiKey.objects.get()
+    assert key.merchant == acme
+    assert token.rstrip().split("\n")[-1][:8] == key.prefix
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("create", "--name", "x", "--scope", "write", "--merchant", "m-nobody"),
+        ("create", "--name", "x", "--scope", "reports", "--merchant", "m-acme"),
+        ("create", "--name", " ", "--scope", "read"),
+        ("revoke", "nothing1"),
+    ],
+)
+def test_refused_commands_say_why(acme, args):
+    with pytest.raises(CommandError):
+        apikey(*args)
+    assert not ApiKey.objects.exists()
+
+
+def test_an_unknown_scope_is_refused_by_the_parser(db):
+    with pytest.raises(CommandError):
+        apikey("create", "--name", "x", "--scope", "admin")
+
+
+def test_list_shows_prefixes_never_keys(acme):
+    first = apikey("create", "--name", "sync", "--scope", "write").rstrip().split("\n")[-1]
+    second = apikey("create", "--name", "acme", "--scope", "read", "--merchant", "m-acme")
+    second = second.rstrip().split("\n")[-1]
+    listing = apikey("list")
+    assert first[:8] in listing
+    assert second[:8] in listing
+    assert first not in listing
+    assert second not in listing
+    assert "m-acme" in listing
+
+
+def test_revoke_refuses_the_key_from_then_on(db):
+    token = apikey("create", "--name", "old", "--scope", "read").rstrip().split("\n")[-1]
+    assert ApiClient(token).get("/api/v1/tags").status_code == 200
+    assert "Revoked" in apikey("revoke", token[:8])
+    assert ApiKey.objects.get().revoked_at is not None
+    assert_problem(ApiClient(token).get("/api/v1/tags"), 401)
+
+
+def test_last_use_is_written_at_most_once_a_minute(db, django_assert_num_queries):
+    token = apikey("create", "--name", "k", "--scope", "read").rstrip().split("\n")[-1]
+    client = ApiClient(token)
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        client.get("/api/v1/tags")
+        first = ApiKey.objects.get().last_used_at
+        assert first == start
+        # The key's look-up and the tags: no write.
+        with django_assert_num_queries(2):
+            client.get("/api/v1/tags")
+    with time_machine.travel(start + timedelta(seconds=59), tick=False):
+        client.get("/api/v1/tags")
+        assert ApiKey.objects.get().last_used_at == first
+    with time_machine.travel(start + timedelta(seconds=61), tick=False):
+        client.get("/api/v1/tags")
+        assert ApiKey.objects.get().last_used_at == start + timedelta(seconds=61)
+
+
+def test_no_password_is_hashed_per_request(db, monkeypatch):
+    token = apikey("create", "--name", "k", "--scope", "read").rstrip().split("\n")[-1]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a password hasher ran during an API request")
+
+    monkeypatch.setattr(hashers, "check_password", refuse)
+    monkeypatch.setattr(hashers, "make_password", refuse)
+    for hasher in hashers.get_hashers():
+        monkeypatch.setattr(type(hasher), "verify", refuse)
+        monkeypatch.setattr(type(hasher), "encode", refuse)
+    assert ApiClient(token).get("/api/v1/tags").status_code == 200
+    assert_problem(ApiClient("wrong-key").get("/api/v1/tags"), 401)
