@@ -166,6 +166,7 @@ class AuditAction(models.TextChoices):
     USER_CHANGED = "user_changed", "User changed"
     TEAM_CHANGED = "team_changed", "Team changed"
     MACRO_CHANGED = "macro_changed", "Macro changed"
+    RULE_CHANGED = "rule_changed", "Automation rule changed"
 
 
 class AuditEvent(models.Model):

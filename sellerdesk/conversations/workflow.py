@@ -424,7 +424,10 @@ def _status_set(
     if status == before:
         return
     with transaction.atomic():
-        services.conversation_set_status(conversation=conversation, status=status, by=_label(actor))
+        # Who, in the event log: the person; a rule or timer as "rule:<name>"; else empty.
+        acting_rule = rule or _RULE.get()
+        by = _label(actor) or (f"rule:{acting_rule}"[:200] if acting_rule else "")
+        services.conversation_set_status(conversation=conversation, status=status, by=by)
         _trail(
             conversation,
             actor,

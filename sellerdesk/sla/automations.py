@@ -122,7 +122,9 @@ SYSTEM_SIGNATURE = "Support team"
 #: Rule changes are recorded in the accounts' audit log under this action, with
 #: ``target="rule:<name>"``. AuditAction has no value for rules yet (adding one needs a
 #: migration): macros are the closest kind of desk setting.
-RULE_AUDIT_ACTION = AuditAction.MACRO_CHANGED
+RULE_AUDIT_ACTION = AuditAction.RULE_CHANGED
+#: Status changes a rule or a timer made carry ``by="rule:<name>"`` (workflow._status_set).
+SYSTEM_BY_PREFIX = "rule:"
 
 
 class RuleInvalid(ValidationError):
@@ -392,6 +394,7 @@ def rule_state(conversation: Conversation) -> str:
     latest = (
         StatusChange.objects.filter(conversation=conversation)
         .exclude(by="")
+        .exclude(by__startswith=SYSTEM_BY_PREFIX)
         .order_by("-seq")
         .values_list("seq", "status")
         .first()
@@ -404,6 +407,7 @@ def _situation_sql() -> Coalesce:
     by_people = (
         StatusChange.objects.filter(conversation=OuterRef("pk"))
         .exclude(by="")
+        .exclude(by__startswith=SYSTEM_BY_PREFIX)
         .order_by("-seq")
         .annotate(
             key=Concat(

@@ -98,7 +98,7 @@ class SlaBreach(models.Model):
 
 class Rule(models.Model):
     """An automation: when a conversation meets the conditions, the actions run once for it
-    (per state: see ``RuleRun``). Evaluated by the worker's sweep, never by another rule."""
+    per situation (see ``RuleRun``). Evaluated by the worker's sweep, never by another rule."""
 
     name = models.CharField(max_length=100)
     position = models.PositiveIntegerField(default=100)
@@ -124,9 +124,10 @@ class Rule(models.Model):
 
 
 class RuleRun(models.Model):
-    """One firing of a rule on a conversation. ``state`` names the situation it fired in (the
-    conversation's last status change and update), so a rule fires once per situation: it
-    cannot fire again on its own change, nor can two rules feed each other in a loop."""
+    """One firing of a rule on a conversation. ``state`` names the situation it fired in:
+    ``"<seq>|<status>"`` of the latest status change a person made (not a rule or a timer),
+    or ``"0|filed"``. A rule fires once per situation, and no rule's change begins one, so a
+    rule cannot fire again on its own change, nor can two rules feed each other in a loop."""
 
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="runs")
     conversation = models.ForeignKey(
