@@ -85,7 +85,7 @@ def inbound_deliver(
 ) -> InboundEmail:
     """Store, then process: what the SMTP receiver and the IMAP fetcher call per mail."""
     inbound = inbound_receive(raw=raw, source=source, mail_from=mail_from, rcpt_to=rcpt_to)
-    return inbound_process(inbound=inbound)
+    return inbound_process(inbound=inbound, raw=raw)
 
 
 def inbound_process_waiting(*, limit: int = 500) -> int:
@@ -107,17 +107,20 @@ def _clean(value: str) -> str:
 # --- Processing --------------------------------------------------------------------------------
 
 
-def inbound_process(*, inbound: InboundEmail) -> InboundEmail:
+def inbound_process(*, inbound: InboundEmail, raw: bytes | None = None) -> InboundEmail:
     """Parse, thread and store one received (or quarantined) mail. Never raises for the mail's
-    sake: a mail that cannot be processed is quarantined with the error."""
+    sake: a mail that cannot be processed is quarantined with the error. ``raw``: the stored
+    bytes when the caller has them (saves reading them back)."""
     found: ParsedMail | None = None
     try:
-        raw = InboundEmail.objects.values_list("raw", flat=True).get(pk=inbound.pk)
-        found = parsing.parse(bytes(raw))
+        if raw is None:
+            raw = bytes(InboundEmail.objects.values_list("raw", flat=True).get(pk=inbound.pk))
+        found = parsing.parse(raw)
         with transaction.atomic():
             row = InboundEmail.objects.select_for_update().defer("raw").get(pk=inbound.pk)
             if row.state != InboundState.PROCESSED:
                 _process(row, found)
+        return row
     except Exception as error:  # whatever failed, the mail is kept and shown to admins
         text = f"{type(error).__name__}: {error}"[:5000]
         logger.warning("inbound e-mail %s quarantined: %s", inbound.pk, text)
@@ -168,22 +171,18 @@ def _process(row: InboundEmail, mail: ParsedMail) -> None:
 
 def _thread_and_store(row: InboundEmail, mail: ParsedMail) -> _Outcome:
     address = mail.from_address or row.mail_from.lower()
-    if (
-        mail.message_id
-        and MessageIdRef.objects.filter(mail_id=mail.message_id, outbound=True).exists()
-    ):
+    # Whoever claimed this Message-ID before: our own reply come back, or an earlier copy.
+    same_id = (
+        list(MessageIdRef.objects.filter(mail_id=mail.message_id).select_related("conversation"))
+        if mail.message_id
+        else []
+    )
+    if any(ref.outbound for ref in same_id):
         return _Outcome(note="our own reply, come back: not stored as a message")
     sender = threads.sender_of(address, mail.from_name)
-    if sender.merchant is not None and mail.message_id:
-        earlier = (
-            MessageIdRef.objects.filter(mail_id=mail.message_id, merchant=sender.merchant)
-            .select_related("conversation", "message")
-            .first()
-        )
-        if earlier is not None:
-            return _Outcome(
-                earlier.conversation, earlier.message, "a copy of a mail already stored"
-            )
+    for ref in same_id:
+        if sender.merchant is not None and ref.merchant_id == sender.merchant.pk:
+            return _Outcome(ref.conversation, ref.message, "a copy of a mail already stored")
     conversation = (
         threads.conversation_for(mail, sender.merchant, row.rcpt_to)
         if sender.merchant is not None
@@ -204,12 +203,24 @@ def _thread_and_store(row: InboundEmail, mail: ParsedMail) -> _Outcome:
     merchant = sender.merchant or _applicant(address, mail.from_name)
     if conversation is None:
         conversation, message = _open(merchant, mail, row, sender)
+        EmailThread.objects.create(
+            conversation=conversation,
+            token=threads.new_token(),
+            reply_address=address,
+            reply_name=sender.name[:200],
+        )
     else:
         message = _merchant_message(conversation, mail, row, sender)
-    thread = thread_for(conversation)
-    EmailThread.objects.filter(pk=thread.pk).update(
-        reply_address=address, reply_name=sender.name[:200]
-    )
+        # Replies go to whoever of the merchant wrote last.
+        if not EmailThread.objects.filter(pk=conversation.pk).update(
+            reply_address=address, reply_name=sender.name[:200]
+        ):
+            EmailThread.objects.create(
+                conversation=conversation,
+                token=threads.new_token(),
+                reply_address=address,
+                reply_name=sender.name[:200],
+            )
     _record(mail, conversation, message)
     return _Outcome(conversation, message)
 
@@ -319,6 +330,7 @@ def _open(
     message = conversation.messages.get()
     if sender.user is not None:
         Message.objects.filter(pk=message.pk).update(author_user=sender.user)
+        message.author_user = sender.user
     # The portal's opening, for a mail: the trail and the service-level targets.
     workflow._trail(conversation, sender.user, ActivityVerb.OPENED, channel=Channel.EMAIL)
     workflow._sla(conversation)
@@ -340,6 +352,7 @@ def _merchant_message(
     )
     if sender.user is not None:
         Message.objects.filter(pk=message.pk).update(author_user=sender.user)
+        message.author_user = sender.user
     workflow._touch(conversation, message.created_at)
     # As workflow.reply_post for a merchant (whose sender here may have no user): the answer
     # hands the conversation back to support and stops the merchant's clock.
