@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint format bench bench-desk bench-timers lock clean
+.PHONY: install run test lint format bench bench-desk bench-timers bench-email lock clean
 
 install: $(STAMP)
 
@@ -45,6 +45,10 @@ bench-desk: install
 # The worker's timer sweep over 1M conversations in PostgreSQL (changes the desk's bench data).
 bench-timers: install
 	$(BIN)/python bench/timers.py $(BENCH_ARGS)
+
+# Inbound e-mail ingested per second on one core, SQLite and PostgreSQL (sd_bench_email).
+bench-email: install
+	$(BIN)/python bench/email_ingest.py $(BENCH_ARGS)
 
 # Re-pin the dependencies after changing pyproject.toml.
 lock: install
