@@ -8,7 +8,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
-from functools import wraps
+from functools import cache, wraps
 from typing import Any
 
 from django.conf import settings
@@ -26,10 +26,17 @@ _LARGEST = 2**63 - 1
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
-def guarded(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+def guarded(
+    view: Callable[..., HttpResponseBase], path: str = ""
+) -> Callable[..., HttpResponseBase]:
+    """``view`` behind the checks; ``path`` is its path in the OpenAPI document, whose query
+    parameters are the only ones accepted (a misspelt filter is a mistake, not "no filter")."""
+
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
+            if path:
+                _check_query(request, path)
             if request.method in _WITH_BODY:
                 _read_body(request)
             response = view(request, *args, **kwargs)
@@ -52,6 +59,33 @@ def guarded(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponse
         return response
 
     return wrapper
+
+
+def _check_query(request: HttpRequest, path: str) -> None:
+    known = _query_parameters().get((path, request.method or ""))
+    if known is None:
+        return  # a method the path does not have: ninja answers 405
+    unknown = sorted(name for name in request.GET if name not in known)
+    if unknown:
+        raise invalid(
+            f"unknown query parameter {unknown[0]!r}",
+            errors=[field_error("not a parameter of this operation", parameter=n) for n in unknown],
+        )
+
+
+@cache
+def _query_parameters() -> dict[tuple[str, str], frozenset[str]]:
+    """(path, method) → the query parameters the OpenAPI document declares."""
+    from sellerdesk.api.v1 import api
+
+    document = api.get_openapi_schema()
+    return {
+        (path, method.upper()): frozenset(
+            p["name"] for p in operation.get("parameters", []) if p["in"] == "query"
+        )
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+    }
 
 
 def not_found_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:

@@ -19,6 +19,7 @@ router = Router()
     "",
     auth=REPORTS,
     response=answers({200: ReportOut}, body=True),
+    by_alias=True,  # the document names the field "schema", as the report does
     summary="Compute the report",
     description="The configuration of docs/report.md as JSON, the period and as_of; a "
     "configuration that breaks a rule is a 422 naming the problem. Needs a reports key.",
