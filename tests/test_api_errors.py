@@ -210,6 +210,15 @@ def test_a_query_that_breaks_the_schema_is_a_422(world, query):
     assert problem["errors"][0]["parameter"] in query
 
 
+def test_an_unknown_query_parameter_is_a_422_not_an_ignored_filter(world, acme):
+    response = world.client("read").get("/api/v1/conversations", stauts="open")
+    problem = assert_problem(response, 422)
+    assert problem["errors"] == [
+        {"detail": "not a parameter of this operation", "parameter": "stauts"}
+    ]
+    assert_problem(world.client("read").get("/api/v1/merchants/m-acme", expand="users"), 422)
+
+
 @pytest.mark.parametrize("conversation_id", ["0", "-1", "abc", str(2**63), str(10**40), "1.5"])
 def test_a_path_id_no_row_can_have_is_a_4xx(world, conversation_id):
     response = world.client("read").get(f"/api/v1/conversations/{conversation_id}")
