@@ -118,9 +118,30 @@ def _raw_headers(message: Message) -> dict[str, list[str]]:
     return headers
 
 
+def _content_type(part: Message) -> tuple[str, dict[str, str]]:
+    """The part's type and parameters, read once: the policy parses the header anew at every
+    ``get_content_type()``, ``get_param()`` or ``get_content_charset()``."""
+    cached: tuple[str, dict[str, str]] | None = getattr(part, "_sellerdesk_type", None)
+    if cached is not None:
+        return cached
+    header = part.get("content-type")
+    if header is not None and hasattr(header, "content_type") and hasattr(header, "params"):
+        content_type = str(header.content_type).lower()
+        params = {str(k).lower(): str(v) for k, v in header.params.items()}
+    else:  # compat32: plain strings
+        content_type = part.get_content_type()
+        params = {
+            str(k).lower(): str(v) for k, v in (part.get_params() or [])[1:] if isinstance(v, str)
+        }
+    if header is None or "/" not in content_type:
+        content_type = part.get_default_type() if header is None else "text/plain"
+    setattr(part, "_sellerdesk_type", (content_type, params))  # noqa: B010 - a cache on the part
+    return content_type, params
+
+
 def _charset_hint(message: Message) -> str | None:
     for part in message.walk():
-        charset = part.get_content_charset()
+        charset = _content_type(part)[1].get("charset", "").lower()
         if charset and charset not in {"us-ascii", "ascii"}:
             return charset
     return None
@@ -172,7 +193,7 @@ def _auto_kind(message: Message, headers: dict[str, list[str]], sender: str) -> 
         values = headers.get(name)
         return values[0].strip().lower() if values else ""
 
-    content_type = message.get_content_type()
+    content_type = _content_type(message)[0]
     if content_type in {"multipart/report", "message/delivery-status"}:
         return Auto.BOUNCE
     if "return-path" in headers and first("return-path").strip("<> ") == "":
@@ -193,7 +214,7 @@ def _auto_kind(message: Message, headers: dict[str, list[str]], sender: str) -> 
 
 def _leaves(part: Message) -> list[Message]:
     """The parts that carry content, in order; a forwarded message is one leaf, not opened."""
-    if part.get_content_maintype() == "message" or not part.is_multipart():
+    if not part.is_multipart() or _content_type(part)[0].startswith("message/"):
         return [part]
     found: list[Message] = []
     payload = part.get_payload()
@@ -230,11 +251,6 @@ def _unflow(text: str, delsp: bool) -> str:
     return "\n".join(out)
 
 
-def _param(part: Message, name: str) -> str:
-    value = part.get_param(name)
-    return value.lower() if isinstance(value, str) else ""
-
-
 def _filename(part: Message, hint: str | None) -> str:
     try:
         name = part.get_filename() or ""
@@ -248,8 +264,9 @@ def _read_parts(message: Message, mail: ParsedMail, hint: str | None) -> None:
     plain: list[str] = []
     html: list[str] = []
     for index, part in enumerate(_leaves(message), start=1):
-        content_type = part.get_content_type()
-        maintype = part.get_content_maintype()
+        content_type, params = _content_type(part)
+        maintype = content_type.split("/", 1)[0]
+        charset = params.get("charset") or None
         disposition = part.get_content_disposition()
         filename = _filename(part, hint)
         if maintype == "message":
@@ -269,13 +286,13 @@ def _read_parts(message: Message, mail: ParsedMail, hint: str | None) -> None:
         if content_type == "text/rfc822-headers" and mail.auto == Auto.BOUNCE:
             mail.reported_ids += _returned_ids(data)
         if is_body and content_type == "text/plain":
-            text = charsets.decode_bytes(data, part.get_content_charset(), hint=hint)
+            text = charsets.decode_bytes(data, charset, hint=hint)
             text = charsets.clean_text(text)
-            if _param(part, "format") == "flowed":
-                text = _unflow(text, _param(part, "delsp") == "yes")
+            if params.get("format", "").lower() == "flowed":
+                text = _unflow(text, params.get("delsp", "").lower() == "yes")
             plain.append(text)
         elif is_body and content_type == "text/html":
-            html.append(charsets.decode_bytes(data, part.get_content_charset(), hint=hint))
+            html.append(charsets.decode_bytes(data, charset, hint=hint))
         else:
             ext = mimetypes.guess_extension(content_type) or ".bin"
             mail.attachments.append(
