@@ -4,15 +4,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_users_teams_audit'),
+        ("accounts", "0002_users_teams_audit"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('sign_in', 'Signed in'), ('sign_in_failed', 'Sign-in failed'), ('sign_in_throttled', 'Sign-in refused (too many attempts)'), ('sign_out', 'Signed out'), ('password_reset_requested', 'Password reset requested'), ('password_changed', 'Password changed'), ('two_factor_enabled', 'Two-factor enabled'), ('two_factor_failed', 'Two-factor code refused'), ('user_created', 'User created'), ('user_changed', 'User changed'), ('team_changed', 'Team changed'), ('macro_changed', 'Macro changed'), ('rule_changed', 'Automation rule changed')], max_length=32),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("sign_in", "Signed in"),
+                    ("sign_in_failed", "Sign-in failed"),
+                    ("sign_in_throttled", "Sign-in refused (too many attempts)"),
+                    ("sign_out", "Signed out"),
+                    ("password_reset_requested", "Password reset requested"),
+                    ("password_changed", "Password changed"),
+                    ("two_factor_enabled", "Two-factor enabled"),
+                    ("two_factor_failed", "Two-factor code refused"),
+                    ("user_created", "User created"),
+                    ("user_changed", "User changed"),
+                    ("team_changed", "Team changed"),
+                    ("macro_changed", "Macro changed"),
+                    ("rule_changed", "Automation rule changed"),
+                ],
+                max_length=32,
+            ),
         ),
     ]
