@@ -13,7 +13,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, HttpResponseBase, HttpResponseNotAllowed
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseNotAllowed,
+)
 
 from sellerdesk.api.problems import Problem, field_error, invalid, pointer, problem_response
 from sellerdesk.core.text import text_problem
@@ -93,12 +99,12 @@ def not_found_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpRespo
     return problem_response(404, "no such endpoint", slug="not-found")
 
 
-def internal_error() -> HttpResponseBase:
+def internal_error() -> HttpResponse:
     # Nothing of the failure goes to the client: it is in the log.
     return problem_response(500, "the server failed to answer; the failure is logged")
 
 
-def _too_large() -> HttpResponseBase:
+def _too_large() -> HttpResponse:
     limit = settings.SELLERDESK_API_MAX_BODY_BYTES
     return problem_response(413, f"the body is larger than {limit} bytes", slug="too-large")
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -68,7 +67,7 @@ def idempotent(
     return response
 
 
-def _cutoff(now: Any) -> Any:
+def _cutoff(now: datetime) -> datetime:
     return now - timedelta(hours=settings.SELLERDESK_API_IDEMPOTENCY_HOURS)
 
 

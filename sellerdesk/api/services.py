@@ -38,6 +38,10 @@ PREFIX_LENGTH = 8
 TOUCH_EVERY = timedelta(minutes=1)
 
 
+class Conflict(ValidationError):
+    """The request clashes with what is stored (409)."""
+
+
 class FieldError(ValidationError):
     """A request field's value is refused (``field`` names it in the body)."""
 
@@ -124,10 +128,6 @@ def merchant_user_add(*, merchant: Merchant, email: str, full_name: str) -> User
             )
         )
     return user
-
-
-class Conflict(ValidationError):
-    """The request clashes with what is stored (409)."""
 
 
 # --- Conversations ---------------------------------------------------------------------------

@@ -186,7 +186,7 @@ def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 @api.exception_handler(Exception)
 def _failed(request: HttpRequest, exc: Exception) -> HttpResponse:
     logger.exception("API request failed: %s %s", request.method, request.path)
-    return internal_error()  # type: ignore[return-value]
+    return internal_error()
 
 
 def _routes() -> None:
