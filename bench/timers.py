@@ -50,7 +50,8 @@ def arm_timers(due: int) -> dict[str, int]:
             "UPDATE conversations_conversation SET "
             "merchant_due_at = now() + interval '3 days' + (id %% 1000) * interval '1 minute', "
             "merchant_remind_at = now() + interval '1 day' + (id %% 1000) * interval '1 minute' "
-            "WHERE status <> 'closed'"
+            "WHERE status <> 'closed'",
+            [],
         )
         armed = cursor.rowcount
         cursor.execute(
