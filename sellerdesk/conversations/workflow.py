@@ -273,11 +273,13 @@ def reply_post(
     return message
 
 
-def _merchant_answered(conversation: Conversation, author: User | None) -> None:
+def _merchant_answered(
+    conversation: Conversation, author: User | None, *, by: str = "merchant"
+) -> None:
     # The merchant's answer hands the conversation back to support: a reopening the merchant
     # causes but may not choose directly, hence the internal setter.
     if conversation.status in {Status.PENDING, *RESOLVED_STATUSES}:
-        _status_set(conversation, Status.OPEN, author)
+        _status_set(conversation, Status.OPEN, author, by=by)
     elif conversation.merchant_due_at is not None:
         _set_deadline(conversation, None, author)
 
@@ -343,7 +345,7 @@ def integration_reply_post(
             author_name=author_name.strip() or merchant.name,
         )
         _touch(conversation, message.created_at)
-        _merchant_answered(conversation, None)
+        _merchant_answered(conversation, None, by=f"merchant:{merchant.external_id}"[:200])
         _sla(conversation)
     return message
 
@@ -354,7 +356,7 @@ def integration_conversation_solve(*, conversation: Conversation, merchant: Merc
         raise PermissionDenied("not this merchant's conversation")
     if conversation.status == Status.CLOSED:
         raise ValidationError("this conversation is closed; write to reopen it")
-    _status_set(conversation, Status.SOLVED, None)
+    _status_set(conversation, Status.SOLVED, None, by=f"merchant:{merchant.external_id}"[:200])
 
 
 def _set_deadline(
@@ -418,15 +420,18 @@ def _status_set(
     *,
     automatic: bool = False,
     rule: str = "",
+    by: str = "",
 ) -> None:
-    """The change itself, for callers that have decided it may happen."""
+    """The change itself, for callers that have decided it may happen. ``by`` names who
+    caused it in the event log when no signed-in person did (a merchant through an
+    integration, say); a person's change is signed with their address."""
     before = conversation.status
     if status == before:
         return
     with transaction.atomic():
         # Who, in the event log: the person; a rule or timer as "rule:<name>"; else empty.
         acting_rule = rule or _RULE.get()
-        by = _label(actor) or (f"rule:{acting_rule}"[:200] if acting_rule else "")
+        by = _label(actor) or by or (f"rule:{acting_rule}"[:200] if acting_rule else "")
         services.conversation_set_status(conversation=conversation, status=status, by=by)
         _trail(
             conversation,

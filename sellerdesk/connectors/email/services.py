@@ -356,7 +356,7 @@ def _merchant_message(
     workflow._touch(conversation, message.created_at)
     # As workflow.reply_post for a merchant (whose sender here may have no user): the answer
     # hands the conversation back to support and stops the merchant's clock.
-    workflow._merchant_answered(conversation, sender.user)
+    workflow._merchant_answered(conversation, sender.user, by="merchant:email")
     workflow._sla(conversation)
     _store(conversation, message, body, mail, row)
     return message
