@@ -14,7 +14,8 @@ import pytest
 from django.core.cache import cache
 
 from sellerdesk.accounts.models import Merchant, User
-from sellerdesk.api.models import IdempotencyRecord
+from sellerdesk.api.models import IdempotencyRecord, WebhookSubscription
+from sellerdesk.api.webhooks import webhook_subscribe
 from sellerdesk.conversations.models import (
     Activity,
     Conversation,
@@ -23,6 +24,7 @@ from sellerdesk.conversations.models import (
     StatusChange,
     Tag,
 )
+from sellerdesk.outbox.models import OutboxItem
 from tests.api_support import CALLERS, ApiClient, assert_problem, make_world
 
 
@@ -48,6 +50,11 @@ READ_ANY = expect(401, 401, 200, 200, 403, 200, 200, 200)
 CREATE_ACME = expect(401, 401, 403, 201, 403, 403, 201, 404)
 #: Changing Acme's rows.
 CHANGE_ACME = expect(401, 401, 403, 200, 403, 403, 200, 404)
+
+
+#: Webhooks: managed by write keys of no merchant only.
+def webhooks_only(ok: int) -> dict[str, int]:
+    return expect(401, 401, 403, ok, 403, 403, 403, 403)
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,21 @@ MATRIX = [
         expect(401, 401, 403, 403, 200, 403, 403, 403),
         body={"from": "2020-01-01", "to": "2030-01-01"},
     ),
+    Row(
+        "POST",
+        "/api/v1/webhooks",
+        webhooks_only(201),
+        body={"url": "https://hooks.example.test/in", "events": ["message.created"]},
+    ),
+    Row("GET", "/api/v1/webhooks", webhooks_only(200)),
+    Row("DELETE", "/api/v1/webhooks/{webhook_id}", webhooks_only(204)),
+    Row("GET", "/api/v1/webhooks/{webhook_id}/deliveries", webhooks_only(200)),
+    Row(
+        "POST",
+        "/api/v1/webhooks/{webhook_id}/replay",
+        webhooks_only(200),
+        body={"since": "2020-01-01T00:00:00Z"},
+    ),
 ]
 BY_NAME = {row.name: row for row in MATRIX}
 
@@ -118,6 +140,8 @@ STATE = (
     Merchant,
     User,
     IdempotencyRecord,
+    WebhookSubscription,
+    OutboxItem,
 )
 
 
@@ -134,6 +158,9 @@ def _fresh_rate_counts():
 def world(acme, globex, agent, acme_conversation):
     world = make_world(acme, globex)
     world.conversation = acme_conversation  # type: ignore[attr-defined]
+    world.webhook = webhook_subscribe(  # type: ignore[attr-defined]
+        url="https://hooks.example.test/acme", events=["conversation.created"]
+    )[0]
     return world
 
 
@@ -162,7 +189,9 @@ def test_every_operation_needs_a_key():
 
 
 def _url(row: Row, world: Any) -> str:
-    return row.path.format(merchant_id="m-acme", conversation_id=world.conversation.pk)
+    return row.path.format(
+        merchant_id="m-acme", conversation_id=world.conversation.pk, webhook_id=world.webhook.pk
+    )
 
 
 @pytest.mark.parametrize("caller", CALLERS)
@@ -182,6 +211,8 @@ def test_matrix(world, row, caller):
             assert response["WWW-Authenticate"] == "Bearer"
         assert snapshot() == before, f"a refused {row.name} by {caller} changed stored rows"
         assert problem["status"] == expected
+    elif expected == 204:
+        assert response.status_code == expected, response.content
     else:
         assert response.status_code == expected, response.content
         assert response["Content-Type"] == "application/json"

@@ -84,3 +84,42 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.api_key_id}: {self.key}"
+
+
+class WebhookEvent(models.TextChoices):
+    CONVERSATION_CREATED = "conversation.created", "A conversation was opened"
+    MESSAGE_CREATED = "message.created", "A public message was written"
+    CONVERSATION_STATUS_CHANGED = "conversation.status_changed", "The status changed"
+    CONVERSATION_TAGGED = "conversation.tagged", "A tag was added or removed"
+    SLA_BREACHED = "sla.breached", "An SLA target was missed"
+
+
+class WebhookSubscription(models.Model):
+    """A receiver of events: each matching event is an outbox item (kind ``webhook``) signed
+    with ``secret`` when delivered. The secret is stored as is, since signing needs it (unlike
+    an API key's hash); it is shown once, at creation, and never logged."""
+
+    url = models.URLField(max_length=2000)
+    #: The ``WebhookEvent`` values it receives.
+    events = models.JSONField(default=list)
+    secret = models.CharField(max_length=100)
+    active = models.BooleanField(default=True)
+    #: Only this merchant's events; none: every merchant's.
+    merchant = models.ForeignKey(
+        Merchant,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="webhook_subscriptions",
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # emit()'s one query, on every change: over the active rows alone.
+            models.Index(fields=["merchant"], name="webhook_active_idx", condition=Q(active=True)),
+        ]
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.url} ({', '.join(self.events)})"

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from sellerdesk.accounts.models import MerchantStatus
+from sellerdesk.api.models import WebhookEvent
 from sellerdesk.conversations.models import (
     AuthorType,
     Channel,
@@ -357,3 +358,59 @@ class ReportOut(Schema):
     period: Period
     as_of: str
     segments: list[SegmentOut]
+
+
+# --- Webhooks --------------------------------------------------------------------------------
+
+
+class WebhookIn(In):
+    url: Text = Field(min_length=1, max_length=2000, description="https (http only to localhost)")
+    events: list[WebhookEvent] = Field(min_length=1, max_length=10)
+    merchant_id: Text | None = Omittable(
+        max_length=200, description="only this merchant's events; left out: every merchant's"
+    )
+
+
+class WebhookOut(Schema):
+    id: int
+    url: str
+    events: list[str]
+    active: bool
+    merchant_id: str | None
+    created_at: datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="signs every delivery; shown this once")
+
+
+class WebhookList(Schema):
+    items: list[WebhookOut]
+
+
+class WebhookReplayIn(In):
+    delivery_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Omittable(
+        max_length=100, description="the deliveries to send again"
+    )
+    since: Text | None = Omittable(
+        max_length=40, description="RFC 3339: every delivery created since"
+    )
+
+
+class WebhookReplayed(Schema):
+    requeued: int
+
+
+class DeliveryOut(Schema):
+    id: int
+    key: str = Field(description="the Webhook-Id header")
+    status: str
+    attempts: int
+    last_error: str
+    created_at: datetime
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+
+
+class DeliveryList(Schema):
+    items: list[DeliveryOut]

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from sellerdesk.accounts.models import Merchant, Team, User
+from sellerdesk.api import webhooks
 from sellerdesk.conversations import services
 from sellerdesk.conversations.models import (
     RESOLVED_STATUSES,
@@ -167,6 +168,7 @@ def merchant_conversation_open(
         _store_files(conversation, message, files)
         _trail(conversation, user, ActivityVerb.OPENED, channel=channel)
         _sla(conversation)
+        webhooks.emit("conversation.created", conversation)
     return conversation
 
 
@@ -198,6 +200,7 @@ def outreach_open(
         )
         Message.objects.filter(conversation=conversation).update(author_user=agent)
         _trail(conversation, agent, ActivityVerb.OPENED, outreach=True)
+        webhooks.emit("conversation.created", conversation)
         conversation_assign(conversation=conversation, assignee=agent, actor=agent)
         if team is not None:
             conversation_set_team(conversation=conversation, team=team, actor=agent)
@@ -249,6 +252,8 @@ def reply_post(
         Message.objects.filter(pk=message.pk).update(author_user=author)
         message.author_user = author
         _store_files(conversation, message, files)
+        if public:
+            webhooks.emit("message.created", conversation, webhooks.message_data(message))
         if public and author_type == AuthorType.AGENT and conversation.channel == Channel.EMAIL:
             # An e-mail conversation's public reply goes to the merchant by mail (the outbox).
             from sellerdesk.connectors.email.outbound import reply_queued
@@ -323,6 +328,7 @@ def integration_conversation_open(
             setattr(conversation, name, value)
         _trail(conversation, None, ActivityVerb.OPENED, channel=channel)
         _sla(conversation)
+        webhooks.emit("conversation.created", conversation)
     return conversation
 
 
@@ -344,6 +350,7 @@ def integration_reply_post(
             author_id=merchant.external_id,
             author_name=author_name.strip() or merchant.name,
         )
+        webhooks.emit("message.created", conversation, webhooks.message_data(message))
         _touch(conversation, message.created_at)
         _merchant_answered(conversation, None, by=f"merchant:{merchant.external_id}"[:200])
         _sla(conversation)
@@ -441,6 +448,9 @@ def _status_set(
             before=before,
             after=status,
             **({"rule": rule} if rule else {}),
+        )
+        webhooks.emit(
+            "conversation.status_changed", conversation, {"status": {"from": before, "to": status}}
         )
         if status == Status.PENDING:
             asked = timezone.now()
@@ -596,6 +606,9 @@ def conversation_add_tag(
             tag=normalized,
             display=shown.first() or name,
         )
+        webhooks.emit(
+            "conversation.tagged", conversation, {"tags": [normalized], "action": "added"}
+        )
 
 
 def conversation_remove_tag(
@@ -615,6 +628,9 @@ def conversation_remove_tag(
             automatic=automatic,
             tag=normalized,
             display=current[normalized],
+        )
+        webhooks.emit(
+            "conversation.tagged", conversation, {"tags": [normalized], "action": "removed"}
         )
 
 

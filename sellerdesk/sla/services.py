@@ -26,6 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from sellerdesk.accounts.models import Role, User
+from sellerdesk.api import webhooks
 from sellerdesk.conversations.models import (
     RESOLVED_STATUSES,
     Activity,
@@ -239,6 +240,7 @@ def breach_check(conversation_id: int, now: datetime | None = None) -> int:
                 automatic=True,
                 detail={"metric": metric.value, "due": due.isoformat(), "rule": "SLA"},
             )
+            webhooks.emit("sla.breached", row, {"metric": metric.value, "due_at": due.isoformat()})
             email_enqueue(
                 key=f"breach:{row.pk}:{metric.value}:{due.isoformat()}",
                 to=_notify_addresses(row),
