@@ -309,3 +309,17 @@ def test_the_api_refuses_bad_subscriptions(world, body):
 
 def test_a_merchants_key_cannot_manage_webhooks(world):
     assert_problem(world.client("acme_write").get("/api/v1/webhooks"), 403)
+
+
+def test_mail_from_a_merchant_emits_created_then_message_created(alice, settings, tmp_path):
+    from tests.emails import deliver, write
+
+    settings.MEDIA_ROOT = tmp_path
+    subscribe(events=["conversation.created", "message.created"])
+    first = deliver(write(subject="Ödeme gecikti", message_id="<first@acme.test>"))
+    deliver(write(subject="Re: Ödeme gecikti", references=["<first@acme.test>"]))
+    created = bodies("conversation.created")
+    assert [b["data"]["conversation"]["id"] for b in created] == [first.conversation.pk]
+    messages = bodies("message.created")
+    assert len(messages) == 1
+    assert messages[0]["data"]["conversation"]["id"] == first.conversation.pk

@@ -22,6 +22,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from sellerdesk.accounts.models import Merchant, MerchantStatus
+from sellerdesk.api import webhooks
 from sellerdesk.connectors.email import parsing, threads
 from sellerdesk.connectors.email.models import (
     EmailMessageInfo,
@@ -335,6 +336,7 @@ def _open(
     workflow._trail(conversation, sender.user, ActivityVerb.OPENED, channel=Channel.EMAIL)
     workflow._sla(conversation)
     _store(conversation, message, body, mail, row)
+    webhooks.emit("conversation.created", conversation)
     return conversation, message
 
 
@@ -359,6 +361,7 @@ def _merchant_message(
     workflow._merchant_answered(conversation, sender.user, by="merchant:email")
     workflow._sla(conversation)
     _store(conversation, message, body, mail, row)
+    webhooks.emit("message.created", conversation, webhooks.message_data(message))
     return message
 
 
