@@ -47,7 +47,8 @@ from django.db.models import CharField, Exists, OuterRef, QuerySet, Subquery, Va
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
-from sellerdesk.accounts.models import STAFF_ROLES, AuditAction, Role, Team, User
+from sellerdesk.accounts.models import STAFF_ROLES, AuditAction, Team, User
+from sellerdesk.accounts.selectors import leads_for
 from sellerdesk.conversations import services, workflow
 from sellerdesk.conversations.models import (
     ActivityVerb,
@@ -571,10 +572,7 @@ def _send_macro(rule: Rule, row: Conversation, value: object) -> None:
 
 
 def _leads(row: Conversation) -> list[str]:
-    leads = User.objects.filter(role=Role.LEAD, is_active=True)
-    if row.team_id is not None and leads.filter(teams=row.team_id).exists():
-        leads = leads.filter(teams=row.team_id)
-    return list(leads.order_by("email").values_list("email", flat=True))
+    return list(leads_for(team_id=row.team_id).values_list("email", flat=True))
 
 
 def _notify(rule: Rule, row: Conversation, state: str, value: object) -> None:

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from sellerdesk.accounts.models import Role, User
+from sellerdesk.accounts.selectors import leads_for
 from sellerdesk.api import webhooks
 from sellerdesk.conversations.models import (
     RESOLVED_STATUSES,
@@ -197,10 +197,7 @@ def sla_refresh(*, conversation: Conversation, now: datetime | None = None) -> D
 def _notify_addresses(conversation: Conversation) -> list[str]:
     if conversation.assignee_id is not None and conversation.assignee is not None:
         return [conversation.assignee.email]
-    leads = User.objects.filter(role=Role.LEAD, is_active=True)
-    if conversation.team_id is not None and leads.filter(teams=conversation.team_id).exists():
-        leads = leads.filter(teams=conversation.team_id)
-    return list(leads.values_list("email", flat=True))
+    return list(leads_for(team_id=conversation.team_id).values_list("email", flat=True))
 
 
 def breach_check(conversation_id: int, now: datetime | None = None) -> int:

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from sellerdesk.accounts.models import Role, User
+from sellerdesk.accounts.selectors import leads_for, merchant_addresses
 from sellerdesk.conversations import services, workflow
 from sellerdesk.conversations.models import (
     ActivityVerb,
@@ -40,14 +40,6 @@ class SweepRun:
     closed: int = 0
     escalated: int = 0
     breached: int = 0
-
-
-def _merchant_addresses(conversation: Conversation) -> list[str]:
-    return list(
-        User.objects.filter(
-            merchant_id=conversation.merchant_id, role=Role.MERCHANT, is_active=True
-        ).values_list("email", flat=True)
-    )
 
 
 def _portal_link(conversation: Conversation) -> str:
@@ -74,7 +66,7 @@ def remind(conversation_id: int) -> bool:
         subject = row.subject or "your conversation with support"
         email_enqueue(
             key=f"reminder:{row.pk}:{row.merchant_due_at.isoformat()}",
-            to=_merchant_addresses(row),
+            to=merchant_addresses(merchant_id=row.merchant_id),
             subject=f"Reminder: support is waiting for your answer — {subject}"[:200],
             body=(
                 f"Hello,\n\nour support team is waiting for your answer on “{subject}”.\n"
@@ -124,9 +116,7 @@ def deadline(conversation_id: int) -> str | None:
 
 def _escalate(row: Conversation) -> None:
     """Hand the conversation to its team's lead (or every lead), urgent, and tell them."""
-    leads = User.objects.filter(role=Role.LEAD, is_active=True)
-    if row.team_id is not None and leads.filter(teams=row.team_id).exists():
-        leads = leads.filter(teams=row.team_id)
+    leads = leads_for(team_id=row.team_id)
     lead = leads.order_by("pk").first()
     workflow._set_deadline(row, None, None, automatic=True)
     workflow.conversation_change_priority(

@@ -16,7 +16,7 @@ import re
 from django.conf import settings
 from django.utils.html import linebreaks
 
-from sellerdesk.accounts.models import Role, User
+from sellerdesk.accounts.selectors import merchant_addresses
 from sellerdesk.connectors.email import threads
 from sellerdesk.connectors.email.models import MessageIdRef
 from sellerdesk.connectors.email.services import thread_for
@@ -46,13 +46,7 @@ def _recipients(message: Message, reply_address: str) -> list[str]:
     if reply_address:
         return [reply_address]
     # A conversation that did not start by mail (or was imported): the merchant's users.
-    return list(
-        User.objects.filter(
-            merchant_id=message.conversation.merchant_id, role=Role.MERCHANT, is_active=True
-        )
-        .order_by("email")
-        .values_list("email", flat=True)
-    )
+    return merchant_addresses(merchant_id=message.conversation.merchant_id)
 
 
 def reply_queued(*, message: Message) -> bool:

@@ -1,0 +1,25 @@
+"""Who to tell: reads of people shared by the timers, SLA breaches, automations and e-mail."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from sellerdesk.accounts.models import Role, User
+
+
+def leads_for(*, team_id: int | None) -> QuerySet[User]:
+    """The active leads of the team, or every active lead when the team has none (or there is
+    no team): an escalation always reaches someone who can act."""
+    leads = User.objects.filter(role=Role.LEAD, is_active=True)
+    if team_id is not None and leads.filter(teams=team_id).exists():
+        leads = leads.filter(teams=team_id)
+    return leads.order_by("email")
+
+
+def merchant_addresses(*, merchant_id: int) -> list[str]:
+    """The e-mail addresses of a merchant's active users."""
+    return list(
+        User.objects.filter(merchant_id=merchant_id, role=Role.MERCHANT, is_active=True)
+        .order_by("email")
+        .values_list("email", flat=True)
+    )
