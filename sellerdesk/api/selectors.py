@@ -7,10 +7,7 @@ the whole marketplace, internal notes included.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +18,7 @@ from sellerdesk.accounts.models import STAFF_ROLES, Merchant, Role, User
 from sellerdesk.api.models import ApiKey
 from sellerdesk.conversations import selectors as conversation_selectors
 from sellerdesk.conversations.models import Attachment, Conversation, Message, Tag
+from sellerdesk.core.cursors import cursor_pack, cursor_unpack
 from sellerdesk.core.text import normalize_tag, parse_id
 from sellerdesk.core.timeutil import TimestampError, parse_rfc3339
 
@@ -182,18 +180,16 @@ def conversation_page(
 
 
 def encode_cursor(mode: str, moment: datetime | None, pk: int) -> str:
-    raw = json.dumps([mode, moment.isoformat() if moment else None, pk]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursor_pack([mode, moment.isoformat() if moment else None, pk])
 
 
 def decode_cursor(cursor: str) -> tuple[str, datetime, int]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        mode, value, pk = json.loads(raw)
+        mode, value, pk = cursor_unpack(cursor)
         if not isinstance(mode, str) or not isinstance(value, str):
             raise TypeError(value)
         moment = parse_rfc3339(value)
-    except (ValueError, TypeError, binascii.Error, TimestampError, UnicodeDecodeError):
+    except (ValueError, TypeError, TimestampError):
         raise BadCursor("the cursor is not one this API gave out") from None
     if isinstance(pk, bool) or parse_id(pk) is None:
         raise BadCursor("the cursor is not one this API gave out")

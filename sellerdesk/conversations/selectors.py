@@ -6,9 +6,6 @@ every conversation. Anything else is a 404, never a 403 that would confirm the i
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +30,7 @@ from sellerdesk.conversations.models import (
     Tag,
 )
 from sellerdesk.core.countries import EU_MEMBERS
+from sellerdesk.core.cursors import cursor_pack, cursor_unpack
 from sellerdesk.core.text import normalize_tag, parse_id
 from sellerdesk.core.timeutil import parse_rfc3339
 
@@ -233,19 +231,16 @@ def _filtered(rows: QuerySet[Conversation], user: User, f: InboxFilters) -> Quer
 
 
 def _encode_cursor(key: Any, pk: int) -> str:
-    value = key.isoformat() if isinstance(key, datetime) else key
-    raw = json.dumps([value, pk]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursor_pack([key.isoformat() if isinstance(key, datetime) else key, pk])
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime | None, int]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value, pk = json.loads(raw)
+        value, pk = cursor_unpack(cursor)
         moment = parse_rfc3339(value) if value is not None else None
         if not isinstance(pk, int):
             raise TypeError(pk)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+    except (ValueError, TypeError):
         raise Http404("bad cursor") from None
     if parse_id(pk) is None:
         raise Http404("bad cursor")
