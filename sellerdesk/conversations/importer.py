@@ -398,6 +398,16 @@ def _flush(batch: _Records | _Prepared, result: ImportResult) -> None:
     write: Callable[[Any], tuple[int, int]] = (
         _write_prepared if isinstance(batch, _Prepared) else _write
     )
+    if not isinstance(batch, _Prepared):
+        # PostgreSQL: the merchants first, in a short transaction of their own. An upsert
+        # locks every merchant row it meets until its transaction ends; inside the batch's
+        # transaction, concurrent import workers (whose batches share merchants) would each
+        # wait for the other's whole batch. A merchant's values are those of its latest
+        # filing whether or not that filing's conversation lands, and the upsert is
+        # idempotent, so a batch retried one by one below finds them in place.
+        with transaction.atomic():
+            _relax_commit()
+            _upsert_merchants(_latest_filings([record for _, record in batch]))
     try:
         with transaction.atomic():
             _relax_commit()
@@ -600,10 +610,9 @@ _CHILD_MODELS = (Message, StatusChange, ResolutionStretch, ConversationTag, Conv
 
 
 def _write(batch: list[tuple[int, ConversationRecord]]) -> tuple[int, int]:
+    """Write a batch of records on PostgreSQL; its merchants are already upserted (``_flush``)."""
     records = [record for _, record in batch]
-    filings = _latest_filings(records)
-    _upsert_merchants(filings)
-    merchants = _ids_by(Merchant, "external_id", [filing[0] for filing in filings])
+    merchants = _ids_by(Merchant, "external_id", sorted({r.merchant.id for r in records}))
     tags = _ensure_tags(_tag_names(records))
     conversation_table = _table(Conversation)
     existing = _ids_by(Conversation, "external_id", [r.id for r in records])
