@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import connection, connections
 
 from sellerdesk.accounts.models import Merchant
+from sellerdesk.conversations.exporter import export_lines
 from sellerdesk.conversations.models import Conversation, Tag
 from sellerdesk.reports.config import build_params, load_config
 from sellerdesk.reports.engine import compute_report
@@ -162,3 +165,47 @@ def test_exporting_an_empty_database_writes_an_empty_file(tmp_path):
     exported = tmp_path / "empty.jsonl"
     export_file(exported)
     assert exported.read_text() == ""
+
+
+@pytest.mark.skipif(
+    connection.vendor == "sqlite",
+    reason="the SQLite test database lives in memory with a shared cache, where a reader's "
+    "open transaction locks writers out instead of giving them a snapshot; the WAL file "
+    "database sellerdesk runs on gives the deferred read transaction its snapshot",
+)
+def test_a_backup_of_a_live_desk_holds_one_moment_and_restores_to_the_same_report(tmp_path):
+    import_file(SAMPLE)
+    before = full_report()
+    sample_ids = [json.loads(line)["id"] for line in SAMPLE.read_text().splitlines()[:50]]
+    # While the export runs: new conversations filed, and existing ones replaced whole.
+    changes = [conversation(f"x-live-{n}", kind="complaint") for n in range(20)]
+    changes += [conversation(sample_id, tags=["changed_meanwhile"]) for sample_id in sample_ids]
+    during = write_jsonl(tmp_path / "during.jsonl", changes)
+
+    seen_meanwhile: list[int] = []
+
+    def write_meanwhile() -> None:
+        try:
+            import_file(during)
+            live = Conversation.objects.filter(external_id__startswith="x-live-")
+            seen_meanwhile.append(live.count())
+        finally:
+            connections.close_all()
+
+    lines = export_lines(chunk_size=100)
+    exported = [next(lines)]  # the export's snapshot is taken
+    writer = threading.Thread(target=write_meanwhile)
+    writer.start()
+    writer.join(timeout=60)
+    assert not writer.is_alive()
+    assert seen_meanwhile == [20]  # written and committed while the export was reading
+    exported.extend(lines)
+    backup = tmp_path / "backup.jsonl"
+    backup.write_text("".join(f"{line}\n" for line in exported), encoding="utf-8")
+
+    empty_the_database()
+    import_file(backup)
+
+    assert Conversation.objects.count() == 3000
+    assert not Tag.objects.filter(name="changed_meanwhile").exists()
+    assert full_report() == before

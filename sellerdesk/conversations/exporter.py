@@ -7,15 +7,28 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
+from django.db import connection
+
 from sellerdesk.conversations.interchange import format_timestamp
 from sellerdesk.conversations.models import Conversation, ConversationTag, Message, StatusChange
+from sellerdesk.core.db import read_snapshot
 
 CHUNK = 1000
 
 
 def export_lines(*, chunk_size: int = CHUNK) -> Iterator[str]:
     """One JSON line per stored conversation, in order of id (so two exports of the same
-    conversations are the same file, however they were written); memory flat."""
+    conversations are the same file, however they were written); memory flat.
+
+    The whole export reads one snapshot: a backup of a live desk holds each conversation as
+    it was at one moment, with exactly the messages and status changes it had then, and no
+    conversation filed after the export began.
+    """
+    with read_snapshot(connection, repeatable=True):
+        yield from _lines(chunk_size)
+
+
+def _lines(chunk_size: int) -> Iterator[str]:
     last_id: str | None = None
     while True:
         rows = list(

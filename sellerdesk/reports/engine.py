@@ -9,9 +9,8 @@ conversations. Four statements: the figures with their means (and medians on Pos
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +25,7 @@ from sellerdesk.conversations.models import (
     ResolutionStretch,
     Tag,
 )
+from sellerdesk.core.db import read_snapshot
 from sellerdesk.reports import medians
 from sellerdesk.reports.config import ReportParams
 
@@ -199,7 +199,7 @@ def compute_report(params: ReportParams, *, using: str = "default") -> Report:
     # database) on one, the tag pairs and topics on another, beside the figures and tags.
     # Not inside a caller's transaction: its own writes would be missing from the snapshot.
     share = connection.vendor == "postgresql" and not connection.in_atomic_block
-    with _snapshot(connection, shareable=share), connection.cursor() as cursor:
+    with read_snapshot(connection, repeatable=share), connection.cursor() as cursor:
         _tune(cursor, query.vendor)
         cursor.execute(
             f"SELECT 1 FROM {_t(Conversation)} WHERE status_changed_at > %s LIMIT 1",
@@ -254,33 +254,6 @@ def _on_snapshot(
                 step(cursor, query, figures)
     finally:
         connection.close()
-
-
-@contextmanager
-def _snapshot(connection: Any, *, shareable: bool = False) -> Iterator[None]:
-    """One read transaction, so every statement of the report sees the same data.
-
-    ``shareable``: REPEATABLE READ on PostgreSQL, so that every statement keeps the snapshot
-    another connection imports. sellerdesk opens SQLite transactions IMMEDIATE (writers
-    queue instead of failing), which would hold the write lock for the whole report: a
-    report only reads, so outside any transaction it opens a deferred one of its own,
-    beside which writers go on.
-    """
-    if connection.vendor != "sqlite" or connection.in_atomic_block:
-        with transaction.atomic(using=connection.alias):
-            if shareable:
-                with connection.cursor() as cursor:
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            yield
-        return
-    connection.ensure_connection()
-    with connection.cursor() as cursor:
-        cursor.execute("BEGIN DEFERRED")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("COMMIT")
 
 
 def _main_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
