@@ -82,6 +82,10 @@ def load_config(path: str | Path) -> ReportConfig:
 
 
 def parse_config(data: dict[str, Any]) -> ReportConfig:
+    if not isinstance(data, dict):
+        raise ReportConfigError(
+            "the configuration must be a table of settings (timezone, top, ...)"
+        )
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
         raise ReportConfigError(
