@@ -83,6 +83,39 @@ def test_an_unknown_sender_opens_a_conversation_for_an_applicant(db, settings):
     assert Merchant.objects.filter(external_id="email:new@shop.test").count() == 1
 
 
+@pytest.mark.parametrize(
+    ("address", "country"),
+    [
+        ("satici@firma.com.tr", "TR"),
+        ("shop@maoyi.cn", "CN"),
+        ("seller@store.co.uk", "GB"),
+        ("Hello@Handel.DE.", "DE"),
+        ("founder@startup.io", "DE"),  # sold worldwide: the setting's country
+        ("owner@shop.com", "DE"),
+        ("owner@shop.test", "DE"),
+    ],
+)
+def test_an_applicants_country_is_the_one_its_domain_names_else_the_settings(
+    db, settings, address, country
+):
+    settings.SELLERDESK_UNKNOWN_SENDER_COUNTRY = "DE"
+
+    row = deliver(write(sender=address, subject="Başvuru"), mail_from=address)
+
+    assert row.state == InboundState.PROCESSED
+    assert row.conversation.merchant.country == country
+    assert row.conversation.country == country
+
+
+def test_a_domain_that_names_a_country_needs_no_setting(db, settings):
+    settings.SELLERDESK_UNKNOWN_SENDER_COUNTRY = "ZZ"
+
+    row = deliver(write(sender="satici@firma.com.tr"), mail_from="satici@firma.com.tr")
+
+    assert row.state == InboundState.PROCESSED
+    assert row.conversation.merchant.country == "TR"
+
+
 def test_without_an_accepted_country_unknown_senders_are_quarantined_then_processed_again(
     db, settings, client_for, admin_user
 ):

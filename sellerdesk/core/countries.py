@@ -295,3 +295,24 @@ EU_MEMBERS: frozenset[str] = frozenset(
 def country_name(code: str) -> str:
     """The English short name of an assigned code, or the code itself."""
     return COUNTRY_NAMES.get(code, code)
+
+
+#: Country-code top-level domains sold to anyone, worldwide, for their letters (.io, .co, .ai,
+#: .me...): a sender there says nothing about where they are.
+_GENERIC_CCTLDS = frozenset(
+    ["AC", "AI", "AS", "BZ", "CC", "CO", "CX", "FM", "GG", "GL", "IM", "IO", "JE", "LA", "LY",
+     "ME", "MS", "NU", "SH", "SO", "ST", "TK", "TO", "TV", "VC", "WS"]
+)  # fmt: skip
+#: Country-code domains whose letters differ from the ISO code.
+_CCTLD_COUNTRY = {"UK": "GB"}
+
+
+def country_from_address(address: str) -> str | None:
+    """The country an e-mail address's domain names (``satici@firma.com.tr`` → ``TR``), or
+    None: a generic domain (``.com``), a ccTLD sold worldwide (``.io``), or none at all."""
+    domain = address.rpartition("@")[2].strip().rstrip(".")
+    label = domain.rpartition(".")[2].upper()
+    code = _CCTLD_COUNTRY.get(label, label)
+    if len(code) != 2 or code in _GENERIC_CCTLDS or code not in COUNTRY_NAMES:
+        return None
+    return code

@@ -43,6 +43,7 @@ from sellerdesk.conversations.models import (
     Kind,
     Message,
 )
+from sellerdesk.core.countries import country_from_address
 from sellerdesk.core.errors import ValidationError
 
 logger = logging.getLogger(__name__)
@@ -227,16 +228,20 @@ def _thread_and_store(row: InboundEmail, mail: ParsedMail) -> _Outcome:
 
 
 def _applicant(address: str, name: str) -> Merchant:
-    """The applicant (potential merchant) an unknown sender writes as."""
-    country = settings.SELLERDESK_UNKNOWN_SENDER_COUNTRY
-    try:
-        code = parse_country(country)
-    except InterchangeError:
-        raise UnknownSenderCountryError(
-            f"unknown sender {address}: SELLERDESK_UNKNOWN_SENDER_COUNTRY {country!r} is not an "
-            "assigned ISO 3166-1 alpha-2 code, so no applicant can be opened; set it to one, "
-            "then process this mail again"
-        ) from None
+    """The applicant (potential merchant) an unknown sender writes as: in the country their
+    address's domain names (``.com.tr``, ``.cn``), else in SELLERDESK_UNKNOWN_SENDER_COUNTRY."""
+    code = country_from_address(address)
+    if code is None:
+        country = settings.SELLERDESK_UNKNOWN_SENDER_COUNTRY
+        try:
+            code = parse_country(country)
+        except InterchangeError:
+            raise UnknownSenderCountryError(
+                f"unknown sender {address}: no country in the address's domain, and "
+                f"SELLERDESK_UNKNOWN_SENDER_COUNTRY {country!r} is not an assigned ISO 3166-1 "
+                "alpha-2 code, so no applicant can be opened; set it to one, then process this "
+                "mail again"
+            ) from None
     return conversation_services.merchant_upsert(
         external_id=threads.potential_merchant_id(address),
         country=code,
@@ -253,8 +258,9 @@ def unknown_sender_warning() -> str:
     except InterchangeError:
         return (
             f"warning: SELLERDESK_UNKNOWN_SENDER_COUNTRY {country!r} is not an assigned ISO "
-            "3166-1 alpha-2 code: mail from unknown senders will be quarantined (kept, to be "
-            "processed again) until it is set to one."
+            "3166-1 alpha-2 code: mail from unknown senders whose domain names no country "
+            "(.com, .io...) will be quarantined (kept, to be processed again) until it is set "
+            "to one."
         )
     return ""
 
