@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from sellerdesk.accounts.models import AuditEvent
 from sellerdesk.api.models import ApiKey
 from tests.api_support import ApiClient, assert_problem
 
@@ -127,3 +128,17 @@ def test_no_password_is_hashed_per_request(db, monkeypatch):
         monkeypatch.setattr(type(hasher), "encode", refuse)
     assert ApiClient(token).get("/api/v1/tags").status_code == 200
     assert_problem(ApiClient("wrong-key").get("/api/v1/tags"), 401)
+
+
+def test_creating_and_revoking_a_key_is_audited_by_its_prefix_never_the_key(acme):
+    token = apikey("create", "--name", "Sync", "--scope", "write", "--merchant", acme.external_id)
+    token = token.rstrip("\n").rsplit("\n", 1)[-1]
+    apikey("revoke", token[:8])
+
+    events = list(AuditEvent.objects.order_by("pk").values_list("action", "target", "detail"))
+    assert events == [
+        ("apikey_created", f"apikey:{token[:8]}",
+         {"name": "Sync", "scope": "write", "merchant": acme.external_id}),
+        ("apikey_revoked", f"apikey:{token[:8]}", {"name": "Sync"}),
+    ]  # fmt: skip
+    assert token not in str(events)

@@ -66,14 +66,23 @@ def apikey_create(*, name: str, scope: str, merchant: Merchant | None = None) ->
         token = "".join(secrets.choice(_ALPHABET) for _ in range(KEY_LENGTH))
         if not ApiKey.objects.filter(prefix=token[:PREFIX_LENGTH]).exists():
             break
-    key = ApiKey.objects.create(
-        name=name,
-        scope=scope,
-        merchant=merchant,
-        prefix=token[:PREFIX_LENGTH],
-        key_hash=selectors.key_hash(token),
-        created_at=timezone.now(),
-    )
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            name=name,
+            scope=scope,
+            merchant=merchant,
+            prefix=token[:PREFIX_LENGTH],
+            key_hash=selectors.key_hash(token),
+            created_at=timezone.now(),
+        )
+        # The prefix names the key in the trail; the key itself is never written anywhere.
+        account_services.audit_record(
+            action="apikey_created",
+            target=f"apikey:{key.prefix}",
+            name=name,
+            scope=scope,
+            merchant=merchant.external_id if merchant is not None else None,
+        )
     return key, token
 
 
@@ -82,8 +91,12 @@ def apikey_revoke(*, prefix: str) -> ApiKey:
     if key is None:
         raise ValidationError(f"no key starts with {prefix!r}")
     if key.revoked_at is None:
-        key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
+        with transaction.atomic():
+            key.revoked_at = timezone.now()
+            key.save(update_fields=["revoked_at"])
+            account_services.audit_record(
+                action="apikey_revoked", target=f"apikey:{key.prefix}", name=key.name
+            )
     return key
 
 
