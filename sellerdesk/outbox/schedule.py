@@ -41,6 +41,7 @@ def jobs() -> list[Periodic]:
         Periodic("sla.automations", timedelta(seconds=60), sla_tasks.run_automations),
         Periodic("tasks.prune", timedelta(hours=1), tasks.prune_task_results),
         Periodic("database.optimize", timedelta(hours=24), tasks.optimize_database),
+        Periodic("attachments.orphans", timedelta(hours=24), tasks.remove_orphan_attachments),
     ]
 
 

@@ -35,3 +35,11 @@ def optimize_database() -> str:
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA optimize")
     return connection.vendor
+
+
+@task()
+def remove_orphan_attachments() -> int:
+    """Attachment files a rolled-back transaction left without a row (conversations.storage)."""
+    from sellerdesk.conversations.storage import attachment_orphans_remove
+
+    return attachment_orphans_remove()
