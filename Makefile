@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint format bench bench-desk bench-timers bench-email lock clean
+.PHONY: install run test lint format bench bench-desk bench-timers bench-email bench-api lock lock-bench-api clean
 
 install: $(STAMP)
 
@@ -49,6 +49,16 @@ bench-timers: install
 # Inbound e-mail ingested per second on one core, SQLite and PostgreSQL (sd_bench_email).
 bench-email: install
 	$(BIN)/python bench/email_ingest.py $(BENCH_ARGS)
+
+# Posting messages through the REST API (32 connections, PostgreSQL) beside a bare Django insert
+# and django-helpdesk (installed into var/bench/helpdesk-venv from bench/api_peers/helpdesk/).
+bench-api: install
+	$(BIN)/python bench/api.py $(BENCH_ARGS)
+
+# Re-pin django-helpdesk's requirements for bench-api after editing its requirements.in.
+lock-bench-api: install
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url \
+	  --strip-extras -o bench/api_peers/helpdesk/requirements.txt bench/api_peers/helpdesk/requirements.in
 
 # Re-pin the dependencies after changing pyproject.toml.
 lock: install

@@ -57,12 +57,12 @@ def rate_check(key: ApiKey) -> None:
     now = time.time()
     window = int(now // 60)
     name = f"sellerdesk:api:rate:{key.pk}:{window}"
-    cache.add(name, 0, timeout=120)
+    # Counted first, created only when missing (once a window): on Redis two round trips a
+    # request instead of three (Django's incr checks that the key exists).
     try:
         count = cache.incr(name)
-    except ValueError:  # evicted between add and incr
-        cache.set(name, 1, timeout=120)
-        count = 1
+    except ValueError:  # the window's first request (or another process's, just now)
+        count = 1 if cache.add(name, 1, timeout=120) else cache.incr(name)
     if count > limit:
         wait = max(1, math.ceil((window + 1) * 60 - now))
         raise Problem(

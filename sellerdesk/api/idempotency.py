@@ -1,10 +1,13 @@
 """``Idempotency-Key`` on the requests that create: a retry with the same key and the same body
 gets the stored response and creates nothing; the same key with another body is a 422.
 
-The record is claimed first, in the transaction that creates, under a unique (API key,
-idempotency key) constraint: a concurrent twin waits on that constraint until the first
-commits (PostgreSQL), or on the write lock (SQLite), then fails to insert and reads the
-committed response instead. A request that fails stores nothing, so it may be retried.
+The record is written in the transaction that creates, after the work, under a unique (API key,
+idempotency key) constraint: a concurrent twin's insert waits on that constraint until the
+first commits (PostgreSQL), or the twin waits on the write lock (SQLite); its insert then
+fails, its work is rolled back, and it answers with the committed response. A retry that
+comes after the first committed does the same, so nothing is read before the work: the
+request that is not a retry (nearly all of them) pays one INSERT. A request that fails stores
+nothing, so it may be retried.
 """
 
 from __future__ import annotations
@@ -43,28 +46,59 @@ def idempotent(
             errors=[field_error("1 to 200 printable ASCII characters", header=HEADER)],
         )
     fingerprint = _fingerprint(request)
-    stored = _stored(key, value)
-    if stored is not None:
-        return _replay(stored, fingerprint)
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            # Forget this key's records past their time: an indexed range, usually empty.
-            IdempotencyRecord.objects.filter(api_key=key, created_at__lt=_cutoff(now)).delete()
-            record = IdempotencyRecord.objects.create(
-                api_key=key, key=value, fingerprint=fingerprint, status=0, body="", created_at=now
-            )
-            response = create()
-            record.status = response.status_code
-            record.body = response.content.decode()
-            record.location = response.get("Location", "")
-            record.save(update_fields=["status", "body", "location"])
-    except IntegrityError:
-        stored = _stored(key, value)
-        if stored is None:
+    _prune(key, now)
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                response = create()
+                IdempotencyRecord.objects.create(
+                    api_key=key,
+                    key=value,
+                    fingerprint=fingerprint,
+                    status=response.status_code,
+                    body=response.content.decode(),
+                    location=response.get("Location", ""),
+                    created_at=now,
+                )
+        except IntegrityError:
+            stored = _stored(key, value)
+            if stored is not None:
+                return _replay(stored, fingerprint)
+            if attempt == 0 and _forget_expired(key, value, now):
+                continue  # the key's record had expired but was still stored
             raise
-        return _replay(stored, fingerprint)
-    return response
+        except Exception:
+            # A retry whose work would now fail (the conversation closed since, say) still
+            # gets the first response; a first attempt that fails stores nothing.
+            stored = _stored(key, value)
+            if stored is not None:
+                return _replay(stored, fingerprint)
+            raise
+        return response
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: When each API key's expired records were last deleted, in this process.
+_pruned: dict[int, datetime] = {}
+PRUNE_EVERY = timedelta(minutes=1)
+
+
+def _prune(key: ApiKey, now: datetime) -> None:
+    """Forget this key's records past their time, at most once a minute per process (an
+    indexed range, usually empty: not worth a statement on every request)."""
+    last = _pruned.get(key.pk)
+    if last is not None and timedelta(0) <= now - last < PRUNE_EVERY:
+        return
+    IdempotencyRecord.objects.filter(api_key=key, created_at__lt=_cutoff(now)).delete()
+    _pruned[key.pk] = now
+
+
+def _forget_expired(key: ApiKey, value: str, now: datetime) -> bool:
+    deleted, _ = IdempotencyRecord.objects.filter(
+        api_key=key, key=value, created_at__lt=_cutoff(now)
+    ).delete()
+    return deleted > 0
 
 
 def _cutoff(now: datetime) -> datetime:

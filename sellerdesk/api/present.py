@@ -11,7 +11,7 @@ from ninja import Schema
 
 from sellerdesk.accounts.models import Merchant, User
 from sellerdesk.api.models import ApiKey
-from sellerdesk.conversations.models import Conversation, Message, Tag
+from sellerdesk.conversations.models import Attachment, Conversation, Message, Tag
 
 
 def respond(
@@ -82,8 +82,11 @@ def conversation(row: Conversation, key: ApiKey) -> dict[str, Any]:
     }
 
 
-def message(row: Message) -> dict[str, Any]:
-    """``row`` with its attachments loaded."""
+def message(row: Message, *, attachments: list[Attachment] | None = None) -> dict[str, Any]:
+    """``row`` with its attachments loaded, or with ``attachments`` given (a message just
+    written through the API has none: no query to learn it)."""
+    if attachments is None:
+        attachments = list(row.attachments.all())
     return {
         "id": row.pk,
         "author_type": row.author_type,
@@ -93,7 +96,7 @@ def message(row: Message) -> dict[str, Any]:
         "created_at": row.created_at,
         "attachments": [
             {"id": a.pk, "filename": a.filename, "content_type": a.content_type, "size": a.size}
-            for a in row.attachments.all()
+            for a in attachments
         ],
     }
 

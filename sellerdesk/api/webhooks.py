@@ -169,6 +169,7 @@ def emit(event: str, conversation: Conversation, data: dict[str, Any] | None = N
             kind=OutboxKind.WEBHOOK,
             key=f"webhook:{subscription.pk}:{event}:{event_id}",
             payload={"subscription": subscription.pk, "body": body},
+            fresh_key=True,  # the event id was made above
         )
     return len(subscriptions)
 

@@ -13,9 +13,11 @@ from datetime import datetime
 from itertools import combinations
 
 from django.db import transaction
+from django.db.models import CharField, Exists, OuterRef
+from django.db.models.functions import Cast
 from django.utils import timezone
 
-from sellerdesk.accounts.models import Merchant, MerchantStatus
+from sellerdesk.accounts.models import Merchant, MerchantStatus, User
 from sellerdesk.conversations import facts
 from sellerdesk.conversations.interchange import column_length, parse_country
 from sellerdesk.conversations.models import (
@@ -155,21 +157,37 @@ def message_add(
     author_name: str = "",
     created_at: datetime | None = None,
     external_id: str | None = None,
+    author_user: User | None = None,
+    touch: bool = False,
 ) -> Message:
-    """Add a reply, an internal note (``public=False``) or a system message."""
+    """Add a reply, an internal note (``public=False``) or a system message; ``author_user``
+    is the signed-in person who wrote it, if any. ``touch``: also record the message's time as
+    the conversation's last change (``updated_at``), in the same UPDATE."""
     if author_type not in AuthorType.values:
         raise ValidationError(f"unknown author type {author_type!r}")
     _check_text(body=body, author_id=author_id, author_name=author_name, external_id=external_id)
     moment = created_at or timezone.now()
     with transaction.atomic():
-        row = _locked(conversation)
+        # Locked, with whether the next number is taken already (in the same statement).
+        next_id = Cast(OuterRef("message_seq") + 1, output_field=CharField())
+        row = (
+            Conversation.objects.select_for_update(of=("self",))
+            .annotate(
+                next_taken=Exists(
+                    Message.objects.filter(conversation=OuterRef("pk"), external_id=next_id)
+                )
+            )
+            .get(pk=conversation.pk)
+        )
         if moment < row.created_at:
             raise ValidationError("a message cannot be dated before its conversation")
         row.message_seq += 1
         if not external_id:
             # Imported ids need not be 1..n: skip numbers an imported message already holds.
-            while row.messages.filter(external_id=str(row.message_seq)).exists():
+            taken = row.next_taken
+            while taken:
                 row.message_seq += 1
+                taken = row.messages.filter(external_id=str(row.message_seq)).exists()
             external_id = str(row.message_seq)
         message = Message.objects.create(
             conversation=row,
@@ -180,8 +198,12 @@ def message_add(
             public=public,
             body=body,
             created_at=moment,
+            author_user=author_user,
         )
         fields = ["message_seq"]
+        if touch:
+            row.updated_at = moment
+            fields.append("updated_at")
         is_response = public and author_type == AuthorType.AGENT
         if is_response and (row.first_response_at is None or moment < row.first_response_at):
             row.first_response_at = moment

@@ -240,7 +240,9 @@ def reply_post(
     else:
         _require_staff(author)
         author_type = AuthorType.AGENT
-    with transaction.atomic():
+    # No savepoint when called inside a transaction (the API's): every caller lets a failure
+    # roll back the whole of it, and a savepoint is two more round trips.
+    with transaction.atomic(savepoint=False):
         message = services.message_add(
             conversation=conversation,
             author_type=author_type,
@@ -248,9 +250,9 @@ def reply_post(
             public=public,
             author_id=author.email,
             author_name=author.get_full_name(),
+            author_user=author,
+            touch=True,
         )
-        Message.objects.filter(pk=message.pk).update(author_user=author)
-        message.author_user = author
         _store_files(conversation, message, files)
         if public:
             webhooks.emit("message.created", conversation, webhooks.message_data(message))
@@ -259,7 +261,7 @@ def reply_post(
             from sellerdesk.connectors.email.outbound import reply_queued
 
             reply_queued(message=message)
-        _touch(conversation, message.created_at)
+        conversation.updated_at = message.created_at  # stored by message_add (touch)
         if author_type == AuthorType.MERCHANT:
             _merchant_answered(conversation, author)
         else:
@@ -342,16 +344,17 @@ def integration_reply_post(
     body = body.strip()
     if not body:
         raise ValidationError("write a message")
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # as reply_post
         message = services.message_add(
             conversation=conversation,
             author_type=AuthorType.MERCHANT,
             body=body,
             author_id=merchant.external_id,
             author_name=author_name.strip() or merchant.name,
+            touch=True,
         )
         webhooks.emit("message.created", conversation, webhooks.message_data(message))
-        _touch(conversation, message.created_at)
+        conversation.updated_at = message.created_at  # stored by message_add (touch)
         _merchant_answered(conversation, None, by=f"merchant:{merchant.external_id}"[:200])
         _sla(conversation)
     return message

@@ -12,15 +12,18 @@ from django.db import transaction
 from sellerdesk.outbox.models import OutboxItem, OutboxKind, OutboxStatus
 
 
-def outbox_add(*, kind: str, key: str, payload: dict[str, Any]) -> bool:
+def outbox_add(*, kind: str, key: str, payload: dict[str, Any], fresh_key: bool = False) -> bool:
     """Queue one delivery under an idempotency key; a second call with the same key is a
-    no-op (returns False), so a retried request or a re-run timer never sends twice."""
+    no-op (returns False), so a retried request or a re-run timer never sends twice.
+
+    ``fresh_key``: the key holds an id made for this call (a new event's), so the look-up
+    is skipped; the unique constraint still drops a twin, but then True is returned."""
     if kind not in OutboxKind.values:
         raise ValueError(f"unknown outbox kind {kind!r}")
     if not transaction.get_connection().in_atomic_block:
         # Outside a transaction there is no change to tie the message to: a caller bug.
         raise RuntimeError("outbox_add must run inside the transaction of its change")
-    if OutboxItem.objects.filter(key=key[:200]).exists():
+    if not fresh_key and OutboxItem.objects.filter(key=key[:200]).exists():
         return False
     # A concurrent twin under the same key is dropped by the unique constraint.
     OutboxItem.objects.bulk_create(

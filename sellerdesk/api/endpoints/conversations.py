@@ -194,7 +194,7 @@ def message_post(
     idempotency_key: IdempotencyKey = None,
 ) -> HttpResponse:
     key = key_of(request)
-    conversation = selectors.conversation_get(key=key, pk=conversation_id)
+    conversation = selectors.conversation_get(key=key, pk=conversation_id, tags=False)
 
     def create() -> HttpResponse:
         message = services.message_post(
@@ -206,6 +206,7 @@ def message_post(
             author_name=payload.author_name,
             status=payload.status,
         )
-        return present.respond(MessageOut, present.message(message), status=201)
+        # The API sends no files: the new message has no attachments.
+        return present.respond(MessageOut, present.message(message, attachments=[]), status=201)
 
     return idempotent(request, key, idempotency_key, create)
