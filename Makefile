@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint format bench bench-desk bench-timers bench-email lock clean
+.PHONY: install run test lint format bench bench-desk bench-timers bench-email bench-chat lock clean
 
 install: $(STAMP)
 
@@ -49,6 +49,11 @@ bench-timers: install
 # Inbound e-mail ingested per second on one core, SQLite and PostgreSQL (sd_bench_email).
 bench-email: install
 	$(BIN)/python bench/email_ingest.py $(BENCH_ARGS)
+
+# Live chat through `sellerdesk serve`: delivery latency and messages/s, 500 merchant sockets,
+# PostgreSQL (sd_chat_bench), port 8101.
+bench-chat: install
+	$(BIN)/python bench/chat.py $(BENCH_ARGS)
 
 # Re-pin the dependencies after changing pyproject.toml.
 lock: install
