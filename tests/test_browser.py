@@ -64,11 +64,17 @@ class Browsing:
         self.problems: list[str] = []
         self.expected: list[re.Pattern[str]] = []
 
-    def person(self, email: str) -> Page:
-        """A fresh context for one person, signed in through the sign-in form."""
+    def person(self, email: str, *, live: bool = False) -> Page:
+        """A fresh context for one person, signed in through the sign-in form.
+
+        Without ``live`` the pages have no WebSocket, as in a browser where it is blocked:
+        the live chat stays off and every form posts (the WSGI live server has no sockets;
+        tests/test_browser_chat.py runs the ASGI application for the live chat)."""
         context = self.browser.new_context(
             base_url=self.base_url, viewport={"width": 1280, "height": 900}
         )
+        if not live:
+            context.add_init_script(script="window.WebSocket = undefined;")
         context.set_default_timeout(10_000)
         context.on("console", self._console)
         context.on("weberror", self._web_error)
@@ -79,6 +85,9 @@ class Browsing:
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in", exact=True).click()
         expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+        # The deferred scripts (desk.js's shortcuts, chat.js) have run once "load" has fired:
+        # a key pressed before then would go unheard on a busy machine.
+        page.wait_for_load_state("load")
         return page
 
     def allow_console_error(self, pattern: str) -> None:

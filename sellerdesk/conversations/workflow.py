@@ -26,7 +26,7 @@ from django.utils.text import get_valid_filename
 
 from sellerdesk.accounts.models import Merchant, Team, User
 from sellerdesk.api import webhooks
-from sellerdesk.conversations import services
+from sellerdesk.conversations import events, services
 from sellerdesk.conversations.models import (
     RESOLVED_STATUSES,
     Activity,
@@ -220,8 +220,12 @@ def reply_post(
     files: Sequence[UploadedFile] = (),
     then_status: str | None = None,
     macro: Macro | None = None,
+    client_id: str = "",
 ) -> Message:
     """A reply (or, from staff, an internal note) by a signed-in person.
+
+    With ``client_id`` (live chat) a reply the client sends again is stored once: the second
+    call returns the stored message and changes nothing.
 
     A merchant's reply stops the 7-day clock and hands the conversation back to support
     (pending, solved or closed → open: nothing a merchant writes goes unread). Staff may set the status in the same step ("send and set
@@ -240,9 +244,39 @@ def reply_post(
     else:
         _require_staff(author)
         author_type = AuthorType.AGENT
+    try:
+        return _reply_store(
+            conversation=conversation,
+            author=author,
+            author_type=author_type,
+            body=body,
+            public=public,
+            files=files,
+            then_status=then_status,
+            macro=macro,
+            client_id=client_id,
+        )
+    except services.DuplicateMessage as resent:
+        return resent.message
+
+
+def _reply_store(
+    *,
+    conversation: Conversation,
+    author: User,
+    author_type: str,
+    body: str,
+    public: bool,
+    files: Sequence[UploadedFile],
+    then_status: str | None,
+    macro: Macro | None,
+    client_id: str,
+) -> Message:
     # No savepoint when called inside a transaction (the API's): every caller lets a failure
-    # roll back the whole of it, and a savepoint is two more round trips.
-    with transaction.atomic(savepoint=False):
+    # roll back the whole of it, and a savepoint is two more round trips. A client id needs
+    # one: its resend is refused inside and answered with the stored message, and the
+    # caller's transaction goes on.
+    with transaction.atomic(savepoint=bool(client_id)):
         message = services.message_add(
             conversation=conversation,
             author_type=author_type,
@@ -252,6 +286,7 @@ def reply_post(
             author_name=author.get_full_name(),
             author_user=author,
             touch=True,
+            client_id=client_id,
         )
         _store_files(conversation, message, files)
         if public:
@@ -487,6 +522,7 @@ def conversation_assign(
             after=assignee.email if assignee else None,
         )
         conversation.assignee = assignee
+        events.publish_conversation(conversation=conversation, change="assignee", audience="staff")
 
 
 def conversation_set_team(
@@ -505,6 +541,7 @@ def conversation_set_team(
             after=team.name if team else None,
         )
         conversation.team = team
+        events.publish_conversation(conversation=conversation, change="team", audience="staff")
         _sla(conversation)  # the team's business hours may differ
 
 
