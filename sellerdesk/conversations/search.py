@@ -1,0 +1,336 @@
+"""Full-text search over conversation subjects and message bodies, in every script.
+
+A query is a list of terms: words, or "quoted phrases". A conversation matches when its
+subject, or one of its messages the reader may see, holds every term. How a term is looked up
+depends on the database (the indexes are made by migration 0011_search):
+
+- PostgreSQL: a term of letters and digits is a full-text prefix match on ``to_tsvector('simple', ...)``
+  (``order`` finds "orders", ``환불`` finds "환불을"), a phrase's words adjacent; a term with
+  Chinese or Japanese characters, which have no spaces between words, or with anything but
+  letters, digits and spaces (``50%``, ``order_ref``, ``e-mail``), is a substring match (``ILIKE``) served by the pg_trgm index from three
+  characters on.
+- SQLite: every term is a substring match in the FTS5 trigram index; a term shorter than three
+  characters, which a trigram index cannot hold, falls back to ``LIKE`` over the column.
+
+Terms are data, never syntax: ``%``, ``_``, quotes, ``*``, ``OR``, ``NEAR`` are looked up as
+the text they are. These functions narrow a queryset that the caller has already scoped to
+the reader and filtered; they never widen it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection
+from django.db.models import BooleanField, Exists, F, Func, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db.models.expressions import RawSQL
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from sellerdesk.conversations.models import Conversation, Message, Tag
+from sellerdesk.core.cursors import cursor_pack, cursor_unpack
+from sellerdesk.core.errors import ValidationError
+from sellerdesk.core.text import parse_id
+from sellerdesk.core.timeutil import TimestampError, parse_rfc3339
+
+MAX_QUERY_CHARS = 200
+MAX_TERMS = 8
+#: The shortest term a trigram index holds.
+TRIGRAM = 3
+#: Characters of context on each side of the first hit in a snippet.
+SNIPPET_CONTEXT = 70
+
+# Han, Hiragana, Katakana (and their half-width and compatibility forms).
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]")
+#: A quoted phrase (the closing quote may be missing) or a bare word.
+_TOKEN = re.compile(r'"([^"]*)"?|([^\s"]+)')
+_WORD = re.compile(r"[^\W_]+")
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str
+    terms: tuple[str, ...]
+
+
+def parse_query(text: str | None) -> SearchQuery | None:
+    """The terms of a search, or None when there is nothing to look for.
+
+    ValidationError (a message for the person who typed it) when the query is too long or has
+    too many terms.
+    """
+    if text is None:
+        return None
+    # Control characters (NUL included, which PostgreSQL text cannot hold) are separators.
+    cleaned = "".join(" " if unicodedata.category(c).startswith("C") else c for c in text)
+    cleaned = cleaned.strip()
+    if not cleaned:
+        return None
+    if len(cleaned) > MAX_QUERY_CHARS:
+        raise ValidationError(f"A search may be at most {MAX_QUERY_CHARS} characters long.")
+    terms: list[str] = []
+    for match in _TOKEN.finditer(cleaned):
+        term = " ".join((match.group(1) if match.group(1) is not None else match.group(2)).split())
+        if term and term not in terms:
+            terms.append(term)
+    if not terms:
+        return None
+    if len(terms) > MAX_TERMS:
+        raise ValidationError(f"A search may have at most {MAX_TERMS} words or phrases.")
+    return SearchQuery(text=cleaned, terms=tuple(terms))
+
+
+# --- Predicates ------------------------------------------------------------------------------
+
+
+class _TsMatches(Func):
+    """``to_tsvector('simple', column) @@ to_tsquery('simple', query)``: the expression of the
+    GIN indexes conv_message_fts_idx and conv_subject_fts_idx, spelt alike so they serve it."""
+
+    output_field = BooleanField()
+    arg_joiner = ") @@ to_tsquery('simple'::regconfig, "
+    template = "(to_tsvector('simple'::regconfig, %(expressions)s))"
+
+
+class _ILike(Func):
+    """``column ILIKE pattern``: pg_trgm's GIN index serves it (Django's icontains is
+    ``UPPER(column) LIKE UPPER(...)``, which no index serves)."""
+
+    output_field = BooleanField()
+    arg_joiner = " ILIKE "
+    template = "(%(expressions)s)"
+
+
+def _like_pattern(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _tsquery(words: list[str]) -> str:
+    # Words are runs of \w: no quote, colon, bracket or operator can reach the parser.
+    return " <-> ".join(f"'{word}':*" for word in words)
+
+
+def _is_substring_term(term: str) -> bool:
+    # Full text only for letters and digits between spaces: the parser would split or drop
+    # anything else ("50%", "order_ref", "e-mail"), so those are looked up as written.
+    return bool(_CJK.search(term)) or not all(c.isalnum() or c == " " for c in term)
+
+
+def _postgresql(column: str, query: SearchQuery) -> Q:
+    phrases: list[str] = []
+    condition = Q()
+    for term in query.terms:
+        if _is_substring_term(term):
+            condition &= Q(_ILike(F(column), Value(_like_pattern(term))))
+        else:
+            phrases.append(_tsquery(_WORD.findall(term)))
+    if phrases:
+        tsquery = " & ".join(f"({phrase})" for phrase in phrases)
+        condition = Q(_TsMatches(F(column), Value(tsquery))) & condition
+    return condition
+
+
+def _fts5_string(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _sqlite(column: str, fts_table: str, query: SearchQuery) -> Q:
+    indexed = [t for t in query.terms if len(t) >= TRIGRAM]
+    condition = Q()
+    if indexed:
+        match = " AND ".join(_fts5_string(t) for t in indexed)
+        # The table name is one of ours; the query is a parameter.
+        sql = f"SELECT rowid FROM {fts_table} WHERE {fts_table} MATCH %s"  # noqa: S608
+        condition &= Q(pk__in=RawSQL(sql, [match]))  # noqa: S611
+    for term in query.terms:
+        if len(term) < TRIGRAM:
+            # Too short for a trigram: a scan with LIKE (ASCII letters case-insensitively).
+            condition &= Q(**{f"{column}__icontains": term})
+    return condition
+
+
+def subject_matches(query: SearchQuery) -> Q:
+    """The condition on a Conversation that its subject holds every term."""
+    if connection.vendor == "postgresql":
+        return _postgresql("subject", query)
+    return _sqlite("subject", "conversations_subject_fts", query)
+
+
+def _message_matches(query: SearchQuery) -> Q:
+    if connection.vendor == "postgresql":
+        return _postgresql("body", query)
+    return _sqlite("body", "conversations_message_fts", query)
+
+
+def messages_matching(query: SearchQuery, *, public_only: bool) -> QuerySet[Message]:
+    rows = Message.objects.filter(_message_matches(query))
+    return rows.filter(public=True) if public_only else rows
+
+
+def body_matches(query: SearchQuery, *, public_only: bool) -> Exists:
+    """The condition on a Conversation that one of its messages (public ones only for a
+    merchant) holds every term."""
+    return Exists(
+        messages_matching(query, public_only=public_only).filter(conversation=OuterRef("pk"))
+    )
+
+
+def matching(
+    rows: QuerySet[Conversation], query: SearchQuery, *, public_only: bool
+) -> QuerySet[Conversation]:
+    """``rows`` narrowed to the conversations whose subject or a visible message matches."""
+    return rows.filter(subject_matches(query) | Q(body_matches(query, public_only=public_only)))
+
+
+# --- Snippets --------------------------------------------------------------------------------
+
+
+def _highlight_pattern(query: SearchQuery) -> re.Pattern[str]:
+    pieces: set[str] = set()
+    for term in query.terms:
+        if _is_substring_term(term) or connection.vendor != "postgresql":
+            pieces.add(term)
+        else:
+            pieces.update(_WORD.findall(term))
+    ordered = sorted(pieces, key=len, reverse=True)
+    return re.compile("|".join(re.escape(p) for p in ordered), re.IGNORECASE)
+
+
+def snippet(text: str, query: SearchQuery) -> SafeString:
+    """The passage of ``text`` around the first hit, HTML-escaped, hits in ``<mark>``."""
+    text = " ".join(text.split())
+    pattern = _highlight_pattern(query)
+    first = pattern.search(text)
+    start = max(0, first.start() - SNIPPET_CONTEXT) if first else 0
+    end = min(len(text), (first.end() if first else 0) + SNIPPET_CONTEXT)
+    if first is None:
+        end = min(len(text), 2 * SNIPPET_CONTEXT)
+    window = text[start:end]
+    parts: list[str] = ["…" if start > 0 else ""]
+    position = 0
+    for hit in pattern.finditer(window):
+        parts.append(escape(window[position : hit.start()]))
+        parts.append(f"<mark>{escape(hit.group(0))}</mark>")
+        position = hit.end()
+    parts.append(escape(window[position:]))
+    parts.append("…" if end < len(text) else "")
+    # Every piece of the text went through escape(); only our own <mark> tags are markup.
+    return mark_safe("".join(parts))  # noqa: S308
+
+
+def snippets(
+    rows: list[Conversation], query: SearchQuery, *, public_only: bool
+) -> dict[int, SafeString]:
+    """For each conversation, a snippet of its first matching message (visible to the reader),
+    else of its subject. One query whatever the number of rows."""
+    ids = [row.pk for row in rows]
+    found: dict[int, SafeString] = {}
+    if ids:
+        matches = (
+            messages_matching(query, public_only=public_only)
+            .filter(conversation_id__in=ids)
+            .order_by("conversation_id", "created_at", "id")
+            .values_list("conversation_id", "body")
+        )
+        for conversation_id, body in matches:
+            if conversation_id not in found:
+                found[conversation_id] = snippet(body, query)
+    for row in rows:
+        if row.pk not in found:
+            found[row.pk] = snippet(row.subject, query)
+    return found
+
+
+# --- Ranked results --------------------------------------------------------------------------
+
+#: Ranks: the subject holds the query, else one of the messages does.
+SUBJECT, MESSAGE = 0, 1
+
+
+@dataclass
+class Hit:
+    conversation: Conversation
+    rank: int
+    snippet: SafeString
+
+
+@dataclass
+class SearchPage:
+    hits: list[Hit]
+    next_cursor: str | None
+    query: SearchQuery | None = None
+
+
+class BadSearchCursor(ValueError):
+    """A cursor the search did not give out."""
+
+
+def _decode(cursor: str) -> tuple[int, datetime, int]:
+    try:
+        rank, moment, pk = cursor_unpack(cursor)
+        if rank not in (SUBJECT, MESSAGE) or isinstance(rank, bool) or not isinstance(moment, str):
+            raise TypeError(rank)
+        when = parse_rfc3339(moment)
+    except (ValueError, TypeError, TimestampError):
+        raise BadSearchCursor("the cursor is not one this search gave out") from None
+    if isinstance(pk, bool) or parse_id(pk) is None:
+        raise BadSearchCursor("the cursor is not one this search gave out")
+    return rank, when, pk
+
+
+def ranked(
+    rows: QuerySet[Conversation],
+    query: SearchQuery,
+    *,
+    public_only: bool,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> SearchPage:
+    """One page of ``rows`` matching ``query``, best first: conversations whose subject holds
+    the query, then those where only a message does, each newest first.
+
+    Each rank is one walk of at most ``limit + 1`` rows (no ranking of every match, so a common
+    word costs what a rare one does); a page costs at most two such queries, their tags, and
+    one query for the snippets.
+    """
+    start_rank, after = SUBJECT, None
+    if cursor:
+        start_rank, moment, pk = _decode(cursor)
+        after = Q(created_at__lt=moment) | Q(created_at=moment, pk__lt=pk)
+    subject = subject_matches(query)
+    found: list[tuple[int, Conversation]] = []
+    for rank in (SUBJECT, MESSAGE):
+        if rank < start_rank:
+            continue
+        part = (
+            rows.filter(subject)
+            if rank == SUBJECT
+            else rows.filter(body_matches(query, public_only=public_only)).exclude(subject)
+        )
+        if after is not None and rank == start_rank:
+            part = part.filter(after)
+        page = (
+            part.order_by("-created_at", "-pk")
+            .select_related("merchant", "assignee", "team")
+            .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))[
+                : limit + 1 - len(found)
+            ]
+        )
+        found.extend((rank, row) for row in page)
+        if len(found) > limit:
+            break
+    next_cursor = None
+    if len(found) > limit:
+        found = found[:limit]
+        rank, last = found[-1]
+        next_cursor = cursor_pack([rank, last.created_at.isoformat(), last.pk])
+    texts = snippets([row for _, row in found], query, public_only=public_only)
+    return SearchPage(
+        hits=[Hit(conversation=row, rank=rank, snippet=texts[row.pk]) for rank, row in found],
+        next_cursor=next_cursor,
+        query=query,
+    )
