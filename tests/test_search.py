@@ -221,3 +221,108 @@ def test_edited_and_deleted_rows_leave_the_index(acme):
     assert found("renamed") == [conversation.pk]
     conversation.messages.all().delete()
     assert found("original") == []
+
+
+# --- In the desk's inbox ----------------------------------------------------------------------
+
+
+def test_the_inbox_search_shows_escaped_snippets_and_finds_notes(client_for, agent, acme):
+    conversation = filed(acme, 1, "Invoice", "Hello <b>there</b>, the invoice is wrong")
+    note(conversation, "escalated to <i>finance</i> codeword")
+    client = client_for(agent)
+    response = client.get("/desk/", {"queue": "open", "q": "invoice"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert [c.pk for c in response.context["page"].rows] == [conversation.pk]
+    assert "<mark>invoice</mark> is wrong" in html
+    assert "&lt;b&gt;there&lt;/b&gt;" in html
+    assert 'value="invoice"' in html
+    response = client.get("/desk/", {"queue": "open", "q": "finance"})
+    assert "&lt;i&gt;<mark>finance</mark>&lt;/i&gt;" in response.content.decode()
+
+
+def test_the_inbox_search_pages_keep_the_query(client_for, agent, acme):
+    made = [filed(acme, n, f"Refund {n}", "refund please") for n in range(4)]
+    client = client_for(agent)
+    first = client.get("/desk/", {"queue": "open", "q": "refund", "size": "25"})
+    assert first.status_code == 200
+    page = first.context["page"]
+    assert [c.pk for c in page.rows] == [c.pk for c in made]
+    assert page.next_cursor is None
+
+
+def test_a_search_too_long_is_refused_with_a_message(client_for, agent, acme):
+    filed(acme, 1, "Refund", "refund please")
+    response = client_for(agent).get("/desk/", {"queue": "open", "q": "refund " * 40})
+    assert response.status_code == 200
+    assert response.context["page"].rows == []
+    assert "at most 200 characters" in response.content.decode()
+
+
+@pytest.mark.parametrize("text", ["%", "_", '"', "NEAR(a b)", "a OR b", "*", "'--", "\x00"])
+def test_the_inbox_never_fails_on_odd_searches(client_for, agent, acme, text):
+    filed(acme, 1, "Refund", "refund please")
+    response = client_for(agent).get("/desk/", {"queue": "open", "q": text})
+    assert response.status_code == 200
+
+
+def test_merchants_cannot_reach_the_inbox_search(client_for, alice):
+    assert client_for(alice).get("/desk/", {"q": "refund"}).status_code == 403
+
+
+# --- In the merchant portal ------------------------------------------------------------------
+
+
+def portal_search(client, text: str, **extra: str):
+    response = client.get("/merchant/", {"q": text, **extra})
+    assert response.status_code == 200
+    return response
+
+
+def hits(response) -> list[int]:
+    return [h.conversation.pk for h in response.context["results"].hits]
+
+
+def test_the_portal_finds_only_the_merchants_own_conversations(
+    client_for, alice, eve, acme_conversation, globex_conversation
+):
+    assert hits(portal_search(client_for(alice), "ödemesi")) == [acme_conversation.pk]
+    assert hits(portal_search(client_for(alice), "审核")) == []
+    assert hits(portal_search(client_for(eve), "审核")) == [globex_conversation.pk]
+    assert hits(portal_search(client_for(eve), "ödemesi")) == []
+
+
+def test_the_portal_never_finds_internal_notes(client_for, alice, acme_conversation):
+    note(acme_conversation, "internal codeword: merchant is difficult")
+    response = portal_search(client_for(alice), "codeword")
+    assert hits(response) == []
+    assert "codeword" not in response.content.decode().replace('value="codeword"', "")
+    assert "Nothing found." in response.content.decode()
+
+
+def test_the_portal_snippet_is_escaped_and_pages_keep_the_query(client_for, alice, acme):
+    made = [filed(acme, n, f"Parcel {n}", "<script>x</script> parcel") for n in range(30)]
+    client = client_for(alice)
+    first = portal_search(client, "parcel")
+    html = first.content.decode()
+    assert "<script>x" not in html
+    assert "&lt;script&gt;" in html
+    assert len(hits(first)) == 25
+    cursor = first.context["results"].next_cursor
+    second = portal_search(client, "parcel", cursor=cursor)
+    assert sorted(hits(first) + hits(second)) == sorted(c.pk for c in made)
+    assert client.get("/merchant/", {"q": "parcel", "cursor": "forged"}).status_code == 404
+
+
+def test_the_portal_refuses_a_search_too_long_with_a_message(client_for, alice):
+    response = portal_search(client_for(alice), "x" * 300)
+    assert "at most 200 characters" in response.content.decode()
+
+
+def test_staff_cannot_search_the_portal(client_for, agent):
+    assert client_for(agent).get("/merchant/", {"q": "x"}).status_code == 403
+
+
+@pytest.mark.parametrize("text", ["%", "_", '"', "NEAR(a b)", "a OR b", "*", "'--", "\x00"])
+def test_the_portal_never_fails_on_odd_searches(client_for, alice, acme_conversation, text):
+    portal_search(client_for(alice), text)
