@@ -129,8 +129,10 @@ def prepare_postgresql(url: str, messages: int) -> int:
             _say(f"{held:,} messages: importing {lines:,} more conversations")
             _top_up(env, path, lines)
         _say("building the search indexes")
-    subprocess.run([*sellerdesk_command(), "migrate", "-v0"], env=env, check=True)
+    # The indexes first (with more memory than a migration gets), then the migrations, which
+    # find them there.
     _search_indexes(url, drop=False)
+    subprocess.run([*sellerdesk_command(), "migrate", "-v0"], env=env, check=True)
     return _count(url, "conversations_message")
 
 

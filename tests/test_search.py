@@ -326,3 +326,25 @@ def test_staff_cannot_search_the_portal(client_for, agent):
 @pytest.mark.parametrize("text", ["%", "_", '"', "NEAR(a b)", "a OR b", "*", "'--", "\x00"])
 def test_the_portal_never_fails_on_odd_searches(client_for, alice, acme_conversation, text):
     portal_search(client_for(alice), text)
+
+
+@pytest.mark.parametrize("few", [search.FEW_MATCHES, -1], ids=["from the matches", "walked"])
+def test_both_shapes_of_the_filter_find_the_same(corpus, acme, monkeypatch, few):
+    """PostgreSQL picks a shape by the planner's estimate; each must find the same rows."""
+    monkeypatch.setattr(search, "FEW_MATCHES", few)
+    conversation = corpus["latin"]
+    note(conversation, "internal codeword")
+    everything = Conversation.objects.all()
+
+    def ids(text: str, *, public_only: bool = False) -> set[int]:
+        query = search.parse_query(text)
+        assert query is not None
+        rows = search.matching(everything, query, public_only=public_only)
+        return set(rows.values_list("pk", flat=True))
+
+    assert ids("payment") == {conversation.pk}  # subject
+    assert ids("payout late") == {conversation.pk}  # message
+    assert ids("codeword") == {conversation.pk}
+    assert ids("codeword", public_only=True) == set()
+    assert ids("商品") == {corpus["chinese"].pk, corpus["japanese"].pk}
+    assert ids("nowhere") == set()

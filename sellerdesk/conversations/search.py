@@ -19,10 +19,12 @@ the reader and filtered; they never widen it.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import BooleanField, Exists, F, Func, OuterRef, Prefetch, Q, QuerySet, Value
@@ -179,11 +181,42 @@ def body_matches(query: SearchQuery, *, public_only: bool) -> Exists:
     )
 
 
+#: Below this many matching messages (the planner's estimate), PostgreSQL starts from the
+#: matches; above it, from the page's own order (see ``matching``).
+FEW_MATCHES = 20_000
+
+
+def _estimated_rows(rows: QuerySet[Any]) -> float:
+    """PostgreSQL's estimate of how many rows ``rows`` holds: planning only, no execution."""
+    plan = json.loads(rows.explain(format="json"))
+    return float(plan[0]["Plan"]["Plan Rows"])
+
+
 def matching(
     rows: QuerySet[Conversation], query: SearchQuery, *, public_only: bool
 ) -> QuerySet[Conversation]:
-    """``rows`` narrowed to the conversations whose subject or a visible message matches."""
-    return rows.filter(subject_matches(query) | Q(body_matches(query, public_only=public_only)))
+    """``rows`` narrowed to the conversations whose subject or a visible message matches.
+
+    On PostgreSQL the shape depends on how many messages match. A rare term: the ids of the
+    matching subjects and messages (each from its GIN index) drive the page. A common one:
+    the page's own order is walked (a queue's partial index) and each conversation checked,
+    which stops after a page of hits. A condition "subject OR EXISTS(message)" leaves the
+    planner the walk alone, through every row for a term found nowhere; so one planning-only
+    query (EXPLAIN) picks.
+    """
+    subject = subject_matches(query)
+    messages = messages_matching(query, public_only=public_only)
+    if connection.vendor == "postgresql" and _estimated_rows(messages) <= FEW_MATCHES:
+        subject_sql, subject_params = (
+            Conversation.objects.filter(subject).values("pk").query.sql_with_params()
+        )
+        message_sql, message_params = messages.values("conversation_id").query.sql_with_params()
+        # Both halves are Django's own compiled SQL with their parameters kept apart.
+        ids = RawSQL(  # noqa: S611
+            f"{subject_sql} UNION {message_sql}", (*subject_params, *message_params)
+        )
+        return rows.filter(pk__in=ids)
+    return rows.filter(subject | Q(Exists(messages.filter(conversation=OuterRef("pk")))))
 
 
 # --- Snippets --------------------------------------------------------------------------------
