@@ -328,10 +328,10 @@ def test_the_portal_never_fails_on_odd_searches(client_for, alice, acme_conversa
     portal_search(client_for(alice), text)
 
 
-@pytest.mark.parametrize("few", [search.FEW_MATCHES, -1], ids=["from the matches", "walked"])
-def test_both_shapes_of_the_filter_find_the_same(corpus, acme, monkeypatch, few):
-    """PostgreSQL picks a shape by the planner's estimate; each must find the same rows."""
-    monkeypatch.setattr(search, "FEW_MATCHES", few)
+@pytest.mark.parametrize("walk", [False, True], ids=["from the matches", "walked"])
+def test_both_shapes_of_the_filter_find_the_same(corpus, acme, walk):
+    """PostgreSQL starts from the matches when they are few, else walks (search.plan); each
+    shape must find the same rows. (SQLite always walks.)"""
     conversation = corpus["latin"]
     note(conversation, "internal codeword")
     everything = Conversation.objects.all()
@@ -339,8 +339,10 @@ def test_both_shapes_of_the_filter_find_the_same(corpus, acme, monkeypatch, few)
     def ids(text: str, *, public_only: bool = False) -> set[int]:
         query = search.parse_query(text)
         assert query is not None
-        rows = search.matching(everything, query, public_only=public_only)
-        return set(rows.values_list("pk", flat=True))
+        chosen = search.Plan() if walk else search.plan(query, public_only=public_only)
+        rows = search.matching(everything, query, public_only=public_only, chosen=chosen)
+        with search.walking(chosen):
+            return set(rows.values_list("pk", flat=True))
 
     assert ids("payment") == {conversation.pk}  # subject
     assert ids("payout late") == {conversation.pk}  # message
@@ -348,3 +350,16 @@ def test_both_shapes_of_the_filter_find_the_same(corpus, acme, monkeypatch, few)
     assert ids("codeword", public_only=True) == set()
     assert ids("商品") == {corpus["chinese"].pk, corpus["japanese"].pk}
     assert ids("nowhere") == set()
+
+
+def test_too_many_matches_switch_to_walking(acme, monkeypatch):
+    monkeypatch.setattr(search, "MESSAGE_CAP", 2)
+    made = [filed(acme, n, f"Subject {n}", "common words here") for n in range(4)]
+    query = search.parse_query("common")
+    assert query is not None
+    chosen = search.plan(query, public_only=True)
+    page = search.ranked(Conversation.objects.all(), query, public_only=True, limit=3)
+    assert [h.conversation.pk for h in page.hits] == [c.pk for c in reversed(made)][:3]
+    if chosen.subject_ids is not None:  # PostgreSQL: counted, and too many
+        assert chosen.message_ids is None
+        assert chosen.walk

@@ -52,5 +52,7 @@ def test_lost_triggers_are_put_back_and_the_missed_rows_indexed(acme):
     assert set(SCHEMA.SQLITE_TRIGGER_NAMES) <= _present()
     query = search.parse_query("unindexed")
     assert query is not None
-    rows = search.matching(Conversation.objects.all(), query, public_only=True)
+    rows = search.matching(
+        Conversation.objects.all(), query, public_only=True, chosen=search.Plan()
+    )
     assert list(rows.values_list("pk", flat=True)) == [missed.pk]

@@ -19,15 +19,27 @@ the reader and filtered; they never widen it.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
-from django.db.models import BooleanField, Exists, F, Func, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db import connection, transaction
+from django.db.models import (
+    BooleanField,
+    Exists,
+    F,
+    Func,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.expressions import RawSQL
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -173,50 +185,115 @@ def messages_matching(query: SearchQuery, *, public_only: bool) -> QuerySet[Mess
     return rows.filter(public=True) if public_only else rows
 
 
-def body_matches(query: SearchQuery, *, public_only: bool) -> Exists:
+def body_matches(query: SearchQuery, *, public_only: bool) -> Q:
     """The condition on a Conversation that one of its messages (public ones only for a
-    merchant) holds every term."""
-    return Exists(
-        messages_matching(query, public_only=public_only).filter(conversation=OuterRef("pk"))
+    merchant) holds every term.
+
+    A scalar subquery, not EXISTS: PostgreSQL may turn EXISTS into a join driven by the
+    messages, which for a term its statistics misjudge (a phrase, a prefix) reads every
+    message; a scalar subquery stays a look at each conversation's own few messages.
+    """
+    first = messages_matching(query, public_only=public_only).filter(conversation=OuterRef("pk"))
+    return (
+        Q(Exists(first))
+        if connection.vendor != "postgresql"
+        else Q(_IsNotNull(Subquery(first.values("pk")[:1])))
     )
 
 
-#: Below this many matching messages (the planner's estimate), PostgreSQL starts from the
-#: matches; above it, from the page's own order (see ``matching``).
-FEW_MATCHES = 20_000
+class _IsNotNull(Func):
+    output_field = BooleanField()
+    template = "(%(expressions)s IS NOT NULL)"
 
 
-def _estimated_rows(rows: QuerySet[Any]) -> float:
-    """PostgreSQL's estimate of how many rows ``rows`` holds: planning only, no execution."""
-    plan = json.loads(rows.explain(format="json"))
-    return float(plan[0]["Plan"]["Plan Rows"])
+#: How many matching subjects, and matching messages, PostgreSQL fetches from the GIN indexes
+#: before it gives up on starting from the matches and walks the page's order instead.
+SUBJECT_CAP = 2_000
+MESSAGE_CAP = 4_000
+
+
+@contextmanager
+def _planner(*methods: str) -> Iterator[None]:
+    """Run the block with these plan methods off, and no JIT compilation (PostgreSQL; nothing
+    elsewhere), put back after (``SET LOCAL`` ends with the transaction, which may be a
+    caller's). A walk's estimated cost is high enough to trigger JIT, which costs more than
+    the walk itself."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    names = ["jit", *(f"enable_{method}" for method in methods)]
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute("; ".join(f"SET LOCAL {name} = off" for name in names))
+        try:
+            yield
+        finally:
+            cursor.execute("; ".join(f"SET LOCAL {name} TO DEFAULT" for name in names))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where a search starts on PostgreSQL. With the ids (a term rare enough), from them; with
+    None (a common term, any term an index cannot serve, or SQLite), by walking the page's
+    own order and checking each conversation, which stops after a page of hits.
+
+    Chosen by counting, not by the planner's estimate: a prefix (``'order':*``) or substring
+    term has no statistics, and a wrong guess either sorts every match of a common word or
+    walks every conversation for a word found nowhere (seconds, both, over 5M messages).
+    """
+
+    subject_ids: list[int] | None = None
+    message_ids: list[int] | None = None
+
+    @property
+    def walk(self) -> bool:
+        return self.subject_ids is None or self.message_ids is None
+
+
+def _indexed(query: SearchQuery) -> bool:
+    return any(not _is_substring_term(t) or len(t) >= TRIGRAM for t in query.terms)
+
+
+def _capped(rows: QuerySet[Any], cap: int) -> list[int] | None:
+    found = list(rows[: cap + 1])
+    return list(dict.fromkeys(found)) if len(found) <= cap else None
+
+
+def plan(query: SearchQuery, *, public_only: bool) -> Plan:
+    """Fetch the matching ids when there are few (two queries on PostgreSQL, none elsewhere)."""
+    if connection.vendor != "postgresql" or not _indexed(query):
+        return Plan()
+    # Only the GIN indexes answer these; a sequential scan "until enough" would read the whole
+    # table for a rare term.
+    with _planner("seqscan"):
+        subject_ids = _capped(
+            Conversation.objects.filter(subject_matches(query)).values_list("pk", flat=True),
+            SUBJECT_CAP,
+        )
+        rows = messages_matching(query, public_only=public_only)
+        message_ids = _capped(rows.values_list("conversation_id", flat=True), MESSAGE_CAP)
+    return Plan(subject_ids=subject_ids, message_ids=message_ids)
+
+
+def walking(chosen: Plan) -> AbstractContextManager[None]:
+    """Where a plan walks, evaluate its querysets in this block: the page's order is then read
+    through its index."""
+    # No bitmap (collect every match, then sort) and no sequential scan (read everything,
+    # then sort): the page's own index, then each conversation's own messages.
+    return _planner("bitmapscan", "seqscan") if chosen.walk else nullcontext()
+
+
+def _ids(ids: list[int]) -> RawSQL:
+    return RawSQL("SELECT unnest(%s::bigint[])", (ids,))
 
 
 def matching(
-    rows: QuerySet[Conversation], query: SearchQuery, *, public_only: bool
+    rows: QuerySet[Conversation], query: SearchQuery, *, public_only: bool, chosen: Plan
 ) -> QuerySet[Conversation]:
-    """``rows`` narrowed to the conversations whose subject or a visible message matches.
-
-    On PostgreSQL the shape depends on how many messages match. A rare term: the ids of the
-    matching subjects and messages (each from its GIN index) drive the page. A common one:
-    the page's own order is walked (a queue's partial index) and each conversation checked,
-    which stops after a page of hits. A condition "subject OR EXISTS(message)" leaves the
-    planner the walk alone, through every row for a term found nowhere; so one planning-only
-    query (EXPLAIN) picks.
-    """
-    subject = subject_matches(query)
-    messages = messages_matching(query, public_only=public_only)
-    if connection.vendor == "postgresql" and _estimated_rows(messages) <= FEW_MATCHES:
-        subject_sql, subject_params = (
-            Conversation.objects.filter(subject).values("pk").query.sql_with_params()
-        )
-        message_sql, message_params = messages.values("conversation_id").query.sql_with_params()
-        # Both halves are Django's own compiled SQL with their parameters kept apart.
-        ids = RawSQL(  # noqa: S611
-            f"{subject_sql} UNION {message_sql}", (*subject_params, *message_params)
-        )
-        return rows.filter(pk__in=ids)
-    return rows.filter(subject | Q(Exists(messages.filter(conversation=OuterRef("pk")))))
+    """``rows`` narrowed to the conversations whose subject or a visible message matches, the
+    way ``chosen`` says (evaluate it inside ``walking(chosen)``)."""
+    if chosen.subject_ids is not None and chosen.message_ids is not None:
+        return rows.filter(pk__in=_ids(sorted(set(chosen.subject_ids) | set(chosen.message_ids))))
+    return rows.filter(subject_matches(query) | Q(body_matches(query, public_only=public_only)))
 
 
 # --- Snippets --------------------------------------------------------------------------------
@@ -315,6 +392,14 @@ def _decode(cursor: str) -> tuple[int, datetime, int]:
     return rank, when, pk
 
 
+def _page(rows: QuerySet[Conversation], size: int) -> list[Conversation]:
+    return list(
+        rows.order_by("-created_at", "-pk")
+        .select_related("merchant", "assignee", "team")
+        .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))[:size]
+    )
+
+
 def ranked(
     rows: QuerySet[Conversation],
     query: SearchQuery,
@@ -335,25 +420,35 @@ def ranked(
         start_rank, moment, pk = _decode(cursor)
         after = Q(created_at__lt=moment) | Q(created_at=moment, pk__lt=pk)
     subject = subject_matches(query)
+    chosen = plan(query, public_only=public_only)
+    subjects = Q(pk__in=_ids(chosen.subject_ids)) if chosen.subject_ids is not None else subject
     found: list[tuple[int, Conversation]] = []
+    single = connection.vendor == "postgresql" and not _indexed(query)
+    if single:
+        # Only terms no index holds (a two-character Chinese word): proving that no subject
+        # matches would read every conversation, so one walk finds both kinds of hit, newest
+        # first, and says which each is.
+        part = matching(rows, query, public_only=public_only, chosen=chosen)
+        if after is not None:
+            part = part.filter(after)
+        pattern = _highlight_pattern(query)
+        with walking(chosen):
+            page = list(_page(part, limit + 1))
+        found = [(SUBJECT if pattern.search(row.subject) else MESSAGE, row) for row in page]
     for rank in (SUBJECT, MESSAGE):
-        if rank < start_rank:
+        if single or rank < start_rank:
             continue
-        part = (
-            rows.filter(subject)
-            if rank == SUBJECT
-            else rows.filter(body_matches(query, public_only=public_only)).exclude(subject)
-        )
+        if rank == SUBJECT:
+            part, walk = rows.filter(subjects), chosen.subject_ids is None
+        elif chosen.message_ids is not None:
+            part, walk = rows.filter(pk__in=_ids(chosen.message_ids)).exclude(subjects), False
+        else:
+            part = rows.filter(body_matches(query, public_only=public_only)).exclude(subjects)
+            walk = True
         if after is not None and rank == start_rank:
             part = part.filter(after)
-        page = (
-            part.order_by("-created_at", "-pk")
-            .select_related("merchant", "assignee", "team")
-            .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))[
-                : limit + 1 - len(found)
-            ]
-        )
-        found.extend((rank, row) for row in page)
+        with walking(Plan() if walk else Plan([], [])):
+            found.extend((rank, row) for row in _page(part, limit + 1 - len(found)))
         if len(found) > limit:
             break
     next_cursor = None

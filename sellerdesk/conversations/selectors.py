@@ -232,9 +232,10 @@ def _filtered(
     user: User,
     f: InboxFilters,
     query: search.SearchQuery | None = None,
+    chosen: search.Plan | None = None,
 ) -> QuerySet[Conversation]:
     if query is not None:
-        rows = search.matching(rows, query, public_only=False)
+        rows = search.matching(rows, query, public_only=False, chosen=chosen or search.Plan())
     if f.status:
         rows = rows.filter(status=f.status)
     if f.kind:
@@ -326,12 +327,16 @@ def inbox(
         sort = "oldest"
     f = filters or InboxFilters()
     query = search.parse_query(f.q)
-    rows = _ordered(_filtered(_queue(user, queue), user, f, query), sort, cursor, due_field(queue))
-    page = list(
-        rows.select_related("merchant", "assignee", "team").prefetch_related(
-            Prefetch("tags", queryset=Tag.objects.order_by("name"))
-        )[: limit + 1]
+    chosen = search.plan(query, public_only=False) if query is not None else search.Plan([], [])
+    rows = _ordered(
+        _filtered(_queue(user, queue), user, f, query, chosen), sort, cursor, due_field(queue)
     )
+    with search.walking(chosen):
+        page = list(
+            rows.select_related("merchant", "assignee", "team").prefetch_related(
+                Prefetch("tags", queryset=Tag.objects.order_by("name"))
+            )[: limit + 1]
+        )
     next_cursor = None
     if len(page) > limit:
         page = page[:limit]
