@@ -208,8 +208,8 @@ class _IsNotNull(Func):
 
 #: How many matching subjects, and matching messages, PostgreSQL fetches from the GIN indexes
 #: before it gives up on starting from the matches and walks the page's order instead.
-SUBJECT_CAP = 2_000
-MESSAGE_CAP = 4_000
+SUBJECT_CAP = 1_000
+MESSAGE_CAP = 1_000
 
 
 @contextmanager
@@ -259,8 +259,12 @@ def _capped(rows: QuerySet[Any], cap: int) -> list[int] | None:
 
 
 def plan(query: SearchQuery, *, public_only: bool) -> Plan:
-    """Fetch the matching ids when there are few (two queries on PostgreSQL, none elsewhere)."""
-    if connection.vendor != "postgresql" or not _indexed(query):
+    """Fetch the matching ids when there are few (two queries on PostgreSQL, none elsewhere).
+
+    A merchant's search (``public_only``) always walks: it reads that merchant's own
+    conversations through the (merchant, created_at) index, however common the term is
+    across the marketplace, which counting would have to find out first."""
+    if connection.vendor != "postgresql" or not _indexed(query) or public_only:
         return Plan()
     # Only the GIN indexes answer these; a sequential scan "until enough" would read the whole
     # table for a rare term.
