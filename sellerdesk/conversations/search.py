@@ -258,6 +258,22 @@ def _capped(rows: QuerySet[Any], cap: int) -> list[int] | None:
     return list(dict.fromkeys(found)) if len(found) <= cap else None
 
 
+#: The newest conversations a probe looks at, and the hits among them that make a term common.
+PROBE = 200
+COMMON = 5
+
+
+def _common(query: SearchQuery) -> bool:
+    """Whether the term is common: found in at least ``COMMON`` of the ``PROBE`` newest
+    conversations. A walk then fills a page soon, and counting its matches in the GIN indexes
+    (every posting of a common word) would cost more than the whole page."""
+    newest = Conversation.objects.order_by("-created_at", "-pk").values("pk")[:PROBE]
+    sample = Conversation.objects.filter(pk__in=Subquery(newest))
+    hits = sample.filter(subject_matches(query) | body_matches(query, public_only=False))
+    with walking(Plan()):
+        return len(hits.values_list("pk", flat=True)[:COMMON]) >= COMMON
+
+
 def plan(query: SearchQuery, *, public_only: bool) -> Plan:
     """Fetch the matching ids when there are few (two queries on PostgreSQL, none elsewhere).
 
@@ -265,6 +281,8 @@ def plan(query: SearchQuery, *, public_only: bool) -> Plan:
     conversations through the (merchant, created_at) index, however common the term is
     across the marketplace, which counting would have to find out first."""
     if connection.vendor != "postgresql" or not _indexed(query) or public_only:
+        return Plan()
+    if _common(query):
         return Plan()
     # Only the GIN indexes answer these; a sequential scan "until enough" would read the whole
     # table for a rare term.
