@@ -30,6 +30,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
+    Count,
     Exists,
     F,
     Func,
@@ -263,15 +264,18 @@ PROBE = 200
 COMMON = 5
 
 
-def _common(query: SearchQuery) -> bool:
-    """Whether the term is common: found in at least ``COMMON`` of the ``PROBE`` newest
-    conversations. A walk then fills a page soon, and counting its matches in the GIN indexes
-    (every posting of a common word) would cost more than the whole page."""
+def _common(query: SearchQuery) -> tuple[bool, bool]:
+    """Whether the term is common in subjects, and in messages: found in at least ``COMMON``
+    of the ``PROBE`` newest conversations. A walk then fills a page soon, and counting the
+    matches in the GIN index (every posting of a common word) would cost more than the page."""
     newest = Conversation.objects.order_by("-created_at", "-pk").values("pk")[:PROBE]
     sample = Conversation.objects.filter(pk__in=Subquery(newest))
-    hits = sample.filter(subject_matches(query) | body_matches(query, public_only=False))
     with walking(Plan()):
-        return len(hits.values_list("pk", flat=True)[:COMMON]) >= COMMON
+        counts = sample.aggregate(
+            subjects=Count("pk", filter=subject_matches(query)),
+            messages=Count("pk", filter=body_matches(query, public_only=False)),
+        )
+    return counts["subjects"] >= COMMON, counts["messages"] >= COMMON
 
 
 def plan(query: SearchQuery, *, public_only: bool) -> Plan:
@@ -282,17 +286,19 @@ def plan(query: SearchQuery, *, public_only: bool) -> Plan:
     across the marketplace, which counting would have to find out first."""
     if connection.vendor != "postgresql" or not _indexed(query) or public_only:
         return Plan()
-    if _common(query):
-        return Plan()
+    common_subjects, common_messages = _common(query)
+    subject_ids = message_ids = None
     # Only the GIN indexes answer these; a sequential scan "until enough" would read the whole
     # table for a rare term.
     with _planner("seqscan"):
-        subject_ids = _capped(
-            Conversation.objects.filter(subject_matches(query)).values_list("pk", flat=True),
-            SUBJECT_CAP,
-        )
-        rows = messages_matching(query, public_only=public_only)
-        message_ids = _capped(rows.values_list("conversation_id", flat=True), MESSAGE_CAP)
+        if not common_subjects:
+            subject_ids = _capped(
+                Conversation.objects.filter(subject_matches(query)).values_list("pk", flat=True),
+                SUBJECT_CAP,
+            )
+        if not common_messages:
+            rows = messages_matching(query, public_only=public_only)
+            message_ids = _capped(rows.values_list("conversation_id", flat=True), MESSAGE_CAP)
     return Plan(subject_ids=subject_ids, message_ids=message_ids)
 
 
