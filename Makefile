@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint format bench bench-desk bench-timers bench-email bench-api bench-chat lock lock-bench-api clean
+.PHONY: install run test lint format bench bench-desk bench-timers bench-email bench-api bench-chat bench-search lock lock-bench-api clean
 
 install: $(STAMP)
 
@@ -64,6 +64,10 @@ lock-bench-api: install
 # PostgreSQL (sd_chat_bench), port 8101.
 bench-chat: install
 	$(BIN)/python bench/chat.py $(BENCH_ARGS)
+
+# Searches of several kinds over 5M messages in PostgreSQL (sd_bench_search), and SQLite.
+bench-search: install
+	$(BIN)/python bench/search.py $(BENCH_ARGS)
 
 # Re-pin the dependencies after changing pyproject.toml.
 lock: install

@@ -331,6 +331,13 @@ SELLERDESK_API_MAX_BODY_BYTES = int(
     os.environ.get("SELLERDESK_API_MAX_BODY_BYTES", str(1024 * 1024))
 )
 #: How long a stored response answers a retry with the same Idempotency-Key.
+#: Webhooks to loopback, private, link-local (cloud metadata) and other non-public addresses:
+#: refused in production, allowed in development (a receiver on this machine) unless set.
+SELLERDESK_WEBHOOK_ALLOW_PRIVATE = _env_bool(
+    "SELLERDESK_WEBHOOK_ALLOW_PRIVATE", default=not PRODUCTION
+)
+#: Plain http webhook URLs to any host (otherwise https, and http to localhost in development).
+SELLERDESK_WEBHOOK_ALLOW_HTTP = _env_bool("SELLERDESK_WEBHOOK_ALLOW_HTTP", default=False)
 SELLERDESK_API_IDEMPOTENCY_HOURS = int(os.environ.get("SELLERDESK_API_IDEMPOTENCY_HOURS", "24"))
 
 # --- The e-mail channel (sellerdesk.connectors.email) ----------------------------------------

@@ -106,6 +106,7 @@ MATRIX = [
         merchant_body={"body": "Teşekkürler."},
     ),
     Row("GET", "/api/v1/tags", READ_ANY, query={"prefix": "pay"}),
+    Row("GET", "/api/v1/search", READ_ANY, query={"q": "payment"}),
     Row(
         "POST",
         "/api/v1/reports",

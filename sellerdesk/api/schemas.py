@@ -7,7 +7,7 @@ the domain's own choices; unknown fields are refused.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from ninja import Schema
 from pydantic import (
@@ -209,6 +209,22 @@ class ConversationDetail(ConversationOut):
 
 class ConversationPage(Schema):
     items: list[ConversationOut]
+    next: str | None = Field(description="the next page's URL; null on the last page")
+
+
+class SearchHit(Schema):
+    conversation: ConversationOut
+    matched: Literal["subject", "message"] = Field(
+        description="subject: the subject holds the query (ranked first); message: a message "
+        "does (public messages only for a merchant's key)"
+    )
+    snippet: str = Field(
+        description="HTML: the passage that matched, escaped, each hit in <mark>…</mark>"
+    )
+
+
+class SearchPage(Schema):
+    items: list[SearchHit]
     next: str | None = Field(description="the next page's URL; null on the last page")
 
 

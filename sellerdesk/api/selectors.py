@@ -16,9 +16,11 @@ from django.http import Http404
 
 from sellerdesk.accounts.models import STAFF_ROLES, Merchant, Role, User
 from sellerdesk.api.models import ApiKey
+from sellerdesk.conversations import search
 from sellerdesk.conversations import selectors as conversation_selectors
 from sellerdesk.conversations.models import Attachment, Conversation, Message, Tag
 from sellerdesk.core.cursors import cursor_pack, cursor_unpack
+from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.text import normalize_tag, parse_id
 from sellerdesk.core.timeutil import TimestampError, parse_rfc3339
 
@@ -130,15 +132,7 @@ class ConversationPage:
     next_cursor: str | None
 
 
-def conversation_page(
-    *, key: ApiKey, filters: ConversationFilters, cursor: str | None, limit: int
-) -> ConversationPage:
-    """One page of conversations, newest first; with ``updated_since``, oldest change first
-    (a client syncing walks forward and, next time, asks from its last ``updated_at``).
-
-    A fixed number of queries whatever ``limit`` is.
-    """
-    rows = _visible(key)
+def _filtered(rows: QuerySet[Conversation], filters: ConversationFilters) -> QuerySet[Conversation]:
     if filters.status:
         rows = rows.filter(status=filters.status)
     if filters.kind:
@@ -147,6 +141,36 @@ def conversation_page(
         rows = rows.filter(conversation_tags__tag__name=normalize_tag(filters.tag))
     if filters.merchant:
         rows = rows.filter(merchant__external_id=filters.merchant)
+    return rows
+
+
+def search_page(
+    *, key: ApiKey, text: str, filters: ConversationFilters, cursor: str | None, limit: int
+) -> search.SearchPage:
+    """The key's conversations matching ``text`` and the filters, ranked (subject hits first,
+    then message hits, each newest first); a merchant's key searches public messages only.
+    ValidationError for a search that cannot be run; BadCursor for a forged cursor."""
+    query = search.parse_query(text)
+    if query is None:
+        raise ValidationError("q has nothing to search for")
+    rows = _filtered(_visible(key), filters)
+    try:
+        return search.ranked(
+            rows, query, public_only=key.merchant_id is not None, cursor=cursor, limit=limit
+        )
+    except search.BadSearchCursor as error:
+        raise BadCursor(str(error)) from None
+
+
+def conversation_page(
+    *, key: ApiKey, filters: ConversationFilters, cursor: str | None, limit: int
+) -> ConversationPage:
+    """One page of conversations, newest first; with ``updated_since``, oldest change first
+    (a client syncing walks forward and, next time, asks from its last ``updated_at``).
+
+    A fixed number of queries whatever ``limit`` is.
+    """
+    rows = _filtered(_visible(key), filters)
     order = "updated" if filters.updated_since is not None else "created"
     if filters.updated_since is not None:
         rows = rows.filter(updated_at__gte=filters.updated_since)

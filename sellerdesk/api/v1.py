@@ -190,11 +190,12 @@ def _failed(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 def _routes() -> None:
-    from sellerdesk.api.endpoints import conversations, merchants, reports, tags, webhooks
+    from sellerdesk.api.endpoints import conversations, merchants, reports, search, tags, webhooks
 
     api.add_router("/merchants", merchants.router, tags=["merchants"])
     api.add_router("/conversations", conversations.router, tags=["conversations"])
     api.add_router("/tags", tags.router, tags=["tags"])
+    api.add_router("/search", search.router, tags=["search"])
     api.add_router("/reports", reports.router, tags=["reports"])
     api.add_router("/webhooks", webhooks.router, tags=["webhooks"])
 

@@ -16,7 +16,6 @@ import hmac
 import json
 import secrets
 import time
-import urllib.request
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -29,6 +28,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from sellerdesk.accounts.models import Merchant
+from sellerdesk.api import targets
 from sellerdesk.api.models import WebhookEvent, WebhookSubscription
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.outbox import delivery
@@ -47,9 +47,10 @@ DELIVERIES_SHOWN = 100
 # --- Subscriptions ---------------------------------------------------------------------------
 
 
-def url_problem(url: str) -> str:
-    """Why ``url`` cannot receive webhooks, or "" if it can: https, or http to this machine
-    outside production."""
+def url_problem(url: str, *, resolve: bool = True) -> str:
+    """Why ``url`` cannot receive webhooks, or "" if it can: https (or http to this machine
+    outside production, or anywhere with ``SELLERDESK_WEBHOOK_ALLOW_HTTP``), to a host that
+    is and resolves to public addresses only (unless ``SELLERDESK_WEBHOOK_ALLOW_PRIVATE``)."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -58,11 +59,21 @@ def url_problem(url: str) -> str:
         return "the URL is not valid"
     if not host or parts.username or parts.password:
         return "the URL needs a host and no credentials"
-    if parts.scheme == "https":
-        return ""
-    if parts.scheme == "http" and host in _LOCAL_HOSTS and not settings.PRODUCTION:
-        return ""
-    return "the URL must be https (http only to localhost in development)"
+    allowed = (
+        parts.scheme == "https"
+        or (parts.scheme == "http" and settings.SELLERDESK_WEBHOOK_ALLOW_HTTP)
+        or (parts.scheme == "http" and host in _LOCAL_HOSTS and not settings.PRODUCTION)
+    )
+    if not allowed:
+        return "the URL must be https (http only to localhost in development)"
+    problem = targets.literal_problem(host)
+    if problem or not resolve or settings.SELLERDESK_WEBHOOK_ALLOW_PRIVATE:
+        return problem
+    try:
+        targets.resolve(host, parts.port or (443 if parts.scheme == "https" else 80))
+    except targets.TargetRefused as refused:
+        return str(refused)
+    return ""
 
 
 def webhook_subscribe(
@@ -236,16 +247,6 @@ def verify(
     return any(hmac.compare_digest(expected, part.strip()) for part in signature.split(" "))
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is a failed delivery: never resend the body (and signature) elsewhere."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 @delivery.register(OutboxKind.WEBHOOK)
 def deliver(item: OutboxItem) -> None:
     """POST one event; a non-2xx answer or a network error raises, so the outbox retries."""
@@ -254,20 +255,36 @@ def deliver(item: OutboxItem) -> None:
     ).first()
     if subscription is None:
         raise LookupError("the subscription is gone or inactive")
+    # Checked again at every attempt: the rules may have tightened since subscribing.
+    problem = url_problem(subscription.url, resolve=False)
+    if problem:
+        raise targets.TargetRefused(problem)
+    parts = urlsplit(subscription.url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    # Resolved now, checked, and connected to that address (DNS rebinding): raises
+    # TargetRefused, and the outbox records the reason and retries.
+    conn = targets.connection(parts.scheme, host, port, timeout=TIMEOUT_SECONDS)
     body = json.dumps(item.payload["body"], ensure_ascii=False, separators=(",", ":")).encode()
     timestamp = int(time.time())
-    request = urllib.request.Request(  # noqa: S310 - the URL's scheme is checked at subscribing
-        subscription.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "sellerdesk-webhooks/1",
-            "Webhook-Id": item.key,
-            "Webhook-Timestamp": str(timestamp),
-            "Webhook-Signature": sign(subscription.secret, timestamp, body),
-        },
-    )
-    with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        conn.request(
+            "POST",
+            path,
+            body=body,
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "sellerdesk-webhooks/1",
+                "Webhook-Id": item.key,
+                "Webhook-Timestamp": str(timestamp),
+                "Webhook-Signature": sign(subscription.secret, timestamp, body),
+            },
+        )
+        response = conn.getresponse()
+        response.read()
+        # No redirect is followed: never resend the body (and signature) elsewhere.
         if not 200 <= response.status < 300:
             raise RuntimeError(f"the receiver answered {response.status}")
+    finally:
+        conn.close()

@@ -181,6 +181,9 @@ class Conversation(models.Model):
         indexes = [
             # The report's own indexes differ by database: see migration 0002_report_indexes.
             models.Index(fields=["merchant", "created_at"]),
+            # Search results, newest first over every conversation (conversations.search):
+            # a common word's page is a short walk of this index, not a sort of every match.
+            models.Index(fields=["created_at", "id"], name="conv_created_idx"),
             # "Did anything change status after as_of?": the report's fast path asks this.
             models.Index(fields=["status_changed_at"], name="conv_status_changed_idx"),
             # The desk's queues: one partial index per queue, in the queue's own order

@@ -14,8 +14,10 @@ from django.conf import settings
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.safestring import SafeString
 
 from sellerdesk.accounts.models import Role, Team, User
+from sellerdesk.conversations import search
 from sellerdesk.conversations.models import (
     RESOLVED_STATUSES,
     UNASSIGNED_STATUSES,
@@ -140,6 +142,22 @@ def merchant_conversations(*, user: User, past: bool, limit: int = 200) -> list[
     return list(rows.order_by("-created_at", "-id")[:limit])
 
 
+def merchant_search(
+    *, user: User, text: str, cursor: str | None = None, limit: int = 25
+) -> search.SearchPage:
+    """A merchant user's search: their merchant's conversations only, public messages only
+    (never an internal note), ranked. ValidationError for a search that cannot be run; 404
+    for a cursor this search did not give out."""
+    query = search.parse_query(text)
+    rows = _visible(user) if user.is_merchant_user else Conversation.objects.none()
+    if query is None:
+        return search.SearchPage(hits=[], next_cursor=None)
+    try:
+        return search.ranked(rows, query, public_only=True, cursor=cursor, limit=limit)
+    except search.BadSearchCursor:
+        raise Http404("bad cursor") from None
+
+
 def merchant_other_conversations(
     *, conversation: Conversation, limit: int = 10
 ) -> list[Conversation]:
@@ -178,6 +196,8 @@ class InboxFilters:
     #: "me", "none", or a user id.
     assignee: str = ""
     priority: str = ""
+    #: A search (conversations.search): the subject or any message, notes included.
+    q: str = ""
 
     def active(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v}
@@ -191,6 +211,8 @@ class InboxPage:
     sort: str
     filters: InboxFilters
     counts: dict[str, int] = field(default_factory=dict)
+    #: With a search: each row's passage that matched, escaped, hits marked.
+    snippets: dict[int, SafeString] = field(default_factory=dict)
 
 
 def segment_countries(name: str) -> list[str]:
@@ -223,7 +245,15 @@ def _queue(user: User, queue: str) -> QuerySet[Conversation]:
     raise Http404("no such queue")
 
 
-def _filtered(rows: QuerySet[Conversation], user: User, f: InboxFilters) -> QuerySet[Conversation]:
+def _filtered(
+    rows: QuerySet[Conversation],
+    user: User,
+    f: InboxFilters,
+    query: search.SearchQuery | None = None,
+    chosen: search.Plan | None = None,
+) -> QuerySet[Conversation]:
+    if query is not None:
+        rows = search.matching(rows, query, public_only=False, chosen=chosen or search.Plan())
     if f.status:
         rows = rows.filter(status=f.status)
     if f.kind:
@@ -307,25 +337,34 @@ def inbox(
     cursor: str | None = None,
     limit: int = 50,
 ) -> InboxPage:
-    """One page of a queue: a fixed number of queries whatever ``limit`` is."""
+    """One page of a queue: a fixed number of queries whatever ``limit`` is (one more, for the
+    snippets, with a search). ValidationError for a search that cannot be run."""
     if queue not in QUEUES:
         raise Http404("no such queue")
     if sort not in SORTS:
         sort = "oldest"
     f = filters or InboxFilters()
-    rows = _ordered(_filtered(_queue(user, queue), user, f), sort, cursor, due_field(queue))
-    page = list(
-        rows.select_related("merchant", "assignee", "team").prefetch_related(
-            Prefetch("tags", queryset=Tag.objects.order_by("name"))
-        )[: limit + 1]
+    query = search.parse_query(f.q)
+    chosen = search.plan(query, public_only=False) if query is not None else search.Plan([], [])
+    rows = _ordered(
+        _filtered(_queue(user, queue), user, f, query, chosen), sort, cursor, due_field(queue)
     )
+    with search.walking(chosen):
+        page = list(
+            rows.select_related("merchant", "assignee", "team").prefetch_related(
+                Prefetch("tags", queryset=Tag.objects.order_by("name"))
+            )[: limit + 1]
+        )
     next_cursor = None
     if len(page) > limit:
         page = page[:limit]
         last = page[-1]
         key = getattr(last, due_field(queue)) if sort == "due" else last.created_at
         next_cursor = _encode_cursor(key, last.pk)
-    return InboxPage(rows=page, next_cursor=next_cursor, queue=queue, sort=sort, filters=f)
+    texts = search.snippets(page, query, public_only=False) if query is not None else {}
+    return InboxPage(
+        rows=page, next_cursor=next_cursor, queue=queue, sort=sort, filters=f, snippets=texts
+    )
 
 
 def queue_counts(*, user: User) -> dict[str, int]:

@@ -19,7 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sellerdesk.accounts.models import Merchant, Team, User
-from sellerdesk.conversations import selectors, workflow
+from sellerdesk.conversations import search, selectors, workflow
 from sellerdesk.conversations.models import (
     Channel,
     Conversation,
@@ -66,21 +66,31 @@ def inbox(request: HttpRequest) -> HttpResponse:
     queue = request.GET.get("queue", "unassigned")
     sort = request.GET.get("sort", "oldest")
     filters = selectors.InboxFilters(
-        **{name: request.GET.get(name, "").strip()[:100] for name in FILTER_FIELDS}
+        **{name: request.GET.get(name, "").strip()[:100] for name in FILTER_FIELDS},
+        # Cut well past the longest search, so that a longer one is refused, not shortened.
+        q=request.GET.get("q", "").strip()[: 2 * search.MAX_QUERY_CHARS],
     )
     try:
         size = int(request.GET.get("size", "50"))
     except ValueError:
         size = 50
     size = size if size in PAGE_SIZES else 50
-    page = selectors.inbox(
-        user=me,
-        queue=queue,
-        filters=filters,
-        sort=sort,
-        cursor=request.GET.get("cursor") or None,
-        limit=size,
-    )
+    search_error = ""
+    try:
+        page = selectors.inbox(
+            user=me,
+            queue=queue,
+            filters=filters,
+            sort=sort,
+            cursor=request.GET.get("cursor") or None,
+            limit=size,
+        )
+    except ValidationError as error:
+        # The search cannot run: say why, keep what was typed, show no rows.
+        search_error = str(error)
+        page = selectors.InboxPage(
+            rows=[], next_cursor=None, queue=queue, sort=sort, filters=filters
+        )
     base_query = {"queue": queue, "sort": sort, "size": size, **filters.active()}
     context = {
         "page": page,
@@ -98,6 +108,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "this_url": request.get_full_path(),
         "staff": selectors.staff(),
         "count_cap": selectors.COUNT_CAP,
+        "search_error": search_error,
+        "search_max": search.MAX_QUERY_CHARS,
         **_choices(),
     }
     template = "desk/_inbox_rows.html" if request.htmx.target == "inbox-rows" else "desk/inbox.html"  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ workflow's: these views parse the form, call one service, and redirect after a s
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,7 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sellerdesk.accounts.models import User
-from sellerdesk.conversations import selectors, workflow
+from sellerdesk.conversations import search, selectors, workflow
 from sellerdesk.conversations.models import RESOLVED_STATUSES, Channel, Conversation, Kind, Status
 from sellerdesk.core.access import merchant_required
 from sellerdesk.core.errors import ValidationError
@@ -50,15 +51,27 @@ def _upload_limits() -> dict[str, Any]:
 @require_GET
 def conversation_list(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    return render(
-        request,
-        "portal/list.html",
-        {
-            "current": selectors.merchant_conversations(user=user, past=False),
-            "past": selectors.merchant_conversations(user=user, past=True),
-            "reply_days": settings.SELLERDESK_MERCHANT_REPLY_DAYS,
-        },
-    )
+    text = request.GET.get("q", "").strip()[: 2 * search.MAX_QUERY_CHARS]
+    context: dict[str, Any] = {
+        "q": text,
+        "search_max": search.MAX_QUERY_CHARS,
+        "reply_days": settings.SELLERDESK_MERCHANT_REPLY_DAYS,
+    }
+    if text:
+        try:
+            found = selectors.merchant_search(
+                user=user, text=text, cursor=request.GET.get("cursor") or None
+            )
+        except ValidationError as error:
+            context["search_error"] = str(error)
+        else:
+            context["results"] = found
+            if found.next_cursor:
+                context["next_url"] = "?" + urlencode({"q": text, "cursor": found.next_cursor})
+        return render(request, "portal/list.html", context)
+    context["current"] = selectors.merchant_conversations(user=user, past=False)
+    context["past"] = selectors.merchant_conversations(user=user, past=True)
+    return render(request, "portal/list.html", context)
 
 
 @merchant_required
