@@ -263,7 +263,8 @@ def test_a_search_too_long_is_refused_with_a_message(client_for, agent, acme):
 def test_the_inbox_never_fails_on_odd_searches(client_for, agent, acme, text):
     filed(acme, 1, "Refund", "refund please")
     response = client_for(agent).get("/desk/", {"queue": "open", "q": text})
-    assert response.status_code == 200
+    # A NUL character is refused before any view (core.middleware), with its reason.
+    assert response.status_code == (400 if "\x00" in text else 200)
 
 
 def test_merchants_cannot_reach_the_inbox_search(client_for, alice):
@@ -325,6 +326,9 @@ def test_staff_cannot_search_the_portal(client_for, agent):
 
 @pytest.mark.parametrize("text", ["%", "_", '"', "NEAR(a b)", "a OR b", "*", "'--", "\x00"])
 def test_the_portal_never_fails_on_odd_searches(client_for, alice, acme_conversation, text):
+    if "\x00" in text:  # refused before any view (core.middleware), with its reason
+        assert client_for(alice).get("/merchant/", {"q": text}).status_code == 400
+        return
     portal_search(client_for(alice), text)
 
 
