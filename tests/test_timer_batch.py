@@ -219,3 +219,49 @@ def test_the_sweep_goes_batch_by_batch(settings, alice, agent, monkeypatch):
         assert timers.sweep().closed == 5
     assert set(Conversation.objects.values_list("status", flat=True)) == {"closed"}
     assert StatusChange.objects.filter(status="closed").count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_sweeping_at_once_act_on_each_conversation_once(alice, agent):
+    """SKIP LOCKED: each worker takes the rows the other does not hold; none twice."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer: concurrent sweeps are tested on PostgreSQL")
+    import threading
+
+    from django.db import connections
+
+    with at("2027-03-01 09:00:00+00:00"):
+        rows = [
+            workflow.merchant_conversation_open(
+                user=alice, kind="question", subject=f"{n}", body="?"
+            )
+            for n in range(40)
+        ]
+    with at("2027-03-02 10:00:00+00:00"):
+        for row in rows:
+            workflow.conversation_change_status(conversation=row, status="pending", actor=agent)
+    Conversation.objects.update(merchant_remind_at=None)  # set-up: deadlines only
+    start = threading.Barrier(2)
+    closed: list[int] = []
+
+    def worker() -> None:
+        try:
+            start.wait()
+            closed.append(timers.sweep().closed)
+        finally:
+            connections.close_all()
+
+    with at("2027-03-09 10:00:01+00:00"), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(timers, "BATCH", 5)
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert len(closed) == 2  # both finished
+    assert sum(closed) == 40
+    assert StatusChange.objects.filter(status="closed").count() == 40
+    assert Message.objects.filter(author_type="system").count() == 40
+    assert set(Conversation.objects.values_list("status", flat=True)) == {"closed"}
