@@ -318,6 +318,12 @@ class ReportIn(In):
         description="docs/report.md's configuration as JSON: timezone, top, "
         "segment (a list of {name, countries}), topic (a list of {name, any})",
     )
+    business_hours: Text | None = Omittable(
+        min_length=1,
+        max_length=100,
+        description="measure first response and resolution in business hours: 'team' (each "
+        "team's calendar) or a business calendar's name; left out: calendar time",
+    )
 
 
 class Timing(Schema):
@@ -373,6 +379,11 @@ class ReportOut(Schema):
     schema_: str = Field(alias="schema")
     period: Period
     as_of: str
+    business_hours: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="the calendar durations were measured in; absent: calendar time",
+    )
     segments: list[SegmentOut]
 
 

@@ -42,20 +42,51 @@ def email_enqueue(
     reply_to: Sequence[str] = (),
 ) -> bool:
     """Queue an e-mail (plain text). ``key`` names the cause, e.g. ``reminder:42:2026-12-01``."""
+    payload = _email_payload(to, subject, body, headers, reply_to)
+    if payload is None:
+        return False
+    return outbox_add(kind=OutboxKind.EMAIL, key=key, payload=payload)
+
+
+def _email_payload(
+    to: Sequence[str],
+    subject: str,
+    body: str,
+    headers: dict[str, str] | None = None,
+    reply_to: Sequence[str] = (),
+) -> dict[str, Any] | None:
     recipients = sorted({address.strip().lower() for address in to if address.strip()})
     if not recipients:
-        return False
-    return outbox_add(
-        kind=OutboxKind.EMAIL,
-        key=key,
-        payload={
-            "to": recipients,
-            "subject": subject,
-            "body": body,
-            "headers": headers or {},
-            "reply_to": list(reply_to),
-        },
-    )
+        return None
+    return {
+        "to": recipients,
+        "subject": subject,
+        "body": body,
+        "headers": headers or {},
+        "reply_to": list(reply_to),
+    }
+
+
+def emails_enqueue(emails: Sequence[tuple[str, Sequence[str], str, str]]) -> int:
+    """``email_enqueue`` for many (key, to, subject, body) at once, for the worker's batches:
+    the same rows, in two statements. Returns how many were queued."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("emails_enqueue must run inside the transaction of its change")
+    items: dict[str, dict[str, Any]] = {}
+    for key, to, subject, body in emails:
+        payload = _email_payload(to, subject, body)
+        if payload is not None:
+            items.setdefault(key[:200], payload)
+    if not items:
+        return 0
+    existing = set(OutboxItem.objects.filter(key__in=list(items)).values_list("key", flat=True))
+    rows = [
+        OutboxItem(kind=OutboxKind.EMAIL, key=key, payload=payload)
+        for key, payload in items.items()
+        if key not in existing
+    ]
+    OutboxItem.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    return len(rows)
 
 
 def outbox_retry(*, item: OutboxItem) -> None:

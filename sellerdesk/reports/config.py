@@ -65,6 +65,8 @@ class ReportParams:
     start: datetime
     end: datetime
     as_of: datetime
+    #: Measure durations in business hours: ``team`` or a calendar's name (``reports.business``).
+    business_hours: str | None = None
 
 
 _TOP_KEYS = {"timezone", "top", "segment", "topic"}
@@ -188,7 +190,11 @@ def _topics(value: Any) -> tuple[Topic, ...]:
 
 
 def build_params(
-    config: ReportConfig, start: str, end: str, as_of: str | None = None
+    config: ReportConfig,
+    start: str,
+    end: str,
+    as_of: str | None = None,
+    business_hours: str | None = None,
 ) -> ReportParams:
     """Resolve the period and as_of in the report's time zone."""
     zone = config.zone
@@ -209,4 +215,12 @@ def build_params(
             as_of_at = parse_instant(as_of, zone)
         except TimestampError as exc:
             raise ReportConfigError(f"as_of: {exc}") from None
-    return ReportParams(config=config, start=start_at, end=end_at, as_of=as_of_at)
+    if business_hours is not None and not business_hours.strip():
+        raise ReportConfigError("business_hours: give 'team' or the name of a business calendar")
+    return ReportParams(
+        config=config,
+        start=start_at,
+        end=end_at,
+        as_of=as_of_at,
+        business_hours=business_hours.strip() if business_hours is not None else None,
+    )

@@ -26,7 +26,8 @@ from sellerdesk.conversations.models import (
     Tag,
 )
 from sellerdesk.core.db import read_snapshot
-from sellerdesk.reports import medians
+from sellerdesk.reports import business, medians
+from sellerdesk.reports.business import BusinessClock
 from sellerdesk.reports.config import ReportParams
 
 SCHEMA = "sellerdesk.report/v1"
@@ -86,18 +87,24 @@ class SegmentFigures:
 class Report:
     params: ReportParams
     segments: list[SegmentFigures]
+    #: Durations in business hours of this calendar (``team``: each team's); None: calendar
+    #: time, as report.md defines them.
+    business_hours: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         zone = self.params.config.zone
-        return {
+        document: dict[str, Any] = {
             "schema": SCHEMA,
             "period": {
                 "start": self.params.start.astimezone(zone).isoformat(),
                 "end": self.params.end.astimezone(zone).isoformat(),
             },
             "as_of": self.params.as_of.astimezone(zone).isoformat(),
-            "segments": [s.as_dict() for s in self.segments],
         }
+        if self.business_hours is not None:
+            document["business_hours"] = self.business_hours
+        document["segments"] = [s.as_dict() for s in self.segments]
+        return document
 
 
 def _t(model: Any) -> str:
@@ -107,10 +114,14 @@ def _t(model: Any) -> str:
 class _Query:
     """The shared pieces of the report's statements, with their parameters in order."""
 
-    def __init__(self, params: ReportParams, vendor: str, adapt: Any) -> None:
+    def __init__(
+        self, params: ReportParams, vendor: str, adapt: Any, clock: BusinessClock | None = None
+    ) -> None:
         self.params = params
         self.vendor = vendor
         self.adapt = adapt
+        #: Set: durations are measured in business hours (``reports.business``).
+        self.clock = clock
         # Normalized names sort by code point: PostgreSQL's "C" collation, SQLite's default.
         self.collate = ' COLLATE "C"' if vendor == "postgresql" else ""
 
@@ -141,14 +152,41 @@ class _Query:
         The facts stored for "now" hold at as_of unless a status change came after it; only
         then is the stretch that covered as_of looked up (one indexed probe). The WHERE
         repeats the partial index's condition literally so that both databases use it.
+
+        In business hours, the same rows (``pop_cal``) with each conversation's instants
+        (created_at, plus its calendar seconds) measured again on its calendar.
         """
+        if self.clock is None:
+            return self._population("pop", "")
+        clock = self.clock
+        extra = f", c.team_id AS team_id, {business.epoch(self.vendor, 'c.created_at')} AS ce"
+        inner, args = self._population("pop_cal", extra, split=False)
+        key = "%s"
+        key_args: list[Any] = [clock.default_key]
+        if clock.team_keys:
+            cases = " ".join(["WHEN %s THEN %s"] * len(clock.team_keys))
+            key = f"CASE p.team_id {cases} ELSE %s END"
+            key_args = [v for item in sorted(clock.team_keys.items()) for v in item]
+            key_args.append(clock.default_key)
+        sql = f"""{inner},
+            pop_key AS (SELECT p.*, {key} AS ck FROM pop_cal p),
+            pop_at AS (SELECT q.*, {business.cumulative("q.ce", "q.ck")} AS c0 FROM pop_key q),
+            pop AS (SELECT r.country, r.kind, r.outcome,
+                CASE WHEN r.fr IS NOT NULL
+                  THEN {business.cumulative("(r.ce + r.fr)", "r.ck")} - r.c0 END AS fr,
+                CASE WHEN r.res IS NOT NULL
+                  THEN {business.cumulative("(r.ce + r.res)", "r.ck")} - r.c0 END AS res
+              FROM pop_at r)"""
+        return sql, [*args, *key_args]
+
+    def _population(self, name: str, extra: str, *, split: bool = True) -> tuple[str, list[Any]]:
         as_of = self.adapt(self.params.as_of)
         period, period_args = self.period("c")
 
         def select(res: str, condition: str = "") -> str:
             return f"""SELECT c.country, c.kind, c.outcome,
                   CASE WHEN c.first_response_at <= %s THEN c.first_response_seconds END AS fr,
-                  {res} AS res
+                  {res} AS res{extra}
                 FROM {_t(Conversation)} c
                 WHERE c.initiated_by = 'merchant' AND NOT c.spam AND {period}{condition}"""
 
@@ -158,11 +196,11 @@ class _Query:
         if not self.changed_after_as_of:
             # Nothing changed status after as_of: the stored facts are the facts then. A
             # plain column (no sub-plan) also lets PostgreSQL aggregate in parallel.
-            return f"pop AS ({select('c.resolution_seconds')})", [as_of, *period_args]
-        if "pop_now" not in self.population_parts():
+            return f"{name} AS ({select('c.resolution_seconds')})", [as_of, *period_args]
+        if not split or "pop_now" not in self.population_parts():
             res = f"""CASE WHEN c.status_changed_at IS NULL OR c.status_changed_at <= %s
                    THEN c.resolution_seconds ELSE {lookup} END"""
-            return f"pop AS ({select(res)})", [as_of, as_of, as_of, as_of, *period_args]
+            return f"{name} AS ({select(res)})", [as_of, as_of, as_of, as_of, *period_args]
         # Apart, pop_now (nearly all of it) is read by PostgreSQL's parallel workers: no
         # worker may run the look-up's sub-plan, which would hold the whole scan to one.
         now = select(
@@ -178,7 +216,7 @@ class _Query:
     def population_parts(self) -> list[str]:
         """The CTEs of ``population_cte`` whose rows together are pop's, each small enough
         (or plain enough) to be aggregated on its own; sums and counts add up across them."""
-        if self.vendor == "postgresql" and self.changed_after_as_of:
+        if self.vendor == "postgresql" and self.changed_after_as_of and self.clock is None:
             return ["pop_now", "pop_then"]
         return ["pop"]
 
@@ -192,7 +230,14 @@ class _Query:
 def compute_report(params: ReportParams, *, using: str = "default") -> Report:
     """The report's figures for every segment, read in one snapshot of the database."""
     connection = connections[using]
-    query = _Query(params, connection.vendor, connection.ops.adapt_datetimefield_value)
+    clock = None
+    if params.business_hours is not None:
+        # The window tables are written before the report's read-only snapshot opens.
+        # Every instant measured lies in [start, as_of].
+        clock = business.business_clock(
+            params.business_hours, params.start, max(params.start, params.as_of)
+        )
+    query = _Query(params, connection.vendor, connection.ops.adapt_datetimefield_value, clock)
     figures = [SegmentFigures(s.name, s.entries) for s in params.config.segments]
     # On PostgreSQL the statements run on three connections that read the very same
     # snapshot: the medians (the one statement that cannot run in parallel inside the
@@ -225,7 +270,7 @@ def compute_report(params: ReportParams, *, using: str = "default") -> Report:
             _top_tags(cursor, query, figures)
             _top_pairs(cursor, query, figures)
             _topics(cursor, query, figures)
-    return Report(params=params, segments=figures)
+    return Report(params=params, segments=figures, business_hours=clock.label if clock else None)
 
 
 _Step = Callable[[Any, "_Query", list["SegmentFigures"]], None]

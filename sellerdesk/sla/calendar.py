@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cached_property
@@ -268,6 +268,16 @@ class BusinessCalendar:
                     total += (closing - opening) // _US
             day += _ONE_DAY
         return total / _US_PER_SECOND
+
+    def windows(self, start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """The working windows (UTC instants, in order) of the local days from the one holding
+        ``start`` to the one holding ``end``, whole: the report's window table is made of
+        them. Windows of consecutive days may touch; they never overlap."""
+        day = self._local_day(_aware_utc(start, "start"))
+        last = self._local_day(_aware_utc(end, "end"))
+        while day <= last:
+            yield from self._windows(day)
+            day += _ONE_DAY
 
     # --- the machinery ---------------------------------------------------------------------
 

@@ -39,6 +39,40 @@ class BusinessHours(models.Model):
         return BusinessCalendar.from_config(zone=self.zone, week=self.week, holidays=self.holidays)
 
 
+class CalendarWindow(models.Model):
+    """One working window of a business calendar, in epoch seconds, with the working seconds
+    of every window before it (``cum_s``). Working seconds up to an instant x are then the
+    last window starting at or before x: ``cum_s + min(x - start_s, end_s - start_s)``, and
+    between a and b ``cum(b) - cum(a)``: an indexed look-up per instant, in SQL, on both
+    databases (the report's business-hours option). Derived rows, written by
+    ``sla.windows.windows_ensure`` only; ``calendar_key`` is a digest of the calendar's
+    definition, so an edited calendar gets rows of its own."""
+
+    calendar_key = models.CharField(max_length=64)
+    start_s = models.FloatField()
+    end_s = models.FloatField()
+    cum_s = models.FloatField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["calendar_key", "start_s"], name="calendar_window_start_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.calendar_key[:8]} {self.start_s:.0f}-{self.end_s:.0f}"
+
+
+class CalendarCoverage(models.Model):
+    """The span of time (epoch seconds) whose windows ``CalendarWindow`` holds for a key."""
+
+    calendar_key = models.CharField(max_length=64, unique=True)
+    start_s = models.FloatField()
+    end_s = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.calendar_key[:8]} {self.start_s:.0f}-{self.end_s:.0f}"
+
+
 class SlaPolicy(models.Model):
     """Targets for first response, next response and resolution, for the conversations that
     match its conditions (an empty condition matches all). The first match by position wins."""

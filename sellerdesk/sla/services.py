@@ -18,6 +18,7 @@ targets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -266,3 +267,15 @@ def breach_sweep(*, limit: int = 10_000, now: datetime | None = None) -> int:
 
 def due_soon_window() -> timedelta:
     return Conversation.DUE_SOON
+
+
+def sla_refresh_many(rows: Sequence[Conversation]) -> None:
+    """``sla_refresh`` for each row, after a batch change (``conversations.bulk``). Without an
+    active policy it writes only where targets were stored before: one query tells."""
+    if SlaPolicy.objects.filter(active=True).exists():
+        for row in rows:
+            sla_refresh(conversation=row)
+        return
+    for row in rows:
+        if row.sla_policy_id is not None or row.sla_due_at:
+            sla_refresh(conversation=row)

@@ -1,10 +1,14 @@
 """The 7-day rule's timers: the reminder on "day 5" and the action at the deadline.
 
 Each fires exactly once: the sweep finds due conversations through partial indexes
-(``merchant_remind_at``, ``merchant_due_at``), then handles each in its own transaction with
-the row locked, re-checks that it is still due, acts, clears the timer and writes any e-mail to
-the outbox — all in that transaction. A worker killed half-way leaves the rest due for the
-next sweep; what it finished stays finished.
+(``merchant_remind_at``, ``merchant_due_at``), then handles them in batches of ``BATCH``, each
+in its own transaction with the rows locked (``SKIP LOCKED`` on PostgreSQL: another worker's
+rows are left to it), re-checks that they are still due, acts, clears the timers and writes
+any e-mail to the outbox — all in that transaction. A worker killed half-way leaves the rest
+due for the next sweep; what it finished stays finished.
+
+A batch writes what ``remind`` and ``deadline`` (one conversation each) write, set-based
+(``conversations.bulk``); ``tests/test_timer_batch.py`` compares the two row for row.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from sellerdesk.accounts.selectors import leads_for, merchant_addresses
-from sellerdesk.conversations import services, workflow
+from sellerdesk.accounts.selectors import leads_for, merchant_addresses, merchant_addresses_many
+from sellerdesk.conversations import bulk, services, workflow
 from sellerdesk.conversations.models import (
     ActivityVerb,
     AuthorType,
@@ -27,11 +31,14 @@ from sellerdesk.conversations.models import (
     Priority,
     Status,
 )
-from sellerdesk.outbox.services import email_enqueue
+from sellerdesk.outbox.services import email_enqueue, emails_enqueue
 
 logger = logging.getLogger(__name__)
 
 RULE = "7-day rule"
+
+#: Conversations per transaction in the sweep.
+BATCH = 500
 
 
 @dataclass
@@ -61,22 +68,42 @@ def remind(conversation_id: int) -> bool:
         if row is None:
             return False
         Conversation.objects.filter(pk=row.pk).update(merchant_remind_at=None)
-        if row.status != Status.PENDING or row.merchant_due_at is None:
+        if not _remindable(row):
             return False
-        subject = row.subject or "your conversation with support"
+        key, subject, body = _reminder(row)
         email_enqueue(
-            key=f"reminder:{row.pk}:{row.merchant_due_at.isoformat()}",
-            to=merchant_addresses(merchant_id=row.merchant_id),
-            subject=f"Reminder: support is waiting for your answer — {subject}"[:200],
-            body=(
-                f"Hello,\n\nour support team is waiting for your answer on “{subject}”.\n"
-                f"Please answer by {_day(row.merchant_due_at)}:\n{_portal_link(row)}\n\n"
-                "If you do not answer by then, we will close the conversation; you can "
-                "always open a new one.\n"
-            ),
+            key=key, to=merchant_addresses(merchant_id=row.merchant_id), subject=subject, body=body
         )
         workflow._trail(row, None, ActivityVerb.DEADLINE, automatic=True, rule=RULE, reminder=True)
     return True
+
+
+def _remindable(row: Conversation) -> bool:
+    return row.status == Status.PENDING and row.merchant_due_at is not None
+
+
+def _reminder(row: Conversation) -> tuple[str, str, str]:
+    """The reminder e-mail's idempotency key, subject and body."""
+    assert row.merchant_due_at is not None
+    subject = row.subject or "your conversation with support"
+    return (
+        f"reminder:{row.pk}:{row.merchant_due_at.isoformat()}",
+        f"Reminder: support is waiting for your answer — {subject}"[:200],
+        (
+            f"Hello,\n\nour support team is waiting for your answer on “{subject}”.\n"
+            f"Please answer by {_day(row.merchant_due_at)}:\n{_portal_link(row)}\n\n"
+            "If you do not answer by then, we will close the conversation; you can "
+            "always open a new one.\n"
+        ),
+    )
+
+
+def _closing_note(row: Conversation) -> str:
+    days = workflow.merchant_reply_days(row.kind)
+    return (
+        f"We closed this conversation because we did not hear back within {days} "
+        "days. If you still need help, just open a new conversation."
+    )
 
 
 def deadline(conversation_id: int) -> str | None:
@@ -96,14 +123,10 @@ def deadline(conversation_id: int) -> str | None:
             workflow._set_deadline(row, None, None, automatic=True)
             return None
         if settings.SELLERDESK_MERCHANT_DEADLINE_ACTION == "close":
-            days = workflow.merchant_reply_days(row.kind)
             services.message_add(
                 conversation=row,
                 author_type=AuthorType.SYSTEM,
-                body=(
-                    f"We closed this conversation because we did not hear back within {days} "
-                    "days. If you still need help, just open a new conversation."
-                ),
+                body=_closing_note(row),
                 author_name="sellerdesk",
             )
             workflow.conversation_change_status(
@@ -139,8 +162,54 @@ def _escalate(row: Conversation) -> None:
     )
 
 
+def _locked(ids: list[int], due: str, now: datetime) -> list[Conversation]:
+    """The batch's rows still due at ``now``, locked; rows another worker holds are skipped
+    (PostgreSQL) and stay due for it or the next sweep."""
+    return list(
+        Conversation.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("merchant")
+        .filter(pk__in=ids, **{f"{due}__lte": now})
+        .order_by("pk")
+    )
+
+
+def remind_batch(ids: list[int]) -> int:
+    """``remind`` for each of ``ids`` in one transaction. Returns how many went out."""
+    with transaction.atomic():
+        now = timezone.now()
+        rows = _locked(ids, "merchant_remind_at", now)
+        going = [row for row in rows if _remindable(row)]
+        addresses = merchant_addresses_many(merchant_ids={row.merchant_id for row in going})
+        emails = []
+        for row in going:
+            key, subject, body = _reminder(row)
+            emails.append((key, addresses[row.merchant_id], subject, body))
+        emails_enqueue(emails)
+        bulk.reminders_clear(rows, rule=RULE, now=now, sent=_remindable)
+    return len(going)
+
+
+def deadline_batch(ids: list[int]) -> tuple[int, int]:
+    """``deadline`` for each of ``ids`` in one transaction: (closed, escalated)."""
+    with transaction.atomic():
+        now = timezone.now()
+        rows = _locked(ids, "merchant_due_at", now)
+        due = []
+        for row in rows:
+            if row.status == Status.PENDING:
+                due.append(row)
+            else:
+                workflow._set_deadline(row, None, None, automatic=True)
+        if settings.SELLERDESK_MERCHANT_DEADLINE_ACTION == "close":
+            bulk.close_with_note(due, note=_closing_note, rule=RULE, now=now)
+            return len(due), 0
+        for row in due:
+            _escalate(row)
+        return 0, len(due)
+
+
 def sweep(*, limit: int = 10_000) -> SweepRun:
-    """Find what is due (two indexed range scans) and handle each once."""
+    """Find what is due (two indexed range scans) and handle it once, a batch at a time."""
     now = timezone.now()
     run = SweepRun()
     remind_ids = list(
@@ -148,20 +217,17 @@ def sweep(*, limit: int = 10_000) -> SweepRun:
         .order_by("merchant_remind_at")
         .values_list("pk", flat=True)[:limit]
     )
-    for pk in remind_ids:
-        if remind(pk):
-            run.reminded += 1
+    for start in range(0, len(remind_ids), BATCH):
+        run.reminded += remind_batch(remind_ids[start : start + BATCH])
     due_ids = list(
         Conversation.objects.filter(merchant_due_at__lte=now)
         .order_by("merchant_due_at")
         .values_list("pk", flat=True)[:limit]
     )
-    for pk in due_ids:
-        outcome = deadline(pk)
-        if outcome == "closed":
-            run.closed += 1
-        elif outcome == "escalated":
-            run.escalated += 1
+    for start in range(0, len(due_ids), BATCH):
+        closed, escalated = deadline_batch(due_ids[start : start + BATCH])
+        run.closed += closed
+        run.escalated += escalated
     from sellerdesk.sla.services import breach_sweep
 
     run.breached = breach_sweep(limit=limit, now=now)

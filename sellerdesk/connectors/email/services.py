@@ -119,7 +119,12 @@ def inbound_process(*, inbound: InboundEmail, raw: bytes | None = None) -> Inbou
             raw = bytes(InboundEmail.objects.values_list("raw", flat=True).get(pk=inbound.pk))
         found = parsing.parse(raw)
         with transaction.atomic():
-            row = InboundEmail.objects.select_for_update().defer("raw").get(pk=inbound.pk)
+            # Only what processing reads: the other columns are written, not read.
+            row = (
+                InboundEmail.objects.select_for_update()
+                .only("state", "attempts", "mail_from", "rcpt_to", "received_at")
+                .get(pk=inbound.pk)
+            )
             if row.state != InboundState.PROCESSED:
                 _process(row, found)
         return row
@@ -173,12 +178,18 @@ def _process(row: InboundEmail, mail: ParsedMail) -> None:
 
 def _thread_and_store(row: InboundEmail, mail: ParsedMail) -> _Outcome:
     address = mail.from_address or row.mail_from.lower()
-    # Whoever claimed this Message-ID before: our own reply come back, or an earlier copy.
-    same_id = (
-        list(MessageIdRef.objects.filter(mail_id=mail.message_id).select_related("conversation"))
-        if mail.message_id
+    # One look-up for the mail's own Message-ID and the ids it points at, of every merchant;
+    # the threading below keeps only its sender's merchant's.
+    wanted = list(
+        dict.fromkeys([*([mail.message_id] if mail.message_id else []), *mail.thread_ids])
+    )
+    known = (
+        list(MessageIdRef.objects.filter(mail_id__in=wanted).select_related("conversation"))
+        if wanted
         else []
     )
+    # Whoever claimed this Message-ID before: our own reply come back, or an earlier copy.
+    same_id = [ref for ref in known if mail.message_id and ref.mail_id == mail.message_id]
     if any(ref.outbound for ref in same_id):
         return _Outcome(note="our own reply, come back: not stored as a message")
     sender = threads.sender_of(address, mail.from_name)
@@ -186,7 +197,7 @@ def _thread_and_store(row: InboundEmail, mail: ParsedMail) -> _Outcome:
         if sender.merchant is not None and ref.merchant_id == sender.merchant.pk:
             return _Outcome(ref.conversation, ref.message, "a copy of a mail already stored")
     conversation = (
-        threads.conversation_for(mail, sender.merchant, row.rcpt_to)
+        threads.conversation_for(mail, sender.merchant, row.rcpt_to, known=known)
         if sender.merchant is not None
         else None
     )

@@ -85,17 +85,21 @@ def sender_of(address: str, name: str) -> Sender:
 
 
 def conversation_for(
-    mail: ParsedMail, merchant: Merchant, recipients: Iterable[str]
+    mail: ParsedMail,
+    merchant: Merchant,
+    recipients: Iterable[str],
+    *,
+    known: Iterable[MessageIdRef] | None = None,
 ) -> Conversation | None:
-    """The merchant's conversation this mail continues, or None."""
+    """The merchant's conversation this mail continues, or None. ``known``: the refs already
+    read for the mail's ids (of any merchant; only this merchant's count), saving a query."""
     ids = mail.thread_ids
     if ids:
-        refs = {
-            ref.mail_id: ref.conversation
-            for ref in MessageIdRef.objects.filter(
-                mail_id__in=ids, merchant=merchant
-            ).select_related("conversation")
-        }
+        if known is None:
+            known = MessageIdRef.objects.filter(mail_id__in=ids, merchant=merchant).select_related(
+                "conversation"
+            )
+        refs = {ref.mail_id: ref.conversation for ref in known if ref.merchant_id == merchant.pk}
         for mid in ids:
             if mid in refs:
                 return refs[mid]

@@ -31,16 +31,32 @@ class Command(BaseCommand):
         parser.add_argument(
             "--as-of", dest="as_of", help="ignore everything dated after this moment (default: now)"
         )
+        parser.add_argument(
+            "--business-hours",
+            dest="business_hours",
+            nargs="?",
+            const="team",
+            metavar="CALENDAR",
+            help="measure first response and resolution in business hours: each team's "
+            "calendar (no value, or 'team') or the business calendar of this name",
+        )
         parser.add_argument("--format", choices=FORMATS, default="json")
         parser.add_argument("--output", help="write to this file instead of standard output")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             config = load_config(options["config"]) if options["config"] else ReportConfig()
-            params = build_params(config, options["start"], options["end"], options["as_of"])
+            params = build_params(
+                config,
+                options["start"],
+                options["end"],
+                options["as_of"],
+                business_hours=options["business_hours"],
+            )
+            report = compute_report(params)
         except ReportConfigError as exc:
             raise CommandError(f"report configuration refused: {exc}") from exc
-        text = render(compute_report(params), options["format"])
+        text = render(report, options["format"])
         if options["output"]:
             Path(options["output"]).write_text(text, encoding="utf-8")
         else:
