@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint format bench bench-desk bench-timers bench-email lock clean
+.PHONY: install run test lint format bench bench-desk bench-timers bench-email bench-help lock clean
 
 install: $(STAMP)
 
@@ -49,6 +49,11 @@ bench-timers: install
 # Inbound e-mail ingested per second on one core, SQLite and PostgreSQL (sd_bench_email).
 bench-email: install
 	$(BIN)/python bench/email_ingest.py $(BENCH_ARGS)
+
+# The help center: a published edition's public page and a new edition's figures, 1M
+# conversations in PostgreSQL (sd_bench_help).
+bench-help: install
+	$(BIN)/python bench/helpcenter.py $(BENCH_ARGS)
 
 # Re-pin the dependencies after changing pyproject.toml.
 lock: install

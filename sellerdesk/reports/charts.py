@@ -51,7 +51,8 @@ def _legend(names: list[str]) -> list[str]:
             f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{color}"/>'
             f'<text x="{x + 14}" y="{y}">{escape(name)}</text>'
         )
-        x += 24 + 7 * len(name)
+        # CJK and Hangul are about twice as wide as Latin letters at this size.
+        x += 24 + sum(12 if ord(ch) >= 0x2E80 else 7 for ch in name)
     return parts
 
 

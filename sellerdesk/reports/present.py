@@ -203,9 +203,53 @@ def _live_improvement(improvement: Any) -> dict[str, Any]:
     return improvement_snapshot(improvement)
 
 
+def _timing_in_order(value: dict[str, Any]) -> dict[str, Any]:
+    return {"mean": value["mean"], "median": value["median"]}
+
+
+def canonical_figures(data: dict[str, Any]) -> dict[str, Any]:
+    """Stored figures with their keys in report.md's order again (PostgreSQL's jsonb keeps
+    keys sorted its own way): the downloads read exactly as ``sellerdesk report`` writes."""
+    segments = []
+    for seg in data.get("segments", []):
+        complaints = seg["complaints"]
+        segments.append(
+            {
+                "name": seg["name"],
+                "conversations": seg["conversations"],
+                "by_kind": {k: seg["by_kind"][k] for k in KINDS},
+                "responded": seg["responded"],
+                "first_response_seconds": _timing_in_order(seg["first_response_seconds"]),
+                "resolved": seg["resolved"],
+                "resolution_seconds": _timing_in_order(seg["resolution_seconds"]),
+                "tags": [
+                    {"tag": t["tag"], "conversations": t["conversations"]} for t in seg["tags"]
+                ],
+                "tag_pairs": [
+                    {"tags": p["tags"], "conversations": p["conversations"]}
+                    for p in seg["tag_pairs"]
+                ],
+                "topics": [
+                    {"name": t["name"], "conversations": t["conversations"]} for t in seg["topics"]
+                ],
+                "complaints": {
+                    "count": complaints["count"],
+                    "outcomes": {o: complaints["outcomes"][o] for o in [*OUTCOMES, "undecided"]},
+                    "resolution_seconds": _timing_in_order(complaints["resolution_seconds"]),
+                },
+            }
+        )
+    return {
+        "schema": data.get("schema"),
+        "period": {"start": data["period"]["start"], "end": data["period"]["end"]},
+        "as_of": data.get("as_of"),
+        "segments": segments,
+    }
+
+
 def edition_json(edition: Edition) -> str:
     """report.md's JSON of the stored figures, with the edition's own facts beside them."""
-    data = dict(edition.figures or {})
+    data = canonical_figures(edition.figures or {"period": {"start": None, "end": None}})
     data["edition"] = {
         "series": edition.series,
         "version": edition.version,
@@ -220,7 +264,7 @@ def edition_json(edition: Edition) -> str:
 
 
 def edition_csv(edition: Edition) -> str:
-    return figures_csv(edition.figures or {"segments": []})
+    return figures_csv(canonical_figures(edition.figures) if edition.figures else {"segments": []})
 
 
 def comparison(edition: Edition, previous: Edition | None) -> list[dict[str, Any]]:
