@@ -364,3 +364,17 @@ def test_an_edition_of_the_sample_shows_the_sample_reports_figures(client):
     page = client.get(reverse("help:report", kwargs={"series": "sample"})).content.decode()
     for seg in expected["segments"]:
         assert f">{seg['conversations']}<" in page
+
+
+def test_the_engine_without_lists_gives_the_same_counts_and_times(db, lead):
+    _data()
+    config, _ = parse_config_text(CONFIG)
+    params = build_params(config, "2022-01-01", "2023-01-01", AS_OF)
+    whole = compute_report(params).as_dict()
+    bare = compute_report(params, lists=False).as_dict()
+    for full, short in zip(whole["segments"], bare["segments"], strict=True):
+        assert (short["tags"], short["tag_pairs"]) == ([], [])
+        assert full["tags"]
+        for key in ("conversations", "by_kind", "responded", "first_response_seconds",
+                    "resolved", "resolution_seconds", "complaints"):  # fmt: skip
+            assert short[key] == full[key], key

@@ -77,7 +77,9 @@ def compute_figures(params: ReportParams) -> tuple[dict[str, Any], list[dict[str
     for start, end in itertools.pairwise(cuts):
         if start > params.as_of:
             break
-        month = compute_report(replace(params, config=monthly_config, start=start, end=end))
+        month = compute_report(
+            replace(params, config=monthly_config, start=start, end=end), lists=False
+        )
         months.append(
             {
                 "month": start.astimezone(zone).strftime("%Y-%m"),
