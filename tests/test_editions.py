@@ -378,3 +378,22 @@ def test_the_engine_without_lists_gives_the_same_counts_and_times(db, lead):
         for key in ("conversations", "by_kind", "responded", "first_response_seconds",
                     "resolved", "resolution_seconds", "complaints"):  # fmt: skip
             assert short[key] == full[key], key
+
+
+def test_a_series_created_while_the_figures_were_computed_is_refused_cleanly(db, lead, monkeypatch):
+    from sellerdesk.reports import editions
+
+    real = editions.compute_figures
+    calls = []
+
+    def meanwhile(params):
+        result = real(params)
+        calls.append(params)
+        if len(calls) == 1:
+            _create(lead)  # another lead, same series, finished first
+        return result
+
+    monkeypatch.setattr(services, "compute_figures", meanwhile)
+    with pytest.raises(ValidationError, match="the series '2022' exists"):
+        _create(lead)
+    assert Edition.objects.filter(series="2022").count() == 1

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -83,25 +83,49 @@ def edition_create(
             f"the series {series!r} exists; correct its published edition instead"
         )
     figures, monthly = compute_figures(params)
-    with transaction.atomic():
-        edition = Edition.objects.create(
-            series=series,
-            version=1,
-            title=title,
-            intro=intro,
-            period_start=params.start,
-            period_end=params.end,
-            as_of=params.as_of,
-            config=data,
-            config_text=config_text,
-            figures=figures,
-            monthly=monthly,
-            computed_at=timezone.now(),
-            created_by=actor,
-        )
-        audit_record(
-            action=AuditAction.EDITION_CHANGED, actor=actor, target=str(edition), change="created"
-        )
+    try:
+        with transaction.atomic():
+            edition = _edition_insert(
+                actor=actor, series=series, title=title, intro=intro, params=params, data=data,
+                config_text=config_text, figures=figures, monthly=monthly,
+            )  # fmt: skip
+    except IntegrityError:
+        # Another lead created the series while the figures were being computed.
+        raise ValidationError(f"the series {series!r} exists") from None
+    return edition
+
+
+def _edition_insert(
+    *,
+    actor: User,
+    series: str,
+    title: str,
+    intro: str,
+    params: Any,
+    data: dict[str, Any],
+    config_text: str,
+    figures: dict[str, Any],
+    monthly: list[dict[str, Any]],
+) -> Edition:
+    """The draft row and its audit entry (call inside a transaction)."""
+    edition = Edition.objects.create(
+        series=series,
+        version=1,
+        title=title,
+        intro=intro,
+        period_start=params.start,
+        period_end=params.end,
+        as_of=params.as_of,
+        config=data,
+        config_text=config_text,
+        figures=figures,
+        monthly=monthly,
+        computed_at=timezone.now(),
+        created_by=actor,
+    )
+    audit_record(
+        action=AuditAction.EDITION_CHANGED, actor=actor, target=str(edition), change="created"
+    )
     return edition
 
 
