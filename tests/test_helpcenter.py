@@ -277,3 +277,14 @@ def test_the_article_page_reads_a_fixed_number_of_rows(
         Comment.objects.filter(pk=comment.pk).update(status=CommentStatus.APPROVED)
     with django_assert_max_num_queries(6):
         _page(client)
+
+
+def test_a_thank_you_is_shown_even_to_a_reader_with_the_page_cached(article, alice, client_for):
+    client = client_for(alice)
+    url = reverse("help:article", kwargs={"slug": "payouts"})
+    etag = client.get(url)["ETag"]
+    client.post(reverse("help:comment", kwargs={"slug": "payouts"}), {"body": "Merci"})
+    response = client.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert response.status_code == 200
+    assert "your comment shows once support has read it" in response.content.decode()
+    assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib.messages import get_messages
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.utils.cache import patch_vary_headers
 
@@ -26,7 +27,9 @@ def cached_page(
     digest = hashlib.sha256(repr((who, *parts)).encode()).hexdigest()[:32]
     etag = f'W/"{digest}"'
     asked = request.headers.get("If-None-Match", "")
-    if etag in [tag.strip() for tag in asked.split(",")]:
+    # A flash message waiting ("thank you for your comment") must be shown, not a 304.
+    waiting = bool(len(get_messages(request)))
+    if not waiting and etag in [tag.strip() for tag in asked.split(",")]:
         response: HttpResponse = HttpResponseNotModified()
     else:
         response = render()
