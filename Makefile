@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint format bench bench-desk bench-timers bench-email bench-api bench-chat bench-search lock lock-bench-api clean
+.PHONY: install run test lint format bench bench-desk bench-timers bench-email bench-api bench-chat bench-search bench-help lock lock-bench-api clean
 
 install: $(STAMP)
 
@@ -68,6 +68,11 @@ bench-chat: install
 # Searches of several kinds over 5M messages in PostgreSQL (sd_bench_search), and SQLite.
 bench-search: install
 	$(BIN)/python bench/search.py $(BENCH_ARGS)
+
+# The help center: a published edition's public page and a new edition's figures, 1M
+# conversations in PostgreSQL (sd_bench_help).
+bench-help: install
+	$(BIN)/python bench/helpcenter.py $(BENCH_ARGS)
 
 # Re-pin the dependencies after changing pyproject.toml.
 lock: install

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "sellerdesk.accounts",
     "sellerdesk.conversations",
     "sellerdesk.reports",
+    "sellerdesk.helpcenter",
     "sellerdesk.api",
     "sellerdesk.desk",
     "sellerdesk.portal",

@@ -8,7 +8,9 @@ from sellerdesk.core import views as core_views
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("accounts/", include("sellerdesk.accounts.urls")),
+    path("desk/reports/", include("sellerdesk.reports.urls")),
     path("desk/", include("sellerdesk.desk.urls")),
+    path("help/", include("sellerdesk.helpcenter.urls")),
     path("merchant/", include("sellerdesk.portal.urls")),
     path("api/v1/", include("sellerdesk.api.urls")),
     path("admin/", admin.site.urls),

@@ -7,6 +7,7 @@ The rows are checked against the URL resolvers, so a URL added without a row fai
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -32,6 +33,10 @@ from sellerdesk.conversations.models import (
     StatusChange,
     Tag,
 )
+from sellerdesk.helpcenter import services as help_services
+from sellerdesk.helpcenter.models import Article, ArticleTranslation, Comment, Section
+from sellerdesk.reports import services as report_services
+from sellerdesk.reports.models import Edition, Improvement
 from sellerdesk.sla import automations
 from sellerdesk.sla.models import Rule, RuleRun
 
@@ -151,6 +156,38 @@ MATRIX: list[Entry] = [
     Entry("desk:presence", STAFF_WRONG_METHOD, STAFF_POST),
     Entry("desk:macro_preview", STAFF_GET, STAFF_WRONG_METHOD, query="macro={macro}"),
     Entry("desk:attachment", STAFF_GET, STAFF_WRONG_METHOD),
+    # --- /desk/reports/: report editions and improvements, leads and admins ---
+    Entry("reports:editions", LEAD_GET, LEAD_WRONG_METHOD),
+    Entry("reports:edition_new", LEAD_GET, LEAD_POST),
+    Entry("reports:edition", LEAD_GET, LEAD_POST),
+    Entry("reports:edition_recompute", LEAD_WRONG_METHOD, LEAD_POST),
+    Entry("reports:edition_publish", LEAD_WRONG_METHOD, LEAD_POST),
+    Entry("reports:edition_correct", LEAD_WRONG_METHOD, LEAD_POST),
+    Entry("reports:improvements", LEAD_GET, LEAD_WRONG_METHOD),
+    Entry("reports:improvement_new", LEAD_GET, LEAD_POST),
+    Entry("reports:improvement_edit", LEAD_GET, LEAD_POST),
+    Entry("reports:improvement_measure", LEAD_WRONG_METHOD, LEAD_POST),
+    # --- /help/: public reading; comments by merchants' users; articles by leads, moderation
+    # by every agent ---
+    Entry("help:index", same(OK), same(WRONG_METHOD)),
+    Entry("help:search", same(OK), same(WRONG_METHOD), query="q=payout"),
+    Entry("help:contact", same(OK), same(WRONG_METHOD)),
+    Entry("help:section", same(OK), same(WRONG_METHOD)),
+    Entry("help:article", same(OK), same(WRONG_METHOD)),
+    Entry("help:comment", MERCHANT_WRONG_METHOD, MERCHANT_POST),
+    Entry("help:reports", same(OK), same(WRONG_METHOD)),
+    Entry("help:report", same(OK), same(WRONG_METHOD)),
+    Entry("help:report_version", same(OK), same(WRONG_METHOD)),
+    Entry("help:report_csv", same(OK), same(WRONG_METHOD)),
+    Entry("help:report_json", same(OK), same(WRONG_METHOD)),
+    Entry("help:improvements", same(OK), same(WRONG_METHOD)),
+    Entry("help:manage", LEAD_GET, LEAD_WRONG_METHOD),
+    Entry("help:section_new", LEAD_GET, LEAD_POST),
+    Entry("help:section_edit", LEAD_GET, LEAD_POST),
+    Entry("help:article_new", LEAD_GET, LEAD_POST),
+    Entry("help:article_edit", LEAD_GET, LEAD_POST),
+    Entry("help:moderation", STAFF_GET, STAFF_WRONG_METHOD),
+    Entry("help:comment_moderate", STAFF_WRONG_METHOD, STAFF_POST),
     # --- /merchant/ ---
     Entry("portal:list", MERCHANT_GET, MERCHANT_WRONG_METHOD),
     Entry("portal:new", MERCHANT_GET, MERCHANT_POST),
@@ -186,7 +223,7 @@ MATRIX: list[Entry] = [
 ]
 BY_NAME = {entry.name: entry for entry in MATRIX}
 #: Apps whose every URL has a row here; the admin is covered by its index and model lists.
-COVERED_NAMESPACES = ("desk", "portal", "accounts")
+COVERED_NAMESPACES = ("desk", "portal", "accounts", "help", "reports")
 #: A GET that reads these must still change nothing.
 TEMPTING = {
     "status": "solved",
@@ -218,6 +255,12 @@ STATE = (
     AuditEvent,
     Rule,
     RuleRun,
+    Section,
+    Article,
+    ArticleTranslation,
+    Comment,
+    Edition,
+    Improvement,
 )
 
 
@@ -233,6 +276,12 @@ class World:
     macro: Macro
     team: Team
     rule: Rule
+    section: Section
+    article: Article
+    comment: Comment
+    draft: Edition
+    edition: Edition
+    improvement: Improvement
 
     def form(self) -> dict[str, str]:
         """What a POST carries: every field a view here reads, with a usable value."""
@@ -252,6 +301,14 @@ class World:
                 kwargs[key] = urlsafe_base64_encode(force_bytes(self.users["alice"].pk))
             elif key == "token":
                 kwargs[key] = "not-a-valid-token"
+            elif key == "slug":
+                kwargs[key] = (
+                    self.section.slug if entry.name == "help:section" else self.article.slug
+                )
+            elif key == "series":
+                kwargs[key] = self.edition.series
+            elif key == "version":
+                kwargs[key] = self.edition.version
             else:
                 raise AssertionError(f"{entry.name}: no value for the URL argument {key!r}")
         return reverse(entry.name, kwargs=kwargs)
@@ -261,6 +318,18 @@ class World:
             return self.macro.pk
         if name.startswith("desk:automation_"):
             return self.rule.pk
+        if name in ("help:section_edit",):
+            return self.section.pk
+        if name == "help:article_edit":
+            return self.article.pk
+        if name == "help:comment_moderate":
+            return self.comment.pk
+        if name == "reports:edition_correct":
+            return self.edition.pk
+        if name.startswith("reports:edition"):
+            return self.draft.pk
+        if name.startswith("reports:improvement"):
+            return self.improvement.pk
         if name.startswith("desk:person_"):
             person = self.users["agent"]
             assert person is not None
@@ -287,7 +356,27 @@ def world(settings, tmp_path, alice, eve, agent, lead, admin_user, eu_team) -> W
         conditions={"status": ["solved"], "hours_since_status_change": 96},
         actions=[{"action": "set_status", "value": "closed"}],
     )
+    section = help_services.section_save(actor=lead, slug="payments", title="Payments")
+    article = help_services.article_save(
+        actor=lead, section=section, slug="payouts", language="en", title="Payouts",
+        body="When is my **payout**?", published=True,
+    )  # fmt: skip
+    comment = help_services.comment_post(author=alice, article=article, body="Thanks!")
+    common = {"start": "2020-01-01", "end": "2020-02-01", "as_of": "2024-01-01T00:00:00Z"}
+    edition = report_services.edition_create(actor=lead, series="2020", title="Data 2020", **common)
+    edition = report_services.edition_publish(actor=lead, edition=edition)
+    draft = report_services.edition_create(actor=lead, series="2020b", title="Draft", **common)
+    improvement = report_services.improvement_save(
+        actor=lead, title="Faster payouts", description="", status="done",
+        done_on=date(2020, 6, 1),
+    )  # fmt: skip
     return World(
+        section=section,
+        article=article,
+        comment=comment,
+        draft=draft,
+        edition=edition,
+        improvement=improvement,
         users={
             "anonymous": None,
             "alice": alice,
@@ -448,6 +537,12 @@ def test_the_post_only_views_are_the_ones_expected():
         "portal:reply",
         "portal:solve",
         "accounts:logout",
+        "reports:edition_recompute",
+        "reports:edition_publish",
+        "reports:edition_correct",
+        "reports:improvement_measure",
+        "help:comment",
+        "help:comment_moderate",
     }
 
 

@@ -167,6 +167,10 @@ class AuditAction(models.TextChoices):
     TEAM_CHANGED = "team_changed", "Team changed"
     MACRO_CHANGED = "macro_changed", "Macro changed"
     RULE_CHANGED = "rule_changed", "Automation rule changed"
+    HELP_CHANGED = "help_changed", "Help center changed"
+    EDITION_CHANGED = "edition_changed", "Report edition changed"
+    EDITION_PUBLISHED = "edition_published", "Report edition published"
+    IMPROVEMENT_CHANGED = "improvement_changed", "Improvement changed"
 
 
 class AuditEvent(models.Model):

@@ -227,8 +227,11 @@ class _Query:
         return "WITH " + ",\n".join(sqls), args
 
 
-def compute_report(params: ReportParams, *, using: str = "default") -> Report:
-    """The report's figures for every segment, read in one snapshot of the database."""
+def compute_report(params: ReportParams, *, using: str = "default", lists: bool = True) -> Report:
+    """The report's figures for every segment, read in one snapshot of the database.
+
+    ``lists=False`` leaves out the top tags, tag pairs and topics (empty lists): for callers
+    that need only the counts and times, such as an edition's figures month by month."""
     connection = connections[using]
     clock = None
     if params.business_hours is not None:
@@ -254,22 +257,26 @@ def compute_report(params: ReportParams, *, using: str = "default") -> Report:
         if share:
             cursor.execute("SELECT pg_export_snapshot()")
             snapshot = cursor.fetchone()[0]
-            beside: list[list[_Step]] = [[_medians], [_top_pairs, _topics]]
+            beside: list[list[_Step]] = (
+                [[_medians], [_top_pairs, _topics]] if lists else [[_medians]]
+            )
             with ThreadPoolExecutor(max_workers=len(beside)) as pool:
                 done = [
                     pool.submit(_on_snapshot, using, snapshot, steps, query, figures)
                     for steps in beside
                 ]
                 _main_figures(cursor, query, figures)
-                _top_tags(cursor, query, figures)
+                if lists:
+                    _top_tags(cursor, query, figures)
                 for future in done:
                     future.result()
         else:
             _medians(cursor, query, figures)
             _main_figures(cursor, query, figures)
-            _top_tags(cursor, query, figures)
-            _top_pairs(cursor, query, figures)
-            _topics(cursor, query, figures)
+            if lists:
+                _top_tags(cursor, query, figures)
+                _top_pairs(cursor, query, figures)
+                _topics(cursor, query, figures)
     return Report(params=params, segments=figures, business_hours=clock.label if clock else None)
 
 

@@ -53,10 +53,15 @@ def render_json(report: Report) -> str:
 
 def render_csv(report: Report) -> str:
     """One figure a row: segment, figure, item, value (seconds as numbers)."""
+    return figures_csv(report.as_dict())
+
+
+def figures_csv(data: dict[str, Any]) -> str:
+    """``render_csv`` of a report already turned into report.md's JSON (a stored edition)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["segment", "figure", "item", "value"])
-    for segment in report.as_dict()["segments"]:
+    for segment in data["segments"]:
         name = segment["name"]
         writer.writerow([name, "conversations", "", segment["conversations"]])
         for kind in KINDS:

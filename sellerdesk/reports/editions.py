@@ -1,0 +1,97 @@
+"""An edition's figures, computed by the report engine (never another way): the period's
+report as report.md defines it, and the same figures month by month for the charts."""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any
+
+from sellerdesk.core.timeutil import local_midnight
+from sellerdesk.reports.config import (
+    ReportConfig,
+    ReportConfigError,
+    ReportParams,
+    build_params,
+    parse_config,
+)
+from sellerdesk.reports.engine import compute_report
+
+#: Charts show at most this many months (a longer period is refused for an edition).
+MAX_MONTHS = 36
+
+DEFAULT_CONFIG = """timezone = "UTC"
+top = 10
+[[segment]]
+name = "All merchants"
+countries = ["*"]
+"""
+
+
+def parse_config_text(text: str) -> tuple[ReportConfig, dict[str, Any]]:
+    """The configuration as report.md writes it (TOML), parsed and checked."""
+    try:
+        data = tomllib.loads(text or DEFAULT_CONFIG)
+    except tomllib.TOMLDecodeError as exc:
+        raise ReportConfigError(f"the configuration is not valid TOML: {exc}") from None
+    return parse_config(data), data
+
+
+def edition_params(config: ReportConfig, start: str, end: str, as_of: str) -> ReportParams:
+    params = build_params(config, start, end, as_of)
+    if len(month_starts(params)) - 1 > MAX_MONTHS:
+        raise ReportConfigError(f"an edition covers at most {MAX_MONTHS} months")
+    return params
+
+
+def month_starts(params: ReportParams) -> list[datetime]:
+    """The period cut at each first of a month (local midnight in the report's zone)."""
+    zone = params.config.zone
+    local = params.start.astimezone(zone)
+    cuts = [params.start]
+    year, month = local.year, local.month
+    while True:
+        month += 1
+        if month == 13:
+            year, month = year + 1, 1
+        cut = local_midnight(date(year, month, 1), zone)
+        if cut >= params.end:
+            break
+        cuts.append(cut)
+        if len(cuts) > MAX_MONTHS + 1:
+            break
+    cuts.append(params.end)
+    return cuts
+
+
+def compute_figures(params: ReportParams) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The report for the period and, for each month of it, the per-segment counts and times
+    (the engine run over that month with the same segments and as_of; no tags or topics)."""
+    report = compute_report(params).as_dict()
+    monthly_config = replace(params.config, top=1, topics=())
+    cuts = month_starts(params)
+    months: list[dict[str, Any]] = []
+    zone = params.config.zone
+    for start, end in itertools.pairwise(cuts):
+        if start > params.as_of:
+            break
+        month = compute_report(
+            replace(params, config=monthly_config, start=start, end=end), lists=False
+        )
+        months.append(
+            {
+                "month": start.astimezone(zone).strftime("%Y-%m"),
+                "segments": [
+                    {
+                        "name": s.name,
+                        "conversations": s.conversations,
+                        "first_response_seconds": s.first_response.as_dict(),
+                        "resolution_seconds": s.resolution.as_dict(),
+                    }
+                    for s in month.segments
+                ],
+            }
+        )
+    return report, months
