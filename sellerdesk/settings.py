@@ -172,6 +172,22 @@ CACHES = {
     )
 }
 
+# --- Live chat (Channels) ------------------------------------------------------------------------
+# The channel layer carries real-time events between the services and the open sockets: in
+# memory for one process by default; with REDIS_URL, Redis, so that several processes serve.
+CHANNEL_LAYERS = {
+    "default": (
+        {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000},
+        }
+        if REDIS_URL
+        else {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
+    )
+}
+#: The largest websocket frame the chat accepts, in bytes (larger: closed with 1009).
+SELLERDESK_CHAT_MAX_FRAME_BYTES = int(os.environ.get("SELLERDESK_CHAT_MAX_FRAME_BYTES", "65536"))
+
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -154,6 +154,7 @@ MATRIX: list[Entry] = [
     # --- /merchant/ ---
     Entry("portal:list", MERCHANT_GET, MERCHANT_WRONG_METHOD),
     Entry("portal:new", MERCHANT_GET, MERCHANT_POST),
+    Entry("portal:chat", MERCHANT_GET, MERCHANT_POST),
     Entry("portal:detail", ACME_GET, MERCHANT_WRONG_METHOD),
     Entry("portal:reply", MERCHANT_WRONG_METHOD, ACME_POST),
     Entry("portal:solve", MERCHANT_WRONG_METHOD, ACME_POST),

@@ -64,11 +64,17 @@ class Browsing:
         self.problems: list[str] = []
         self.expected: list[re.Pattern[str]] = []
 
-    def person(self, email: str) -> Page:
-        """A fresh context for one person, signed in through the sign-in form."""
+    def person(self, email: str, *, live: bool = False) -> Page:
+        """A fresh context for one person, signed in through the sign-in form.
+
+        Without ``live`` the pages have no WebSocket, as in a browser where it is blocked:
+        the live chat stays off and every form posts (the WSGI live server has no sockets;
+        tests/test_browser_chat.py runs the ASGI application for the live chat)."""
         context = self.browser.new_context(
             base_url=self.base_url, viewport={"width": 1280, "height": 900}
         )
+        if not live:
+            context.add_init_script(script="window.WebSocket = undefined;")
         context.set_default_timeout(10_000)
         context.on("console", self._console)
         context.on("weberror", self._web_error)

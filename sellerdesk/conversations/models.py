@@ -294,11 +294,21 @@ class Message(models.Model):
         related_name="+",
         db_index=False,
     )
+    #: The id the sending client gave it (live chat), so that a message the client sends again
+    #: after a lost acknowledgement is stored once. Empty for everything else (a database
+    #: default too: the importer's bulk inserts name their columns and leave it out).
+    client_id = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["conversation", "external_id"], name="message_unique_in_conversation"
+            ),
+            # Per conversation: a client id only has to be unique where it is sent.
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"],
+                condition=~Q(client_id=""),
+                name="message_unique_client_id",
             ),
         ]
 

@@ -96,6 +96,24 @@ def latest_message_id(*, conversation: Conversation, merchant_only: bool = False
     return max(rows.order_by().values_list("id", flat=True), default=0)
 
 
+#: The most messages one replay sends; a client that missed more reloads the page.
+REPLAY_LIMIT = 200
+
+
+def messages_after(
+    *, user: User, after: int, conversation: Conversation | None = None, limit: int = REPLAY_LIMIT
+) -> list[Message]:
+    """What a reconnecting chat client missed: the stored messages the person may see (a
+    merchant: their merchant's public ones), with an id above ``after``, oldest first, in one
+    conversation or in all the person may see."""
+    rows = Message.objects.filter(conversation__in=_visible(user), pk__gt=max(after, 0))
+    if conversation is not None:
+        rows = rows.filter(conversation=conversation)
+    if not user.is_agent:
+        rows = rows.filter(public=True)
+    return list(rows.order_by("id")[:limit])
+
+
 def other_viewers(*, conversation: Conversation, user: User, seconds: int = 45) -> list[User]:
     """Other staff who had the conversation open within the last ``seconds``."""
     since = timezone.now() - timedelta(seconds=seconds)

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from sellerdesk.accounts.models import Merchant, MerchantStatus
-from sellerdesk.conversations import facts
+from sellerdesk.conversations import events, facts
 from sellerdesk.conversations.interchange import column_length, parse_country
 from sellerdesk.conversations.models import (
     AuthorType,
@@ -45,6 +45,7 @@ _MAX_LENGTHS = {
     "author_id": column_length(Message, "author_id"),
     "author_name": column_length(Message, "author_name"),
     "by": column_length(StatusChange, "by"),
+    "client_id": column_length(Message, "client_id"),
     "tag": column_length(Tag, "display_name"),
 }
 
@@ -124,6 +125,9 @@ def conversation_open(
         )
         if merchant.profile_at is None or moment >= merchant.profile_at:
             Merchant.objects.filter(pk=merchant.pk).update(profile_at=moment)
+        events.publish_conversation(
+            conversation=conversation, change="created", audience="everyone"
+        )
         if body is not None:
             default_author = (
                 AuthorType.MERCHANT if initiated_by == InitiatedBy.MERCHANT else AuthorType.AGENT
@@ -145,6 +149,15 @@ def _locked(conversation: Conversation) -> Conversation:
     return Conversation.objects.select_for_update().get(pk=conversation.pk)
 
 
+class DuplicateMessage(Exception):
+    """The conversation already holds a message with this client id: the client sent it
+    again. ``message`` is the stored one; nothing was written."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(f"message {message.pk} already has client id {message.client_id!r}")
+        self.message = message
+
+
 def message_add(
     *,
     conversation: Conversation,
@@ -155,14 +168,31 @@ def message_add(
     author_name: str = "",
     created_at: datetime | None = None,
     external_id: str | None = None,
+    client_id: str = "",
 ) -> Message:
-    """Add a reply, an internal note (``public=False``) or a system message."""
+    """Add a reply, an internal note (``public=False``) or a system message.
+
+    ``client_id`` (a chat client's own id for the message) makes a resend land once: a second
+    message with the same client id in the conversation raises ``DuplicateMessage``.
+    """
     if author_type not in AuthorType.values:
         raise ValidationError(f"unknown author type {author_type!r}")
-    _check_text(body=body, author_id=author_id, author_name=author_name, external_id=external_id)
+    _check_text(
+        body=body,
+        author_id=author_id,
+        author_name=author_name,
+        external_id=external_id,
+        client_id=client_id,
+    )
     moment = created_at or timezone.now()
     with transaction.atomic():
         row = _locked(conversation)
+        if client_id:
+            # Checked with the conversation locked, so two copies sent at once queue here;
+            # the unique constraint stands behind it.
+            stored = row.messages.filter(client_id=client_id).first()
+            if stored is not None:
+                raise DuplicateMessage(stored)
         if moment < row.created_at:
             raise ValidationError("a message cannot be dated before its conversation")
         row.message_seq += 1
@@ -180,6 +210,7 @@ def message_add(
             public=public,
             body=body,
             created_at=moment,
+            client_id=client_id,
         )
         fields = ["message_seq"]
         is_response = public and author_type == AuthorType.AGENT
@@ -188,6 +219,7 @@ def message_add(
             row.first_response_seconds = facts.seconds_between(row.created_at, moment)
             fields += ["first_response_at", "first_response_seconds"]
         row.save(update_fields=fields)
+        events.publish_message(message=message, conversation=row)
     _sync(conversation, row)
     return message
 
@@ -209,6 +241,7 @@ def conversation_set_status(
             conversation=row, status=status, at=moment, seq=row.status_seq, by=by
         )
         _refresh_resolution(row)
+        events.publish_conversation(conversation=row, change="status", audience="everyone")
     _sync(conversation, row)
     return change
 

@@ -26,7 +26,7 @@ from django.utils.text import get_valid_filename
 
 from sellerdesk.accounts.models import Merchant, Team, User
 from sellerdesk.api import webhooks
-from sellerdesk.conversations import services
+from sellerdesk.conversations import events, services
 from sellerdesk.conversations.models import (
     RESOLVED_STATUSES,
     Activity,
@@ -220,8 +220,12 @@ def reply_post(
     files: Sequence[UploadedFile] = (),
     then_status: str | None = None,
     macro: Macro | None = None,
+    client_id: str = "",
 ) -> Message:
     """A reply (or, from staff, an internal note) by a signed-in person.
+
+    With ``client_id`` (live chat) a reply the client sends again is stored once: the second
+    call returns the stored message and changes nothing.
 
     A merchant's reply stops the 7-day clock and hands the conversation back to support
     (pending, solved or closed → open: nothing a merchant writes goes unread). Staff may set the status in the same step ("send and set
@@ -240,6 +244,34 @@ def reply_post(
     else:
         _require_staff(author)
         author_type = AuthorType.AGENT
+    try:
+        return _reply_store(
+            conversation=conversation,
+            author=author,
+            author_type=author_type,
+            body=body,
+            public=public,
+            files=files,
+            then_status=then_status,
+            macro=macro,
+            client_id=client_id,
+        )
+    except services.DuplicateMessage as resent:
+        return resent.message
+
+
+def _reply_store(
+    *,
+    conversation: Conversation,
+    author: User,
+    author_type: str,
+    body: str,
+    public: bool,
+    files: Sequence[UploadedFile],
+    then_status: str | None,
+    macro: Macro | None,
+    client_id: str,
+) -> Message:
     with transaction.atomic():
         message = services.message_add(
             conversation=conversation,
@@ -248,6 +280,7 @@ def reply_post(
             public=public,
             author_id=author.email,
             author_name=author.get_full_name(),
+            client_id=client_id,
         )
         Message.objects.filter(pk=message.pk).update(author_user=author)
         message.author_user = author
@@ -484,6 +517,7 @@ def conversation_assign(
             after=assignee.email if assignee else None,
         )
         conversation.assignee = assignee
+        events.publish_conversation(conversation=conversation, change="assignee", audience="staff")
 
 
 def conversation_set_team(
@@ -502,6 +536,7 @@ def conversation_set_team(
             after=team.name if team else None,
         )
         conversation.team = team
+        events.publish_conversation(conversation=conversation, change="team", audience="staff")
         _sla(conversation)  # the team's business hours may differ
 
 

@@ -44,6 +44,12 @@ class ConversationForm(forms.Form):
     )
 
 
+class ChatForm(forms.Form):
+    """The first message of a chat with support: a question, nothing else to fill in."""
+
+    body = forms.CharField(label=_("Your message"), max_length=BODY_MAX, widget=forms.Textarea)
+
+
 class ReplyForm(forms.Form):
     # Optional: a reply may be attachments alone (the service refuses one with neither).
     body = forms.CharField(

@@ -20,11 +20,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from sellerdesk.accounts.models import User
 from sellerdesk.conversations import selectors, workflow
-from sellerdesk.conversations.models import RESOLVED_STATUSES, Conversation, Status
+from sellerdesk.conversations.models import RESOLVED_STATUSES, Channel, Conversation, Kind, Status
 from sellerdesk.core.access import merchant_required
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.files import attachment_response
-from sellerdesk.portal.forms import ConversationForm, ReplyForm
+from sellerdesk.portal.forms import ChatForm, ConversationForm, ReplyForm
+
+#: A chat's subject: the start of its first message.
+CHAT_SUBJECT_LENGTH = 80
 
 ATTACHMENTS_FIELD = "attachments"
 
@@ -87,6 +90,32 @@ def conversation_new(request: HttpRequest) -> HttpResponse:
     )
 
 
+@merchant_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def chat_start(request: HttpRequest) -> HttpResponse:
+    """ "Chat with support": the first message opens a chat conversation, whose page is the
+    chat (live with JavaScript, a form without)."""
+    user = _user(request)
+    form = ChatForm(request.POST if request.method == "POST" else None)
+    if form.is_bound and form.is_valid():
+        body = form.cleaned_data["body"]
+        first_line = body.strip().splitlines()[0] if body.strip() else ""
+        try:
+            conversation = workflow.merchant_conversation_open(
+                user=user,
+                kind=Kind.QUESTION,
+                subject=first_line[:CHAT_SUBJECT_LENGTH],
+                body=body,
+                channel=Channel.CHAT,
+            )
+        except ValidationError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("portal:detail", pk=conversation.pk)
+    return render(request, "portal/chat.html", {"form": form}, status=400 if form.errors else 200)
+
+
 def _detail(
     request: HttpRequest,
     user: User,
@@ -95,12 +124,15 @@ def _detail(
     *,
     status: int = 200,
 ) -> HttpResponse:
+    thread = selectors.thread(user=user, conversation=conversation)
     return render(
         request,
         "portal/detail.html",
         {
             "conversation": conversation,
-            "thread": selectors.thread(user=user, conversation=conversation),
+            "thread": thread,
+            # Where the live chat's replay starts (chat.js).
+            "last_message_id": max((m.pk for m in thread), default=0),
             "resolved": conversation.status in RESOLVED_STATUSES,
             "reply_form": reply_form,
             "files_dropped": reply_form.is_bound and bool(request.FILES),

@@ -1,4 +1,5 @@
-"""sellerdesk serve: the web application under an ASGI server (uvicorn)."""
+"""sellerdesk serve: the web application and the live chat's websockets under an ASGI server
+(uvicorn)."""
 
 from __future__ import annotations
 
@@ -38,4 +39,9 @@ class Command(BaseCommand):
             workers=options["workers"],
             log_level="info",
             lifespan="off",
+            # The live chat's websockets (/ws/chat/). The consumer refuses a frame over
+            # SELLERDESK_CHAT_MAX_FRAME_BYTES with its own error; the server drops anything
+            # far beyond before buffering it.
+            ws="websockets-sansio",
+            ws_max_size=4 * settings.SELLERDESK_CHAT_MAX_FRAME_BYTES,
         )

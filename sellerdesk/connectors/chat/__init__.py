@@ -1,0 +1,1 @@
+"""Live chat: the websocket consumer behind the portal's chat panel and the desk's live pages."""

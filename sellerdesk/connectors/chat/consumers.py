@@ -1,0 +1,371 @@
+"""The live-chat websocket (``/ws/chat/``): one socket per open page, merchant or staff.
+
+The socket needs a signed-in session (staff: with their second factor where it is required).
+A merchant user's socket joins their merchant's group only, so it carries that merchant's
+conversations and nothing else; a staff socket joins the desk's group. What travels there is
+published by the services after commit (``conversations.events``); this consumer adds only
+the ephemeral: who is typing, and which staff have a conversation open.
+
+Frames are JSON text, one object each, with a ``type``:
+
+- ``subscribe {conversation, after}``: open a conversation (checked by the selectors); the
+  stored messages with an id above ``after`` are replayed, then ``replayed``.
+- ``resume {after}``: replay the messages above ``after`` in every conversation the person
+  may see (the portal's list, a reconnecting client without a conversation open).
+- ``send {conversation, body, client_id, internal}``: a reply through the same service as
+  the portal's form. It is stored, then acknowledged (``ack`` with the message's id) and
+  delivered to everyone allowed; the same ``client_id`` again is acknowledged with the same
+  id and stored once.
+- ``typing {conversation, internal}``, ``unsubscribe {conversation}``, ``ping``.
+
+A frame that is not JSON, or asks for something not allowed, is answered with ``error`` and
+the socket stays open. A binary frame closes it with 1003, a frame over the size limit with
+1009, a socket without a session is closed with 4401, one whose person may not chat with
+4403.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.http import Http404
+
+from sellerdesk.accounts.models import User
+from sellerdesk.conversations import events, selectors, workflow
+from sellerdesk.conversations.models import Conversation
+from sellerdesk.core.errors import ValidationError
+from sellerdesk.core.text import parse_id
+
+CLOSE_UNSUPPORTED = 1003
+CLOSE_TOO_BIG = 1009
+CLOSE_SIGN_IN = 4401
+CLOSE_FORBIDDEN = 4403
+#: Conversations one socket may have open at once.
+MAX_SUBSCRIPTIONS = 50
+CLIENT_ID_MAX = 64
+
+
+def close_code_for(user: Any, session: Any) -> int | None:
+    """Why this person's socket is refused (a close code), or None when it may connect."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return CLOSE_SIGN_IN
+    if user.is_agent:
+        if settings.SELLERDESK_STAFF_2FA_REQUIRED and not _second_factor_done(user, session):
+            return CLOSE_FORBIDDEN
+        return None
+    if user.is_merchant_user and user.merchant_id is not None:
+        return None
+    return CLOSE_FORBIDDEN
+
+
+def _second_factor_done(user: User, session: Any) -> bool:
+    # The check django_otp's middleware makes for a request, made for the socket's session.
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.models import Device
+
+    persistent_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
+    device = Device.from_persistent_id(persistent_id) if persistent_id else None
+    return device is not None and device.user_id == user.pk and device.confirmed
+
+
+class FrameError(Exception):
+    """A frame the socket answers with an ``error`` and otherwise ignores."""
+
+    def __init__(self, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.extra = extra
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    user: User | None = None
+    staff = False
+    home_group = ""
+
+    async def connect(self) -> None:
+        self.subscribed: set[int] = set()
+        # Who is viewing, per socket: a token, not the layer's channel name.
+        self.token = secrets.token_hex(8)
+        user = self.scope.get("user")
+        # Accepted first so that a refusal reaches the client as a close code it can show.
+        await self.accept()
+        code = await database_sync_to_async(close_code_for)(user, self.scope.get("session"))
+        if code is not None:
+            await self._error(
+                "sign_in" if code == CLOSE_SIGN_IN else "forbidden",
+                "sign in first" if code == CLOSE_SIGN_IN else "this account may not use the chat",
+            )
+            await self.close(code=code)
+            return
+        assert isinstance(user, User)
+        self.user = user
+        self.staff = user.is_agent
+        self.home_group = (
+            events.DESK_GROUP if self.staff else events.merchant_group(user.merchant_id or 0)
+        )
+        await self.channel_layer.group_add(self.home_group, self.channel_name)
+        await self._send({"type": "hello", "staff": self.staff, "name": user.get_full_name()})
+
+    async def disconnect(self, code: int) -> None:
+        if self.user is None:
+            return
+        for conversation_id in list(self.subscribed):
+            await self._leave(conversation_id)
+        await self.channel_layer.group_discard(self.home_group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.user is None:
+            return
+        if text_data is None:
+            await self._error("binary", "binary frames are not accepted: send JSON text")
+            await self.close(code=CLOSE_UNSUPPORTED)
+            return
+        limit = settings.SELLERDESK_CHAT_MAX_FRAME_BYTES
+        if len(text_data) > limit or len(text_data.encode()) > limit:
+            await self._error("too_big", f"a frame may be at most {limit} bytes")
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self._error("bad_frame", "a frame is one JSON object")
+            return
+        if not isinstance(frame, dict):
+            await self._error("bad_frame", "a frame is one JSON object")
+            return
+        handler = self._HANDLERS.get(str(frame.get("type")))
+        if handler is None:
+            await self._error("bad_frame", f"unknown frame type {frame.get('type')!r}")
+            return
+        try:
+            await handler(self, frame)
+        except FrameError as problem:
+            await self._error(problem.code, problem.detail, **problem.extra)
+
+    # --- Frames from the client ------------------------------------------------------------
+
+    async def _subscribe(self, frame: dict[str, Any]) -> None:
+        conversation_id = self._conversation_id(frame)
+        after = self._after(frame)
+        if conversation_id not in self.subscribed:
+            if len(self.subscribed) >= MAX_SUBSCRIPTIONS:
+                raise FrameError("too_many", f"at most {MAX_SUBSCRIPTIONS} conversations open")
+            await database_sync_to_async(self._conversation)(conversation_id)
+            # Joined before the replay is read, so a message committed in between comes
+            # live or in the replay (the client drops an id it has).
+            await self.channel_layer.group_add(
+                events.conversation_group(conversation_id), self.channel_name
+            )
+            self.subscribed.add(conversation_id)
+            if self.staff:
+                await self._viewing(conversation_id, "join")
+        if after is not None:
+            await self._replay(conversation_id, after)
+
+    async def _unsubscribe(self, frame: dict[str, Any]) -> None:
+        conversation_id = self._conversation_id(frame)
+        if conversation_id in self.subscribed:
+            await self._leave(conversation_id)
+
+    async def _resume(self, frame: dict[str, Any]) -> None:
+        after = self._after(frame)
+        await self._replay(None, after or 0)
+
+    async def _send_message(self, frame: dict[str, Any]) -> None:
+        conversation_id = self._conversation_id(frame)
+        body = frame.get("body")
+        client_id = frame.get("client_id", "")
+        internal = frame.get("internal", False)
+        if not isinstance(client_id, str) or len(client_id) > CLIENT_ID_MAX:
+            raise FrameError("invalid", f"client_id is a string of at most {CLIENT_ID_MAX}")
+        if not isinstance(body, str):
+            raise FrameError("invalid", "body is a string", client_id=client_id)
+        if not isinstance(internal, bool):
+            raise FrameError("invalid", "internal is true or false", client_id=client_id)
+        message_id = await database_sync_to_async(self._store)(
+            conversation_id, body, client_id, internal
+        )
+        await self._send(
+            {
+                "type": "ack",
+                "conversation": conversation_id,
+                "client_id": client_id,
+                "id": message_id,
+            }
+        )
+
+    async def _typing(self, frame: dict[str, Any]) -> None:
+        conversation_id = self._conversation_id(frame)
+        if conversation_id not in self.subscribed:
+            raise FrameError("not_subscribed", "subscribe to the conversation first")
+        assert self.user is not None
+        await self.channel_layer.group_send(
+            events.conversation_group(conversation_id),
+            {
+                "type": "chat.typing",
+                "conversation": conversation_id,
+                "name": self.user.get_full_name(),
+                "staff": self.staff,
+                # Only staff write internal notes; a note being typed is for staff eyes.
+                "internal": self.staff and frame.get("internal") is True,
+                "sender": self.channel_name,
+            },
+        )
+
+    async def _ping(self, frame: dict[str, Any]) -> None:
+        await self._send({"type": "pong"})
+
+    _HANDLERS = {
+        "subscribe": _subscribe,
+        "unsubscribe": _unsubscribe,
+        "resume": _resume,
+        "send": _send_message,
+        "typing": _typing,
+        "ping": _ping,
+    }
+
+    # --- Messages from the channel layer ---------------------------------------------------
+
+    async def chat_event(self, message: dict[str, Any]) -> None:
+        """An event a service published (``conversations.events``)."""
+        event = message["event"]
+        # The group already scopes it; a note never goes to a merchant's socket regardless.
+        if not self.staff and event.get("public") is False:
+            return
+        await self._send(event)
+
+    async def chat_typing(self, message: dict[str, Any]) -> None:
+        if message["sender"] == self.channel_name or (message["internal"] and not self.staff):
+            return
+        await self._send(
+            {
+                "type": "typing",
+                "conversation": message["conversation"],
+                "name": message["name"],
+                "staff": message["staff"],
+            }
+        )
+
+    async def chat_viewing(self, message: dict[str, Any]) -> None:
+        """Who is viewing, among staff only. A newcomer's "join" is answered by everyone
+        already there with "here", straight to the newcomer's socket."""
+        if not self.staff or message["sender"] == self.channel_name:
+            return
+        conversation_id = message["conversation"]
+        await self._send(
+            {
+                "type": "viewing",
+                "conversation": conversation_id,
+                "state": message["state"],
+                "viewer": message["viewer"],
+                "name": message["name"],
+            }
+        )
+        if message["state"] == "join" and conversation_id in self.subscribed:
+            await self.channel_layer.send(
+                message["sender"], self._viewing_message(conversation_id, "here")
+            )
+
+    # --- Helpers ---------------------------------------------------------------------------
+
+    def _conversation(self, conversation_id: int) -> Conversation:
+        assert self.user is not None
+        try:
+            return selectors.conversation_get(user=self.user, pk=conversation_id)
+        except Http404:
+            raise FrameError(
+                "not_found", "no such conversation", conversation=conversation_id
+            ) from None
+
+    def _store(self, conversation_id: int, body: str, client_id: str, internal: bool) -> int:
+        assert self.user is not None
+        conversation = self._conversation(conversation_id)
+        try:
+            message = workflow.reply_post(
+                conversation=conversation,
+                author=self.user,
+                body=body,
+                public=not internal,
+                client_id=client_id,
+            )
+        except ValidationError as problem:
+            raise FrameError(
+                "invalid", str(problem), conversation=conversation_id, client_id=client_id
+            ) from None
+        return message.pk
+
+    async def _replay(self, conversation_id: int | None, after: int) -> None:
+        assert self.user is not None
+        conversation = (
+            await database_sync_to_async(self._conversation)(conversation_id)
+            if conversation_id is not None
+            else None
+        )
+        rows = await database_sync_to_async(selectors.messages_after)(
+            user=self.user, after=after, conversation=conversation
+        )
+        for row in rows:
+            await self._send(events.message_payload(row))
+        await self._send(
+            {
+                "type": "replayed",
+                "conversation": conversation_id,
+                "count": len(rows),
+                # More than one replay holds: the client reloads the page instead.
+                "complete": len(rows) < selectors.REPLAY_LIMIT,
+            }
+        )
+
+    async def _leave(self, conversation_id: int) -> None:
+        self.subscribed.discard(conversation_id)
+        if self.staff:
+            await self._viewing(conversation_id, "leave")
+        await self.channel_layer.group_discard(
+            events.conversation_group(conversation_id), self.channel_name
+        )
+
+    def _viewing_message(self, conversation_id: int, state: str) -> dict[str, Any]:
+        assert self.user is not None
+        return {
+            "type": "chat.viewing",
+            "conversation": conversation_id,
+            "state": state,
+            "viewer": self.token,
+            "name": self.user.get_full_name(),
+            "sender": self.channel_name,
+        }
+
+    async def _viewing(self, conversation_id: int, state: str) -> None:
+        await self.channel_layer.group_send(
+            events.conversation_group(conversation_id),
+            self._viewing_message(conversation_id, state),
+        )
+
+    @staticmethod
+    def _conversation_id(frame: dict[str, Any]) -> int:
+        key = parse_id(frame.get("conversation"))
+        if key is None:
+            raise FrameError("invalid", "conversation is a conversation's id")
+        return key
+
+    @staticmethod
+    def _after(frame: dict[str, Any]) -> int | None:
+        value = frame.get("after")
+        if value is None:
+            return None
+        after = parse_id(value)
+        if after is None:
+            raise FrameError("invalid", "after is the last message id seen (0 or more)")
+        return after
+
+    async def _send(self, payload: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(payload, ensure_ascii=False))
+
+    async def _error(self, code: str, detail: str, **extra: Any) -> None:
+        await self._send({"type": "error", "code": code, "detail": detail, **extra})

@@ -1,0 +1,127 @@
+"""Real-time events: what the services tell the open pages, once their change is committed.
+
+Only services publish, and only through ``publish_on_commit``. An event goes to the desk's
+group (every staff socket) and, when merchants may see it, to the conversation's merchant's
+group; a socket joins exactly one of the two by who signed in (``connectors.chat``). How the
+event travels is Channels' layer: in memory in one process, Redis across several (settings).
+
+Events are a notification, not the record: every message is stored before its event leaves,
+and a client that missed events reads what it missed from the database (``selectors``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Literal
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from sellerdesk.conversations.models import Conversation, Message
+
+log = logging.getLogger(__name__)
+
+#: Every staff socket is in this group (staff may see every conversation).
+DESK_GROUP = "desk"
+#: The Channels handler name a group message is delivered to (``ChatConsumer.chat_event``).
+HANDLER = "chat.event"
+
+Audience = Literal["everyone", "staff"]
+
+
+def merchant_group(merchant_id: int) -> str:
+    """The group of one merchant's users' sockets."""
+    return f"merchant.{merchant_id}"
+
+
+def conversation_group(conversation_id: int) -> str:
+    """The sockets that have one conversation open: typing and who is viewing."""
+    return f"conversation.{conversation_id}"
+
+
+def message_payload(message: Message) -> dict[str, Any]:
+    """A stored message as the sockets carry it (and as a replay sends it)."""
+    return {
+        "type": "message",
+        "conversation": message.conversation_id,
+        "id": message.pk,
+        "author_type": message.author_type,
+        "author_name": message.author_name,
+        "public": message.public,
+        "body": message.body,
+        "created_at": message.created_at.isoformat(),
+        "client_id": message.client_id,
+    }
+
+
+def conversation_payload(conversation: Conversation, change: str) -> dict[str, Any]:
+    return {
+        "type": "conversation",
+        "change": change,
+        "conversation": conversation.pk,
+        "status": conversation.status,
+        "subject": conversation.subject,
+        "channel": conversation.channel,
+    }
+
+
+def publish_on_commit(
+    *, conversation: Conversation, payload: dict[str, Any], audience: Audience
+) -> None:
+    """Send ``payload`` to the sockets that may see it, once the current transaction commits
+    (at once outside one). A rolled-back change publishes nothing."""
+    groups = [DESK_GROUP]
+    if audience == "everyone":
+        groups.append(merchant_group(conversation.merchant_id))
+    message = {"type": HANDLER, "event": payload}
+    transaction.on_commit(lambda: _send(groups, message))
+
+
+def publish_message(*, message: Message, conversation: Conversation) -> None:
+    """A new message: public replies to everyone, internal notes to staff only."""
+    publish_on_commit(
+        conversation=conversation,
+        payload=message_payload(message),
+        audience="everyone" if message.public else "staff",
+    )
+
+
+def publish_conversation(*, conversation: Conversation, change: str, audience: Audience) -> None:
+    """A new conversation or a change to its status or assignee."""
+    payload = conversation_payload(conversation, change)
+    if audience == "staff":
+        payload["assignee"] = conversation.assignee_id
+    publish_on_commit(conversation=conversation, payload=payload, audience=audience)
+
+
+def _send(groups: list[str], message: dict[str, Any]) -> None:
+    """Hand the message to the channel layer. A layer that fails (Redis down) costs the live
+    update, never the committed change: clients catch up from the database."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    try:
+        if loop is None:
+            async_to_sync(_group_send)(layer, groups, message)
+        else:
+            # Committed inside a running event loop's thread (an async caller that is allowed
+            # to use the ORM): send from the loop instead of blocking it.
+            task = loop.create_task(_group_send(layer, groups, message))
+            _PENDING.add(task)
+            task.add_done_callback(_PENDING.discard)
+    except Exception:
+        log.exception("real-time event not delivered to %s", groups)
+
+
+_PENDING: set[asyncio.Task[None]] = set()
+
+
+async def _group_send(layer: Any, groups: list[str], message: dict[str, Any]) -> None:
+    for group in groups:
+        await layer.group_send(group, message)

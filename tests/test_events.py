@@ -1,0 +1,183 @@
+"""The services publish real-time events through events.publish_on_commit: after commit, to
+the groups allowed to see them, and nothing when the change is rolled back."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import channel_layers, get_channel_layer
+from django.db import transaction
+
+from sellerdesk.conversations import events, services, workflow
+
+pytestmark = pytest.mark.django_db
+
+
+class Listener:
+    """A channel of the real (in-memory) layer, in the desk's group and a merchant's."""
+
+    def __init__(self, *groups: str) -> None:
+        self.layer = get_channel_layer()
+        self.channel = async_to_sync(self.layer.new_channel)()
+        for group in groups:
+            async_to_sync(self.layer.group_add)(group, self.channel)
+
+    def events(self) -> list[dict]:
+        async def drain() -> list[dict]:
+            got = []
+            while True:
+                try:
+                    message = self.layer.channels[self.channel].get_nowait()
+                except (KeyError, asyncio.QueueEmpty):
+                    return got
+                got.append(message[1]["event"])
+
+        return async_to_sync(drain)()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_layer():
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
+def desk():
+    return Listener(events.DESK_GROUP)
+
+
+def test_a_reply_is_published_after_commit_to_the_desk_and_its_merchant(
+    acme_conversation, agent, desk, django_capture_on_commit_callbacks
+):
+    merchant = Listener(events.merchant_group(acme_conversation.merchant_id))
+    with django_capture_on_commit_callbacks() as callbacks:
+        message = workflow.reply_post(conversation=acme_conversation, author=agent, body="Selam")
+        # Not yet committed: nothing has left.
+        assert desk.events() == []
+    for callback in callbacks:
+        callback()
+    published = desk.events()
+    assert published[0] == events.message_payload(message)
+    assert published[0]["body"] == "Selam"
+    assert [e["type"] for e in published] == ["message", "conversation"]  # new → open
+    assert merchant.events() == published
+
+
+def test_a_note_goes_to_staff_only(
+    acme_conversation, agent, desk, django_capture_on_commit_callbacks
+):
+    merchant = Listener(events.merchant_group(acme_conversation.merchant_id))
+    with django_capture_on_commit_callbacks(execute=True):
+        workflow.reply_post(conversation=acme_conversation, author=agent, body="n", public=False)
+    assert [(e["type"], e["public"]) for e in desk.events()] == [("message", False)]
+    assert merchant.events() == []
+
+
+def test_a_rolled_back_change_publishes_nothing(
+    acme_conversation, agent, desk, django_capture_on_commit_callbacks
+):
+    class Boom(Exception):
+        pass
+
+    def change_then_fail() -> None:
+        with transaction.atomic():
+            workflow.reply_post(conversation=acme_conversation, author=agent, body="lost")
+            workflow.conversation_assign(
+                conversation=acme_conversation, assignee=agent, actor=agent
+            )
+            raise Boom
+
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(Boom):
+        change_then_fail()
+    assert callbacks == []
+    assert desk.events() == []
+
+
+def test_assignee_changes_go_to_staff_and_status_changes_to_everyone(
+    acme_conversation, agent, desk, django_capture_on_commit_callbacks
+):
+    merchant = Listener(events.merchant_group(acme_conversation.merchant_id))
+    with django_capture_on_commit_callbacks(execute=True):
+        workflow.conversation_assign(conversation=acme_conversation, assignee=agent, actor=agent)
+        workflow.conversation_change_status(
+            conversation=acme_conversation, status="solved", actor=agent
+        )
+    assert [(e["change"], e.get("assignee")) for e in desk.events()] == [
+        ("assignee", agent.pk),
+        ("status", None),
+    ]
+    assert [(e["change"], e["status"]) for e in merchant.events()] == [("status", "solved")]
+
+
+def test_a_new_conversation_is_published_with_its_first_message(
+    alice, desk, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        conversation = workflow.merchant_conversation_open(
+            user=alice, kind="question", subject="Chat", body="Merhaba", channel="chat"
+        )
+    created, first = desk.events()
+    assert (created["type"], created["change"], created["channel"]) == (
+        "conversation",
+        "created",
+        "chat",
+    )
+    assert (first["conversation"], first["body"]) == (conversation.pk, "Merhaba")
+
+
+def test_a_resent_client_id_stores_once_and_publishes_once(
+    acme_conversation, alice, desk, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = workflow.reply_post(
+            conversation=acme_conversation, author=alice, body="bir", client_id="k1"
+        )
+        again = workflow.reply_post(
+            conversation=acme_conversation, author=alice, body="bir", client_id="k1"
+        )
+    assert again.pk == first.pk
+    assert [e["id"] for e in desk.events() if e["type"] == "message"] == [first.pk]
+
+
+def test_the_client_id_is_unique_in_its_conversation_in_the_database(acme_conversation, alice):
+    from django.db import IntegrityError
+
+    from sellerdesk.conversations.models import Message
+
+    workflow.reply_post(conversation=acme_conversation, author=alice, body="a", client_id="k2")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Message.objects.create(
+            conversation=acme_conversation,
+            external_id="x-2",
+            author_type="merchant",
+            body="b",
+            created_at=acme_conversation.created_at,
+            client_id="k2",
+        )
+
+
+def test_a_client_id_longer_than_its_column_is_refused(acme_conversation, alice):
+    from sellerdesk.core.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="client_id is longer than 64"):
+        services.message_add(
+            conversation=acme_conversation, author_type="merchant", body="x", client_id="k" * 65
+        )
+
+
+def test_a_channel_layer_that_fails_costs_the_event_not_the_change(
+    acme_conversation, agent, monkeypatch, django_capture_on_commit_callbacks, caplog
+):
+    layer = get_channel_layer()
+
+    async def broken(group, message):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(layer, "group_send", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        message = workflow.reply_post(conversation=acme_conversation, author=agent, body="kept")
+    assert message.pk is not None
+    assert "real-time event not delivered" in caplog.text
