@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint format bench bench-desk bench-timers bench-email lock clean
+.PHONY: install run test lint format bench bench-desk bench-timers bench-email bench-load lock clean
 
 install: $(STAMP)
 
@@ -49,6 +49,11 @@ bench-timers: install
 # Inbound e-mail ingested per second on one core, SQLite and PostgreSQL (sd_bench_email).
 bench-email: install
 	$(BIN)/python bench/email_ingest.py $(BENCH_ARGS)
+
+# The real processes on a PostgreSQL of its own under a scripted mix and faults, then a
+# reconciliation (ports 8161-8165; 10 minutes by default, BENCH_ARGS="--duration 60").
+bench-load: install
+	$(BIN)/python bench/load.py $(BENCH_ARGS)
 
 # Re-pin the dependencies after changing pyproject.toml.
 lock: install
