@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint format bench bench-desk bench-timers bench-email bench-load lock clean
+.PHONY: install run test lint format bench bench-desk bench-timers bench-email bench-chat bench-load lock clean
 
 install: $(STAMP)
 
@@ -54,6 +54,11 @@ bench-email: install
 # reconciliation (ports 8161-8165; 10 minutes by default, BENCH_ARGS="--duration 60").
 bench-load: install
 	$(BIN)/python bench/load.py $(BENCH_ARGS)
+
+# Live chat through `sellerdesk serve`: delivery latency and messages/s, 500 merchant sockets,
+# PostgreSQL (sd_chat_bench), port 8101.
+bench-chat: install
+	$(BIN)/python bench/chat.py $(BENCH_ARGS)
 
 # Re-pin the dependencies after changing pyproject.toml.
 lock: install

@@ -188,7 +188,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise FrameError("invalid", "body is a string", client_id=client_id)
         if not isinstance(internal, bool):
             raise FrameError("invalid", "internal is true or false", client_id=client_id)
-        message_id = await database_sync_to_async(self._store)(
+        # Off the single "thread-sensitive" thread: sockets' messages are stored in parallel
+        # (each its own transaction and connection); one socket's frames still go in order.
+        message_id = await database_sync_to_async(self._store, thread_sensitive=False)(
             conversation_id, body, client_id, internal
         )
         await self._send(
