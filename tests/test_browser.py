@@ -85,6 +85,9 @@ class Browsing:
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in", exact=True).click()
         expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+        # The deferred scripts (desk.js's shortcuts, chat.js) have run once "load" has fired:
+        # a key pressed before then would go unheard on a busy machine.
+        page.wait_for_load_state("load")
         return page
 
     def allow_console_error(self, pattern: str) -> None:
