@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint format bench bench-desk bench-timers bench-email bench-api bench-chat bench-search bench-help lock lock-bench-api clean
+.PHONY: install run test lint format bench bench-desk bench-timers bench-email bench-api bench-chat bench-search bench-help bench-load lock lock-bench-api clean
 
 install: $(STAMP)
 
@@ -59,6 +59,11 @@ bench-api: install
 lock-bench-api: install
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url \
 	  --strip-extras -o bench/api_peers/helpdesk/requirements.txt bench/api_peers/helpdesk/requirements.in
+
+# The real processes on a PostgreSQL of its own under a scripted mix and faults, then a
+# reconciliation (ports 8161-8165; 10 minutes by default, BENCH_ARGS="--duration 60").
+bench-load: install
+	$(BIN)/python bench/load.py $(BENCH_ARGS)
 
 # Live chat through `sellerdesk serve`: delivery latency and messages/s, 500 merchant sockets,
 # PostgreSQL (sd_chat_bench), port 8101.

@@ -15,6 +15,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core.cache import cache
+from django.db import InterfaceError, OperationalError
 from django.test import Client
 from django.utils import timezone
 
@@ -314,3 +315,29 @@ def test_the_docs_work_offline(client):
         assert asset.status_code == 200, reference
         assert b"".join(asset.streaming_content if asset.streaming else [asset.content])
     assert json.loads(client.get("/api/v1/openapi.json").content)["openapi"].startswith("3.")
+
+
+# --- 503 -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OperationalError("terminating connection due to administrator command"),
+        InterfaceError("connection already closed"),
+    ],
+)
+def test_a_database_away_is_a_503_to_retry_not_a_500(world, monkeypatch, caplog, error):
+    """Found by ``make bench-load``: during a PostgreSQL restart clients got 500s."""
+
+    def away(**_):
+        raise error
+
+    monkeypatch.setattr(api_selectors, "tags_matching", away)
+    response = world.client("read").get("/api/v1/tags")
+    problem = assert_problem(response, 503)
+    assert response["Retry-After"] == "5"
+    assert problem["type"].endswith(":unavailable")
+    assert "try again" in problem["detail"]
+    assert "administrator command" not in response.content.decode()
+    assert "the database away" in caplog.text

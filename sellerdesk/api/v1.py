@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.db import IntegrityError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
@@ -181,6 +181,23 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 @api.exception_handler(RequestDataTooBig)
 def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     return problem_response(413, "the body is too large", slug="too-large")
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def _database_away(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # A database restart or failover: a moment later the same request succeeds. Whether a
+    # commit went through when the connection broke is unknown, so the advice is to retry
+    # with the same Idempotency-Key, which answers with what was stored, or stores it once.
+    logger.warning(
+        "API request met the database away: %s %s: %s", request.method, request.path, exc
+    )
+    return problem_response(
+        503,
+        "the database is unavailable for a moment: try again (with the same Idempotency-Key)",
+        slug="unavailable",
+        headers={"Retry-After": "5"},
+    )
 
 
 @api.exception_handler(Exception)

@@ -32,6 +32,7 @@ class Periodic:
 
 
 def jobs() -> list[Periodic]:
+    from sellerdesk.connectors.email import tasks as email_tasks
     from sellerdesk.outbox import delivery, tasks
     from sellerdesk.sla import tasks as sla_tasks
 
@@ -39,6 +40,12 @@ def jobs() -> list[Periodic]:
         Periodic("outbox.deliver", timedelta(seconds=2), tasks.deliver_outbox, delivery.has_due),
         Periodic("sla.sweep", timedelta(seconds=30), sla_tasks.sweep_timers),
         Periodic("sla.automations", timedelta(seconds=60), sla_tasks.run_automations),
+        Periodic(
+            "email.retry",
+            timedelta(seconds=60),
+            email_tasks.process_waiting_mail,
+            email_tasks.has_waiting_mail,
+        ),
         Periodic("tasks.prune", timedelta(hours=1), tasks.prune_task_results),
         Periodic("database.optimize", timedelta(hours=24), tasks.optimize_database),
         Periodic("attachments.orphans", timedelta(hours=24), tasks.remove_orphan_attachments),

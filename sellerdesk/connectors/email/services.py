@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
-from django.db.models import F
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import F, QuerySet
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
@@ -47,6 +47,14 @@ from sellerdesk.core.countries import country_from_address
 from sellerdesk.core.errors import ValidationError
 
 logger = logging.getLogger(__name__)
+
+#: Failures of the surroundings, not of the mail: attachment storage full or unwritable, the
+#: database away. Such a mail stays *received* and is tried again (the worker's
+#: ``email.retry``, and ``smtpd``/``fetchmail`` at start), quarantined only after this many.
+TRANSIENT_ERRORS = (OSError, OperationalError, InterfaceError)
+TRANSIENT_ATTEMPTS = 10
+#: A received mail younger than this is left to the receiver that is processing it.
+RETRY_AFTER = timedelta(minutes=1)
 
 AUTO_LABELS = {
     Auto.AUTO_REPLY: "Automatic reply",
@@ -90,10 +98,19 @@ def inbound_deliver(
     return inbound_process(inbound=inbound, raw=raw)
 
 
-def inbound_process_waiting(*, limit: int = 500) -> int:
-    """Process mail stored but never processed (a receiver stopped in between)."""
+def inbound_waiting(*, older_than: timedelta | None = None) -> QuerySet[InboundEmail]:
+    """Mail stored but not processed: a receiver stopped in between, or a failure of the
+    surroundings (``TRANSIENT_ERRORS``) left it to be tried again."""
+    rows = InboundEmail.objects.filter(state=InboundState.RECEIVED)
+    if older_than is not None:
+        rows = rows.filter(received_at__lte=timezone.now() - older_than)
+    return rows
+
+
+def inbound_process_waiting(*, limit: int = 500, older_than: timedelta | None = None) -> int:
+    """Process mail stored but never processed (``inbound_waiting``)."""
     rows = list(
-        InboundEmail.objects.filter(state=InboundState.RECEIVED)
+        inbound_waiting(older_than=older_than)
         .order_by("received_at", "id")
         .values_list("pk", flat=True)[:limit]
     )
@@ -130,13 +147,17 @@ def inbound_process(*, inbound: InboundEmail, raw: bytes | None = None) -> Inbou
         return row
     except Exception as error:  # whatever failed, the mail is kept and shown to admins
         text = f"{type(error).__name__}: {error}"[:5000]
-        logger.warning("inbound e-mail %s quarantined: %s", inbound.pk, text)
-        fields: dict[str, object] = {"state": InboundState.QUARANTINED, "error": text}
+        fields: dict[str, object] = {"error": text}
         if found is not None:
             fields.update(_summary(found))
-        InboundEmail.objects.filter(pk=inbound.pk).exclude(state=InboundState.PROCESSED).update(
-            attempts=F("attempts") + 1, **fields
-        )
+        rows = InboundEmail.objects.filter(pk=inbound.pk).exclude(state=InboundState.PROCESSED)
+        if isinstance(error, TRANSIENT_ERRORS) and rows.filter(
+            attempts__lt=TRANSIENT_ATTEMPTS - 1
+        ).update(attempts=F("attempts") + 1, **fields):
+            logger.warning("inbound e-mail %s kept to be tried again: %s", inbound.pk, text)
+        else:
+            logger.warning("inbound e-mail %s quarantined: %s", inbound.pk, text)
+            rows.update(attempts=F("attempts") + 1, state=InboundState.QUARANTINED, **fields)
     return InboundEmail.objects.defer("raw").get(pk=inbound.pk)
 
 

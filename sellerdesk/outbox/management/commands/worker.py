@@ -6,12 +6,19 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import DatabaseError, connections
 from django_tasks_db.management.commands.db_worker import Worker
 
 from sellerdesk.outbox.schedule import Scheduler, tick
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between tries while the database is away (a restart, a failover).
+RECONNECT_PAUSES = (1.0, 2.0, 4.0, 8.0)
 
 
 class Command(BaseCommand):
@@ -53,6 +60,24 @@ class Command(BaseCommand):
         worker.configure_signals()
         self.stdout.write(f"sellerdesk worker {worker_id} running")
         try:
-            worker.run()
+            self._run(worker)
         finally:
             scheduler.stop()
+
+    def _run(self, worker: Worker) -> None:
+        """Work until stopped. django-tasks' loop lets a database error out (a PostgreSQL
+        restart), which would end the process; the work lives in the outbox and on the
+        conversations, so the worker waits for the database and carries on instead."""
+        failures = 0
+        while True:
+            try:
+                worker.run()
+                return
+            except DatabaseError:
+                if not worker.running:
+                    raise
+                pause = RECONNECT_PAUSES[min(failures, len(RECONNECT_PAUSES) - 1)]
+                failures += 1
+                logger.warning("the database went away; the worker tries again in %s s", pause)
+                connections.close_all()
+                time.sleep(pause)
