@@ -16,3 +16,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", core_views.healthz, name="healthz"),
 ]
+
+#: A 503 with Retry-After while the database is away; any other error: Django's 500 page.
+handler500 = "sellerdesk.core.views.server_error"

@@ -138,3 +138,37 @@ def test_serve_in_production_serves_the_pages_and_their_hashed_static_files(tmp_
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_a_page_answers_503_with_retry_after_while_the_database_is_away(
+    client_for, agent, monkeypatch
+):
+    from django.db import OperationalError
+
+    from sellerdesk.desk import views
+
+    def away(*args, **kwargs):
+        raise OperationalError("the database system is shutting down")
+
+    monkeypatch.setattr(views.selectors, "inbox", away)
+    client = client_for(agent)
+    client.raise_request_exception = False
+
+    response = client.get("/desk/")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "try again in a few seconds" in response.content.decode()
+
+
+def test_any_other_error_is_still_a_500(client_for, agent, monkeypatch):
+    from sellerdesk.desk import views
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(views.selectors, "inbox", broken)
+    client = client_for(agent)
+    client.raise_request_exception = False
+
+    assert client.get("/desk/").status_code == 500

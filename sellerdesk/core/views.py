@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-from django.db import connection
+import sys
+
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views import defaults
 from django.views.decorators.http import require_GET
 
 from sellerdesk.core.access import home_for
@@ -23,3 +26,23 @@ def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok", "database": connection.vendor})
+
+
+def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpResponse:
+    """The page for an unhandled error; while the database is away (a restart, a failover),
+    a 503 that says so and when to try again, rather than a bare 500.
+
+    Django calls this while handling the exception, so ``sys.exc_info()`` holds it. The API
+    answers its own 503 as problem+json (``api.v1``).
+    """
+    error = sys.exc_info()[1]
+    if isinstance(error, OperationalError | InterfaceError):
+        response = HttpResponse(
+            "<!doctype html><title>Back in a moment</title><h1>Back in a moment</h1>"
+            "<p>sellerdesk cannot reach its database just now. Nothing you sent was lost "
+            "without telling you: try again in a few seconds.</p>",
+            status=503,
+        )
+        response["Retry-After"] = "5"
+        return response
+    return defaults.server_error(request, template_name)
