@@ -34,11 +34,19 @@ class Periodic:
 def jobs() -> list[Periodic]:
     from sellerdesk.outbox import delivery, tasks
     from sellerdesk.sla import tasks as sla_tasks
+    from sellerdesk.triage import selectors as triage_selectors
+    from sellerdesk.triage import tasks as triage_tasks
 
     return [
         Periodic("outbox.deliver", timedelta(seconds=2), tasks.deliver_outbox, delivery.has_due),
         Periodic("sla.sweep", timedelta(seconds=30), sla_tasks.sweep_timers),
         Periodic("sla.automations", timedelta(seconds=60), sla_tasks.run_automations),
+        Periodic(
+            "triage.suggest",
+            timedelta(seconds=5),
+            triage_tasks.suggest_pending,
+            triage_selectors.has_pending,
+        ),
         Periodic("tasks.prune", timedelta(hours=1), tasks.prune_task_results),
         Periodic("database.optimize", timedelta(hours=24), tasks.optimize_database),
     ]
