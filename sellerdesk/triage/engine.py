@@ -246,8 +246,10 @@ def fit_heads(
         init=init.kind if init else None,
         progress=progress,
     )
-    teamed = [i for i, r in enumerate(rows) if r.team]
-    team_labels = sorted({rows[i].team or "" for i in teamed})
+    # A team is learnt from MIN_EXAMPLES conversations, like a tag.
+    team_counts = Counter(r.team for r in rows if r.team)
+    team_labels = sorted(t for t, n in team_counts.items() if n >= MIN_EXAMPLES)
+    teamed = [i for i, r in enumerate(rows) if r.team in team_labels]
     team = (
         classifier.fit(
             Z[teamed],

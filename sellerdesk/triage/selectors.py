@@ -24,6 +24,7 @@ from sellerdesk.conversations.models import (
 from sellerdesk.conversations.selectors import segment_countries
 from sellerdesk.core.text import parse_id
 from sellerdesk.triage import engine
+from sellerdesk.triage.embedding import embedder_name
 from sellerdesk.triage.models import Embedding, Field, Run, State, Suggestion, TagSetting
 
 
@@ -202,7 +203,9 @@ def discover(
     rest). Largest cluster first, each with the conversations nearest its centre."""
     ids = untagged_ids(start=start, end=end, segment=segment, limit=limit)
     vectors = dict(
-        Embedding.objects.filter(conversation_id__in=ids).values_list("conversation_id", "vector")
+        Embedding.objects.filter(conversation_id__in=ids, embedder=embedder_name()).values_list(
+            "conversation_id", "vector"
+        )
     )
     have = [pk for pk in ids if pk in vectors]
     if not have:
@@ -213,23 +216,24 @@ def discover(
         X = engine.loaded(model).centering.transform(X)
     k = max(1, min(clusters, len(have) // 3 or 1))
     assign = _kmeans(X, k)
-    by_pk = {c.pk: c for c in Conversation.objects.filter(pk__in=have).select_related("merchant")}
-    texts = {r.pk: r.text for r in engine.rows_for(by_pk.values())}
-    found = []
+    chosen: list[tuple[int, list[int]]] = []
     for j in range(k):
         members = np.flatnonzero(assign == j)
         if not len(members):
             continue
         centre = X[members].mean(axis=0)
         nearest = members[np.argsort(-(X[members] @ centre))][:examples]
-        found.append(
-            Cluster(
-                size=len(members),
-                examples=[
-                    {"conversation": by_pk[have[i]], "text": texts.get(have[i], "")[:300]}
-                    for i in nearest
-                ],
-            )
+        chosen.append((len(members), [have[i] for i in nearest]))
+    # Only the examples' texts are read: a few messages, not the whole period's.
+    shown = [pk for _, pks in chosen for pk in pks]
+    by_pk = {c.pk: c for c in Conversation.objects.filter(pk__in=shown).select_related("merchant")}
+    texts = {r.pk: r.text for r in engine.rows_for(by_pk.values())}
+    found = [
+        Cluster(
+            size=size,
+            examples=[{"conversation": by_pk[pk], "text": texts.get(pk, "")[:300]} for pk in pks],
         )
+        for size, pks in chosen
+    ]
     found.sort(key=lambda c: -c.size)
     return Discovery(considered=len(ids), embedded=len(have), clusters=found)

@@ -141,7 +141,9 @@ class Command(BaseCommand):
         end = timezone.now()
         start = end - timedelta(days=options["days"])
         # Embed what the worker has not (older conversations): discovery needs every vector.
-        found = selectors.discover(start=start, end=end, segment=options["segment"], limit=5000)
+        found = selectors.discover(
+            start=start, end=end, segment=options["segment"], clusters=options["clusters"]
+        )
         if found.embedded < found.considered:
             ids = selectors.untagged_ids(start=start, end=end, segment=options["segment"])
             rows = engine.rows_for(
