@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint format bench bench-desk bench-timers bench-email bench-api bench-chat bench-search bench-help bench-load lock lock-bench-api clean
+.PHONY: install run test lint format bench bench-desk bench-timers bench-email bench-api bench-chat bench-search bench-help bench-load bench-triage lock lock-bench-api clean
 
 install: $(STAMP)
 
@@ -79,10 +79,14 @@ bench-search: install
 bench-help: install
 	$(BIN)/python bench/helpcenter.py $(BENCH_ARGS)
 
+# Triage on banking77, CLINC150 and xSID (../shared/datasets); embeddings cached in var/.
+bench-triage: install
+	$(BIN)/python bench/triage.py $(BENCH_ARGS)
+
 # Re-pin the dependencies after changing pyproject.toml.
 lock: install
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url \
-	  --strip-extras --extra dev --extra bench -o requirements/lock.txt pyproject.toml
+	  --strip-extras --extra dev --extra bench --extra triage -o requirements/lock.txt pyproject.toml
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

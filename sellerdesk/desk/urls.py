@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sellerdesk.desk import automations, people, views
+from sellerdesk.desk import automations, people, triage, views
 
 app_name = "desk"
 urlpatterns = [
@@ -23,7 +23,19 @@ urlpatterns = [
     path("automations/new/", automations.automation_edit, name="automation_new"),
     path("automations/<int:pk>/", automations.automation_edit, name="automation_edit"),
     path("automations/<int:pk>/toggle/", automations.automation_toggle, name="automation_toggle"),
+    path("triage/", triage.triage_page, name="triage"),
+    path("triage/threshold/", triage.tag_threshold, name="triage_threshold"),
     path("c/<int:pk>/", views.conversation, name="conversation"),
+    path(
+        "c/<int:pk>/suggestions/<int:sid>/accept/",
+        triage.suggestion_accept,
+        name="suggestion_accept",
+    ),
+    path(
+        "c/<int:pk>/suggestions/<int:sid>/reject/",
+        triage.suggestion_reject,
+        name="suggestion_reject",
+    ),
     path("c/<int:pk>/reply/", views.reply, name="reply"),
     path("c/<int:pk>/status/", views.change_status, name="status"),
     path("c/<int:pk>/assign/", views.assign, name="assign"),

@@ -34,6 +34,7 @@ from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.files import attachment_response
 from sellerdesk.core.text import parse_id
 from sellerdesk.desk.forms import MacroForm, OutreachForm
+from sellerdesk.triage import selectors as triage_selectors
 
 FILTER_FIELDS = ("status", "kind", "tag", "channel", "country", "segment", "assignee", "priority")
 PAGE_SIZES = (25, 50, 100)
@@ -184,6 +185,7 @@ def _conversation_context(
         "messages_": selectors.thread(user=me, conversation=conversation),
         "activities": selectors.activities(conversation=conversation),
         "tags": list(conversation.tags.order_by("name")),
+        "suggestions": triage_selectors.suggestions_for(conversation=conversation),
         "others": selectors.merchant_other_conversations(conversation=conversation),
         "viewers": selectors.other_viewers(conversation=conversation, user=me),
         "macros": selectors.macros_for(user=me),

@@ -35,6 +35,8 @@ def jobs() -> list[Periodic]:
     from sellerdesk.connectors.email import tasks as email_tasks
     from sellerdesk.outbox import delivery, tasks
     from sellerdesk.sla import tasks as sla_tasks
+    from sellerdesk.triage import selectors as triage_selectors
+    from sellerdesk.triage import tasks as triage_tasks
 
     return [
         Periodic("outbox.deliver", timedelta(seconds=2), tasks.deliver_outbox, delivery.has_due),
@@ -45,6 +47,12 @@ def jobs() -> list[Periodic]:
             timedelta(seconds=60),
             email_tasks.process_waiting_mail,
             email_tasks.has_waiting_mail,
+        ),
+        Periodic(
+            "triage.suggest",
+            timedelta(seconds=5),
+            triage_tasks.suggest_pending,
+            triage_selectors.has_pending,
         ),
         Periodic("tasks.prune", timedelta(hours=1), tasks.prune_task_results),
         Periodic("database.optimize", timedelta(hours=24), tasks.optimize_database),

@@ -1,0 +1,1 @@
+"""Triage: suggested tags, kind and team for incoming conversations (issue 8)."""
