@@ -360,10 +360,12 @@ def sellerdesk_setup(conversations: int) -> dict[str, Any]:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
+    from django.utils import timezone
+
     from sellerdesk.accounts.models import Role
     from sellerdesk.accounts.services import user_create
     from sellerdesk.api import services as api_services
-    from sellerdesk.api import webhooks
+    from sellerdesk.api.models import WebhookSubscription
     from sellerdesk.conversations import workflow
     from sellerdesk.conversations.services import merchant_upsert
 
@@ -387,8 +389,14 @@ def sellerdesk_setup(conversations: int) -> dict[str, Any]:
         workflow.reply_post(conversation=conversation, author=agent, body="We are looking.")
         pks.append(conversation.pk)
     _, token = api_services.apikey_create(name="bench", scope="write")
-    webhooks.webhook_subscribe(
-        url="https://hooks.marketplace.example/sellerdesk", events=["message.created"]
+    # Written as a row: subscribing checks that the host resolves to a public address, and a
+    # bench machine may have no DNS. Nothing is delivered (no worker runs): the row makes each
+    # message also write its outbox item, as in production.
+    WebhookSubscription.objects.create(
+        url="https://hooks.marketplace.example/sellerdesk",
+        events=["message.created"],
+        secret="whsec_bench",
+        created_at=timezone.now(),
     )
     return {"token": token, "conversations": pks, "author_email": agent.email}
 
