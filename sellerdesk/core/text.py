@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from sellerdesk.core.errors import ValidationError
+
 _WHITESPACE_RUN = re.compile(r"\s+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -47,3 +49,17 @@ def parse_id(value: object) -> int | None:
     if isinstance(value, str) and _ID.fullmatch(value):
         return int(value)
     return None
+
+
+def clean_text(value: str, what: str, *, required: bool = True, limit: int | None = None) -> str:
+    """``value`` stripped, or a ValidationError naming ``what``: empty when required, a text
+    that cannot be stored (``text_problem``), or longer than ``limit`` characters."""
+    text = value.strip()
+    if required and not text:
+        raise ValidationError(f"{what} is empty")
+    problem = text_problem(text)
+    if problem:
+        raise ValidationError(f"{what} {problem}")
+    if limit is not None and len(text) > limit:
+        raise ValidationError(f"{what} holds at most {limit} characters")
+    return text

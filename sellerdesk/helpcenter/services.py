@@ -11,7 +11,7 @@ from django.utils import timezone
 from sellerdesk.accounts.models import AuditAction, User
 from sellerdesk.accounts.services import audit_record
 from sellerdesk.core.errors import ValidationError
-from sellerdesk.core.text import text_problem
+from sellerdesk.core.text import clean_text
 from sellerdesk.helpcenter.markup import markdown_to_html
 from sellerdesk.helpcenter.models import (
     FALLBACK,
@@ -34,16 +34,6 @@ def _clean_slug(slug: str) -> str:
             f"{slug!r} is not a usable address: lower-case letters, digits and dashes"
         )
     return value
-
-
-def _clean_text(value: str, what: str, *, required: bool = True) -> str:
-    text = value.strip()
-    if required and not text:
-        raise ValidationError(f"{what} is empty")
-    problem = text_problem(text)
-    if problem:
-        raise ValidationError(f"{what} {problem}")
-    return text
 
 
 def _clean_language(language: str) -> str:
@@ -71,7 +61,7 @@ def section_save(
     """Create a section, or change its address, position or its title in one language."""
     _need_lead(actor)
     language = _clean_language(language)
-    title = _clean_text(title, "the title")
+    title = clean_text(title, "the title")
     slug = _clean_slug(slug)
     with transaction.atomic():
         row = section or Section()
@@ -109,8 +99,8 @@ def article_save(
     with its sanitized HTML). A new article is written in English first: the fallback."""
     _need_lead(actor)
     language = _clean_language(language)
-    title = _clean_text(title, "the title")
-    body = _clean_text(body, "the text")
+    title = clean_text(title, "the title")
+    body = clean_text(body, "the text")
     slug = _clean_slug(slug)
     now = timezone.now()
     with transaction.atomic():
@@ -151,7 +141,7 @@ def comment_post(*, author: User, article: Article, body: str) -> Comment:
         raise PermissionDenied("only merchants' users comment on articles")
     if not article.published:
         raise ValidationError("this article is not published")
-    text = _clean_text(body, "the comment")
+    text = clean_text(body, "the comment")
     if len(text) > COMMENT_MAX_CHARS:
         raise ValidationError(f"a comment holds at most {COMMENT_MAX_CHARS} characters")
     return Comment.objects.create(article=article, author=author, body=text)

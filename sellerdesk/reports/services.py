@@ -18,7 +18,7 @@ from django.utils import timezone
 from sellerdesk.accounts.models import AuditAction, User
 from sellerdesk.accounts.services import audit_record
 from sellerdesk.core.errors import ValidationError
-from sellerdesk.core.text import normalize_tag, text_problem
+from sellerdesk.core.text import clean_text, normalize_tag
 from sellerdesk.core.timeutil import format_rfc3339
 from sellerdesk.reports.config import ReportConfigError, build_params, parse_config
 from sellerdesk.reports.editions import compute_figures, edition_params, parse_config_text
@@ -29,21 +29,13 @@ from sellerdesk.reports.models import Edition, EditionStatus, Improvement, Impro
 EFFECT_WINDOW_DAYS = 90
 
 
+#: The most characters a description or introduction holds.
+LONG_TEXT = 20_000
+
+
 def _need_lead(actor: User) -> None:
     if not actor.is_lead:
         raise PermissionDenied("only team leads and admins manage report editions")
-
-
-def _text(value: str, what: str, *, required: bool = False, limit: int = 20000) -> str:
-    text = value.strip()
-    if required and not text:
-        raise ValidationError(f"{what} is empty")
-    problem = text_problem(text)
-    if problem:
-        raise ValidationError(f"{what} {problem}")
-    if len(text) > limit:
-        raise ValidationError(f"{what} holds at most {limit} characters")
-    return text
 
 
 def _editable(edition: Edition) -> None:
@@ -71,8 +63,8 @@ def edition_create(
         raise ValidationError(
             f"{series!r} is not a usable address: lower-case letters, digits and dashes"
         )
-    title = _text(title, "the title", required=True, limit=200)
-    intro = _text(intro, "the introduction")
+    title = clean_text(title, "the title", required=True, limit=200)
+    intro = clean_text(intro, "the introduction", required=False, limit=LONG_TEXT)
     try:
         config, data = parse_config_text(config_text)
         params = edition_params(config, start.strip(), end.strip(), as_of.strip())
@@ -145,7 +137,7 @@ def edition_update(
     if unknown:
         raise ValidationError(f"{unknown[0]!r} is not a topic of this edition")
     cleaned = {
-        name: _text(text, f"the description of {name!r}")
+        name: clean_text(text, f"the description of {name!r}", required=False, limit=LONG_TEXT)
         for name, text in descriptions.items()
         if text.strip()
     }
@@ -155,8 +147,8 @@ def edition_update(
     with transaction.atomic():
         row = Edition.objects.select_for_update().get(pk=edition.pk)
         _editable(row)
-        row.title = _text(title, "the title", required=True, limit=200)
-        row.intro = _text(intro, "the introduction")
+        row.title = clean_text(title, "the title", required=True, limit=200)
+        row.intro = clean_text(intro, "the introduction", required=False, limit=LONG_TEXT)
         row.descriptions = cleaned
         row.save(update_fields=["title", "intro", "descriptions"])
         row.improvements.set(improvements)
@@ -279,7 +271,7 @@ def edition_correct(*, actor: User, edition: Edition) -> Edition:
 def _names(values: list[str], what: str) -> list[str]:
     names: list[str] = []
     for value in values:
-        text = _text(value, what, limit=200)
+        text = clean_text(value, what, limit=200, required=False)
         if text and text not in names:
             names.append(text)
     return names
@@ -308,8 +300,10 @@ def improvement_save(
         raise ValidationError("an improvement is done after it started")
     with transaction.atomic():
         row = improvement or Improvement()
-        row.title = _text(title, "the title", required=True, limit=200)
-        row.description = _text(description, "the description")
+        row.title = clean_text(title, "the title", required=True, limit=200)
+        row.description = clean_text(
+            description, "the description", required=False, limit=LONG_TEXT
+        )
         row.status = status
         row.planned_on, row.started_on, row.done_on = planned_on, started_on, done_on
         row.tags = [t for t in (normalize_tag(x) for x in tags or []) if t]
