@@ -7,8 +7,6 @@ required in production unless a setting allows http. DNS is patched at one seam:
 from __future__ import annotations
 
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.cache import cache
@@ -19,6 +17,7 @@ from sellerdesk.core.errors import ValidationError
 from sellerdesk.outbox import delivery
 from sellerdesk.outbox.models import OutboxItem, OutboxStatus
 from tests.api_support import assert_problem, make_world
+from tests.test_webhooks import Receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -109,36 +108,6 @@ def test_production_requires_https_unless_http_is_allowed(strict, dns):
     assert "public addresses" in webhooks.url_problem("http://127.0.0.1/in")
 
 
-class Receiver:
-    """A real HTTP server on 127.0.0.1 recording each POST's Host header."""
-
-    def __init__(self) -> None:
-        self.hosts: list[str] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.hosts.append(self.headers["Host"])
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def _filed(alice):
     return workflow.merchant_conversation_open(
         user=alice, kind="question", subject="Hello", body="A question"
@@ -148,12 +117,14 @@ def _filed(alice):
 def test_delivery_connects_to_the_address_it_resolved(settings, dns, alice):
     settings.SELLERDESK_WEBHOOK_ALLOW_HTTP = True
     dns["hooks.example.test"] = "127.0.0.1"  # allowed: development's default
-    with Receiver() as receiver:
+    with Receiver([]) as receiver:
         url = f"http://hooks.example.test:{receiver.port}/in"
         webhooks.webhook_subscribe(url=url, events=["conversation.created"])
         _filed(alice)
         assert delivery.deliver_due().delivered == 1
-    assert receiver.hosts == [f"hooks.example.test:{receiver.port}"]
+    assert [headers["Host"] for headers, _ in receiver.received] == [
+        f"hooks.example.test:{receiver.port}"
+    ]
 
 
 def test_dns_rebinding_is_refused_at_delivery_and_nothing_is_sent(strict, dns, alice, monkeypatch):
