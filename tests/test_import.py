@@ -650,7 +650,11 @@ def _found(word: str) -> list[str]:
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's FTS5 triggers")
 def test_a_first_load_indexes_every_message_for_search_and_puts_the_triggers_back(db):
     import_ok(
-        conversation("c-1", subject="Payout held", messages=[message("c-1-m1", author="merchant", body="zanzibar lorries")]),
+        conversation(
+            "c-1",
+            subject="Payout held",
+            messages=[message("c-1-m1", author="merchant", body="zanzibar lorries")],
+        ),
         conversation("c-2", messages=[message("c-2-m1", author="merchant", body="other words")]),
     )
     assert _search_triggers() == set(_SEARCH.SQLITE_TRIGGER_NAMES)
@@ -661,12 +665,16 @@ def test_a_first_load_indexes_every_message_for_search_and_puts_the_triggers_bac
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's FTS5 triggers")
 def test_search_triggers_a_killed_first_load_left_out_are_put_back_by_the_next_import(db):
-    import_ok(conversation("c-1", messages=[message("c-1-m1", author="merchant", body="first words")]))
+    import_ok(
+        conversation("c-1", messages=[message("c-1-m1", author="merchant", body="first words")])
+    )
     with connection.cursor() as cursor:  # as a load killed mid-way leaves them
         for name in _SEARCH.SQLITE_TRIGGER_NAMES:
             cursor.execute(f"DROP TRIGGER {name}")
     Conversation.objects.filter(external_id="c-1").update(subject="written unindexed")
-    import_ok(conversation("c-2", messages=[message("c-2-m1", author="merchant", body="quokka sighting")]))
+    import_ok(
+        conversation("c-2", messages=[message("c-2-m1", author="merchant", body="quokka sighting")])
+    )
     assert _search_triggers() == set(_SEARCH.SQLITE_TRIGGER_NAMES)
     _fts_integrity_ok()
     assert _found("quokka") == ["c-2"]
