@@ -104,13 +104,17 @@ def _unmapped() -> Iterator[None]:
         return
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA mmap_size")
-        size = int(cursor.fetchone()[0])
+        row = cursor.fetchone()  # none for an in-memory database
+    if row is None or not row[0]:
+        yield
+        return
+    with connection.cursor() as cursor:
         cursor.execute("PRAGMA mmap_size = 0")
     try:
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA mmap_size = {size}")
+            cursor.execute(f"PRAGMA mmap_size = {int(row[0])}")
 
 
 @contextmanager
