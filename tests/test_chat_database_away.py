@@ -135,3 +135,33 @@ def test_the_seam_fails_like_a_dropped_connection(database):
 
     assert isinstance(raised.value, OperationalError)
     database.away = False
+
+
+def test_a_socket_whose_group_the_channel_layer_fails_to_join_is_refused_with_1013(
+    alice, caplog, monkeypatch
+):
+    """Found by ``make bench-load``: a Redis read timeout while joining the group was a
+    traceback and a dropped socket."""
+    from channels.layers import get_channel_layer
+
+    caplog.set_level(logging.WARNING)
+    layer = get_channel_layer()
+    real = layer.group_add
+
+    async def timing_out(group: str, channel: str) -> None:
+        raise TimeoutError("Timeout reading from 127.0.0.1:6379")
+
+    async def scenario():
+        ws = await socket(alice)
+        monkeypatch.setattr(layer, "group_add", timing_out)
+        await ws.connect()
+        error = await ws.receive_json_from()
+        assert (error["type"], error["code"]) == ("error", "unavailable")
+        assert await ws.receive_output() == {"type": "websocket.close", "code": 1013}
+        monkeypatch.setattr(layer, "group_add", real)
+        ws = await opened(alice)  # the layer is back: the retry connects
+        await ws.disconnect()
+
+    run(scenario)
+    assert "the channel layer failed (TimeoutError)" in caplog.text
+    _no_tracebacks(caplog)

@@ -27,7 +27,8 @@ While the database is away (a restart, a failover) a new socket is refused with 
 ``unavailable`` and closed with 1013 (try again later); a frame that needed the database is
 answered with an ``error`` ``unavailable`` (with the ``client_id`` of a ``send``: it was not
 stored, send it again with the same ``client_id``) and the socket stays open. Either way one
-warning line is logged, no traceback.
+warning line is logged, no traceback. A socket whose group the channel layer (Redis) fails to
+join is refused the same way, 1013.
 """
 
 from __future__ import annotations
@@ -128,7 +129,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.home_group = (
             events.DESK_GROUP if self.staff else events.merchant_group(user.merchant_id or 0)
         )
-        await self.channel_layer.group_add(self.home_group, self.channel_name)
+        try:
+            await self.channel_layer.group_add(self.home_group, self.channel_name)
+        except Exception as problem:  # the layer's transport (Redis): timeouts, refusals
+            # Found by make bench-load: a Redis read timeout here was a traceback and a
+            # dropped socket. Without its group the socket would miss events: refused, 1013.
+            self.user = None
+            logger.warning(
+                "chat: the channel layer failed (%s): a new socket closed with 1013",
+                type(problem).__name__,
+            )
+            await self._error("unavailable", "the chat cannot reach its relay: connect again")
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+            return
         await self._send({"type": "hello", "staff": self.staff, "name": user.get_full_name()})
 
     async def disconnect(self, code: int) -> None:
