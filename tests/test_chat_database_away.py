@@ -165,3 +165,29 @@ def test_a_socket_whose_group_the_channel_layer_fails_to_join_is_refused_with_10
     run(scenario)
     assert "the channel layer failed (TimeoutError)" in caplog.text
     _no_tracebacks(caplog)
+
+
+def test_a_socket_leaving_while_the_channel_layer_fails_logs_one_line(
+    acme_conversation, agent, caplog, monkeypatch
+):
+    from channels.layers import get_channel_layer
+
+    caplog.set_level(logging.WARNING)
+    layer = get_channel_layer()
+
+    async def timing_out(*args: Any) -> None:
+        raise TimeoutError("Timeout reading from 127.0.0.1:6379")
+
+    async def scenario():
+        ws = await opened(agent)
+        await ws.send_json_to({"type": "subscribe", "conversation": acme_conversation.pk})
+        await ws.send_json_to({"type": "ping"})
+        while (await ws.receive_json_from())["type"] != "pong":
+            pass
+        monkeypatch.setattr(layer, "group_discard", timing_out)
+        monkeypatch.setattr(layer, "group_send", timing_out)
+        await ws.disconnect()
+
+    run(scenario)
+    assert "the channel layer failed (TimeoutError) while a socket left" in caplog.text
+    _no_tracebacks(caplog)

@@ -147,9 +147,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.user is None:
             return
-        for conversation_id in list(self.subscribed):
-            await self._leave(conversation_id)
-        await self.channel_layer.group_discard(self.home_group, self.channel_name)
+        try:
+            for conversation_id in list(self.subscribed):
+                await self._leave(conversation_id)
+            await self.channel_layer.group_discard(self.home_group, self.channel_name)
+        except Exception as problem:  # the layer's transport (Redis): timeouts, refusals
+            # The socket is gone either way; a membership left behind expires with the
+            # layer's group expiry, and sends to it are dropped meanwhile.
+            logger.warning(
+                "chat: the channel layer failed (%s) while a socket left its groups",
+                type(problem).__name__,
+            )
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.user is None:
