@@ -1,0 +1,69 @@
+"""The report's counts and times month by month (an edition's charts), in one grouped pass.
+
+The figures a run of the engine over each month alone would give (conversations, the mean
+and median time to a first response and to resolution, per segment), computed over the
+period's population at once: each conversation carries the number of the month it was filed
+in (``_Query.month_cuts``), and every statement groups by it as well as by segment. Two
+statements: the counts and sums per (month, country), then per (month, segment); the medians
+per month and segment (``percentile_cont`` with GROUP BY on PostgreSQL, the histogram search
+grouped by month elsewhere). Both read the engine's snapshot, beside the period's figures.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sellerdesk.reports import medians
+
+if TYPE_CHECKING:
+    from sellerdesk.reports.engine import SegmentFigures, _Query
+
+#: By month number: that month's figures, one per segment in the configuration's order.
+ByMonth = dict[int, list["SegmentFigures"]]
+
+#: First response and resolution (``medians.METRICS``); complaints' times are not charted.
+METRICS = (0, 1)
+
+
+def monthly_sums(cursor: Any, query: _Query, months: ByMonth) -> None:
+    """Conversations and the means, per month and segment: counted per (month, country) in
+    one pass over the population, then added up per segment as the engine does."""
+    per_part = [
+        f"""SELECT p.m, p.country, COUNT(*) AS n, COUNT(p.fr) AS fr_n, SUM(p.fr) AS fr_sum,
+              COUNT(p.res) AS res_n, SUM(p.res) AS res_sum
+            FROM {part} p GROUP BY p.m, p.country"""
+        for part in query.population_parts()
+    ]
+    with_sql, args = query.with_clause(query.segments_cte(), query.population_cte())
+    cursor.execute(
+        f"""{with_sql},
+        bc AS ({" UNION ALL ".join(per_part)})
+        SELECT bc.m, s.seg, SUM(bc.n), SUM(bc.fr_n), SUM(bc.fr_sum), SUM(bc.res_n),
+          SUM(bc.res_sum)
+        FROM bc JOIN seg s ON s.country = bc.country
+        GROUP BY bc.m, s.seg""",
+        args,
+    )
+    for month, seg, n, fr_n, fr_sum, res_n, res_sum in cursor.fetchall():
+        figure = months[int(month)][seg]
+        figure.conversations = int(n)
+        figure.responded = int(fr_n)
+        figure.first_response.mean = _mean(fr_sum, fr_n)
+        figure.resolved = int(res_n)
+        figure.resolution.mean = _mean(res_sum, res_n)
+
+
+def monthly_medians(cursor: Any, query: _Query, months: ByMonth) -> None:
+    """The medians per month and segment, each month's values ranked whole."""
+    if query.vendor == "postgresql":
+        found = medians.percentile_medians(cursor, query, metrics=METRICS, grouped=True)
+    else:
+        found = medians.histogram_medians(cursor, query, metrics=METRICS, grouped=True)
+    for (month, seg, metric), value in found.items():
+        figure = months[month][seg]
+        (figure.first_response, figure.resolution)[metric].median = value
+
+
+def _mean(total: Any, count: Any) -> float | None:
+    # As the engine's: the same sums divided the same way give the same floats.
+    return float(total) / int(count) if count else None
