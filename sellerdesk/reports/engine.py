@@ -297,10 +297,15 @@ def compute_report(
             for index, start in enumerate(months[:-1])
             if start <= params.as_of
         }
-        monthly_steps = [
-            lambda cursor, _query, _figures: monthly.monthly_sums(cursor, month_query, by_month),
-            lambda cursor, _query, _figures: monthly.monthly_medians(cursor, month_query, by_month),
-        ]
+        if connection.vendor == "postgresql":
+            monthly_steps = [
+                lambda cursor, _q, _f: monthly.monthly_percentiles(cursor, month_query, by_month)
+            ]
+        else:
+            monthly_steps = [
+                lambda cursor, _q, _f: monthly.monthly_sums(cursor, month_query, by_month),
+                lambda cursor, _q, _f: monthly.monthly_medians(cursor, month_query, by_month),
+            ]
     # On PostgreSQL the statements run on three connections that read the very same
     # snapshot: the medians (the one statement that cannot run in parallel inside the
     # database) on one, the tag pairs and topics on another, beside the figures and tags.
@@ -322,11 +327,11 @@ def compute_report(
                 [[_medians], [_top_pairs, _topics]] if lists else [[_medians]]
             )
             here: list[_Step] = [_main_figures, _top_tags] if lists else [_main_figures]
-            # The monthly medians sort as many values as the period's: on a connection of
-            # their own. The monthly sums (a parallel scan) after the period's figures.
+            # The months' statement sorts about as many values as the period's medians do,
+            # and cannot run in parallel inside the database either: on a connection of its
+            # own.
             if monthly_steps:
-                beside.append(monthly_steps[1:])
-                here.append(monthly_steps[0])
+                beside.append(monthly_steps)
             with ThreadPoolExecutor(max_workers=len(beside)) as pool:
                 done = [
                     pool.submit(_on_snapshot, using, snapshot, steps, query, figures)

@@ -60,6 +60,21 @@ def _assign(found: Found, figures: list[SegmentFigures]) -> None:
         timing.median = value
 
 
+def segment_flags(query: _Query) -> tuple[str, list[Any]]:
+    """segflags(country, s0, s1, ...): each country of the configuration with, per segment,
+    whether the segment holds it."""
+    segments = query.params.config.segments
+    countries = sorted({country for segment in segments for country in segment.countries})
+    flags = [f"s{index}" for index in range(len(segments))]
+    rows = ", ".join([f"({', '.join(['%s'] * (len(flags) + 1))})"] * len(countries))
+    flag_args = [
+        value
+        for country in countries
+        for value in (country, *(country in segment.countries for segment in segments))
+    ]
+    return f"segflags(country, {', '.join(flags)}) AS (VALUES {rows})", flag_args
+
+
 def percentile_medians(
     cursor: Any, query: _Query, *, metrics: tuple[int, ...], grouped: bool = False
 ) -> Found:
@@ -71,18 +86,8 @@ def percentile_medians(
     ``m`` column (a month) as well, in the same pass (GROUP BY); else group 0.
     """
     segments = query.params.config.segments
-    countries = sorted({country for segment in segments for country in segment.countries})
     flags = [f"s{index}" for index in range(len(segments))]
-    rows = ", ".join([f"({', '.join(['%s'] * (len(flags) + 1))})"] * len(countries))
-    flag_args = [
-        value
-        for country in countries
-        for value in (country, *(country in segment.countries for segment in segments))
-    ]
-    with_sql, args = query.with_clause(
-        (f"segflags(country, {', '.join(flags)}) AS (VALUES {rows})", flag_args),
-        query.population_cte(),
-    )
+    with_sql, args = query.with_clause(segment_flags(query), query.population_cte())
     aggregates = [
         f"percentile_cont(0.5) WITHIN GROUP (ORDER BY p.{COLUMNS[metric]}) FILTER (WHERE p.{flag})"
         for flag in flags

@@ -3,10 +3,16 @@
 The figures a run of the engine over each month alone would give (conversations, the mean
 and median time to a first response and to resolution, per segment), computed over the
 period's population at once: each conversation carries the number of the month it was filed
-in (``_Query.month_cuts``), and every statement groups by it as well as by segment. Two
-statements: the counts and sums per (month, country), then per (month, segment); the medians
-per month and segment (``percentile_cont`` with GROUP BY on PostgreSQL, the histogram search
-grouped by month elsewhere). Both read the engine's snapshot, beside the period's figures.
+in (``_Query.month_cuts``), and every statement groups by it as well as by segment. On
+PostgreSQL one statement (``percentile_cont`` with GROUP BY month, the counts and sums
+beside); elsewhere the counts and sums per (month, country) then per (month, segment), and
+the histogram search grouped by month (three statements). They read the engine's snapshot,
+beside the period's figures, whatever the number of months.
+
+Counts and medians equal a run over each month alone exactly. The means divide the same sums
+of the same values; added in another order, they are equal when durations are whole seconds
+and otherwise may differ in the last binary digit, as two runs of the engine on PostgreSQL
+(whose parallel workers add in any order) already may.
 """
 
 from __future__ import annotations
@@ -62,6 +68,46 @@ def monthly_medians(cursor: Any, query: _Query, months: ByMonth) -> None:
     for (month, seg, metric), value in found.items():
         figure = months[month][seg]
         (figure.first_response, figure.resolution)[metric].median = value
+
+
+def monthly_percentiles(cursor: Any, query: _Query, months: ByMonth) -> None:
+    """PostgreSQL: every monthly figure in one statement. The medians' pass (each segment's
+    values picked by its countries' flag, grouped by month: ``percentile_cont``) counts and
+    sums them as well, so the population is read once for the months."""
+    segments = query.params.config.segments
+    with_sql, args = query.with_clause(medians.segment_flags(query), query.population_cte())
+    per_segment = [
+        f"""COUNT(*) FILTER (WHERE p.s{seg}), COUNT(p.fr) FILTER (WHERE p.s{seg}),
+          SUM(p.fr) FILTER (WHERE p.s{seg}), COUNT(p.res) FILTER (WHERE p.s{seg}),
+          SUM(p.res) FILTER (WHERE p.s{seg}),
+          percentile_cont(0.5) WITHIN GROUP (ORDER BY p.fr) FILTER (WHERE p.s{seg}),
+          percentile_cont(0.5) WITHIN GROUP (ORDER BY p.res) FILTER (WHERE p.s{seg})"""
+        for seg in range(len(segments))
+    ]
+    # As the period's medians: enough memory that each month's sorts stay in memory.
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    cursor.execute(
+        f"""{with_sql}
+        SELECT p.m, {", ".join(per_segment)}
+        FROM (SELECT f.*, pop.m, pop.fr, pop.res
+              FROM pop JOIN segflags f ON f.country = pop.country) p
+        GROUP BY p.m""",
+        args,
+    )
+    for month, *values in cursor.fetchall():
+        for seg, figure in enumerate(months[int(month)]):
+            n, fr_n, fr_sum, res_n, res_sum, fr_median, res_median = values[7 * seg : 7 * seg + 7]
+            figure.conversations = int(n)
+            figure.responded = int(fr_n)
+            figure.first_response.mean = _mean(fr_sum, fr_n)
+            figure.first_response.median = _num(fr_median)
+            figure.resolved = int(res_n)
+            figure.resolution.mean = _mean(res_sum, res_n)
+            figure.resolution.median = _num(res_median)
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _mean(total: Any, count: Any) -> float | None:
