@@ -75,15 +75,13 @@ def segment_flags(query: _Query) -> tuple[str, list[Any]]:
     return f"segflags(country, {', '.join(flags)}) AS (VALUES {rows})", flag_args
 
 
-def percentile_medians(
-    cursor: Any, query: _Query, *, metrics: tuple[int, ...], grouped: bool = False
-) -> Found:
-    """``percentile_cont`` of each segment, in one pass over the population.
+def percentile_medians(cursor: Any, query: _Query, *, metrics: tuple[int, ...]) -> Found:
+    """``percentile_cont`` of each segment, in one pass over the population (group 0).
 
     Each segment's values are picked by a FILTER on a flag the country carries, rather than
     by joining every conversation to each of its segments and sorting those rows by segment
-    before each segment's values are sorted again. ``grouped``: per value of the population's
-    ``m`` column (a month) as well, in the same pass (GROUP BY); else group 0.
+    before each segment's values are sorted again. (``monthly.monthly_percentiles`` is the
+    same statement grouped by month, for an edition's charts.)
     """
     segments = query.params.config.segments
     flags = [f"s{index}" for index in range(len(segments))]
@@ -98,13 +96,10 @@ def percentile_medians(
     cursor.execute("SET LOCAL work_mem = '256MB'")
     cursor.execute(
         f"""{with_sql}
-        SELECT {"p.m" if grouped else "0"}, {", ".join(aggregates)}
+        SELECT 0, {", ".join(aggregates)}
         FROM (SELECT f.*, pop.fr, pop.res,
-                CASE WHEN pop.kind = 'complaint' THEN pop.res END AS cres{
-            ", pop.m" if grouped else ""
-        }
-              FROM pop JOIN segflags f ON f.country = pop.country) p
-        {"GROUP BY p.m" if grouped else ""}""",
+                CASE WHEN pop.kind = 'complaint' THEN pop.res END AS cres
+              FROM pop JOIN segflags f ON f.country = pop.country) p""",
         args,
     )
     found: Found = {}

@@ -60,11 +60,9 @@ def monthly_sums(cursor: Any, query: _Query, months: ByMonth) -> None:
 
 
 def monthly_medians(cursor: Any, query: _Query, months: ByMonth) -> None:
-    """The medians per month and segment, each month's values ranked whole."""
-    if query.vendor == "postgresql":
-        found = medians.percentile_medians(cursor, query, metrics=METRICS, grouped=True)
-    else:
-        found = medians.histogram_medians(cursor, query, metrics=METRICS, grouped=True)
+    """Elsewhere than on PostgreSQL: the medians per month and segment by the histogram
+    search, each month's values ranked whole."""
+    found = medians.histogram_medians(cursor, query, metrics=METRICS, grouped=True)
     for (month, seg, metric), value in found.items():
         figure = months[month][seg]
         (figure.first_response, figure.resolution)[metric].median = value
