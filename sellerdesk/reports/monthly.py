@@ -87,7 +87,8 @@ def monthly_percentiles(cursor: Any, query: _Query, months: ByMonth) -> None:
     cursor.execute(
         f"""{with_sql}
         SELECT p.m, {", ".join(per_segment)}
-        FROM (SELECT f.*, pop.m, pop.fr, pop.res
+        FROM (SELECT {", ".join(f"f.s{seg}" for seg in range(len(segments)))},
+                pop.m, pop.fr, pop.res
               FROM pop JOIN segflags f ON f.country = pop.country) p
         GROUP BY p.m""",
         args,
