@@ -386,6 +386,18 @@ def _on_snapshot(
         connection.close()
 
 
+def sum_micros(expr: str) -> str:
+    """SQL summing a duration in seconds as whole microseconds (divide by ``MICROS``; see
+    ``_mean``).
+
+    A sum of doubles depends on the order the rows come in, to the last bit: a restored
+    backup (the same rows, another physical order) gave a mean 2e-15 apart. The sum is of
+    whole microseconds (the timestamps' precision) as integers, exact whatever the order
+    (PostgreSQL accumulates int8 in 128 bits; SQLite's int64 holds 292,000 years): so too
+    an edition's monthly means, summed per month rather than per run."""
+    return f"SUM(CAST(ROUND({expr} * {MICROS}) AS BIGINT))"
+
+
 def _main_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
     """Counts and sums per country in one pass over the population, then per segment: every
     figure but the medians adds up across countries."""
@@ -397,13 +409,7 @@ def _main_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> 
     outcomes.append(
         "SUM(CASE WHEN kind = 'complaint' AND outcome IS NULL THEN 1 ELSE 0 END) AS o_undecided"
     )
-
-    def total(expr: str) -> str:
-        # A sum of doubles depends on the order the rows come in, to the last bit: a restored
-        # backup (the same rows, another physical order) gave a mean 2e-15 apart. The sum is
-        # of whole microseconds (the timestamps' precision) as integers, exact whatever the
-        # order (PostgreSQL accumulates int8 in 128 bits; SQLite's int64 holds 292,000 years).
-        return f"SUM(CAST(ROUND({expr} * {MICROS}) AS BIGINT))"
+    total = sum_micros
 
     complaint_res = "CASE WHEN kind = 'complaint' THEN res END"
     per_country = ",\n".join([
@@ -436,11 +442,11 @@ def _main_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> 
         figure.by_kind = {k: int(values[f"k_{k}"] or 0) for k in KINDS}
         figure.complaints = figure.by_kind[Kind.COMPLAINT]
         figure.responded = int(values["fr_n"])
-        figure.first_response.mean = _mean(values["fr_sum"], values["fr_n"])
+        figure.first_response.mean = mean_of_micros(values["fr_sum"], values["fr_n"])
         figure.resolved = int(values["res_n"])
-        figure.resolution.mean = _mean(values["res_sum"], values["res_n"])
+        figure.resolution.mean = mean_of_micros(values["res_sum"], values["res_n"])
         figure.outcomes = {o: int(values[f"o_{o}"] or 0) for o in [*OUTCOMES, "undecided"]}
-        figure.complaint_resolution.mean = _mean(values["cres_sum"], values["cres_n"])
+        figure.complaint_resolution.mean = mean_of_micros(values["cres_sum"], values["cres_n"])
 
 
 def _medians(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
@@ -556,7 +562,7 @@ def _num(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _mean(total: Any, count: Any) -> float | None:
+def mean_of_micros(total: Any, count: Any) -> float | None:
     """``total`` microseconds (an exact integer) over ``count``, in seconds."""
     if not count:
         return None

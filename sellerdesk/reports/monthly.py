@@ -9,10 +9,9 @@ beside); elsewhere the counts and sums per (month, country) then per (month, seg
 the histogram search grouped by month (three statements). They read the engine's snapshot,
 beside the period's figures, whatever the number of months.
 
-Counts and medians equal a run over each month alone exactly. The means divide the same sums
-of the same values; added in another order, they are equal when durations are whole seconds
-and otherwise may differ in the last binary digit, as two runs of the engine on PostgreSQL
-(whose parallel workers add in any order) already may.
+Every figure equals a run over each month alone exactly: the medians rank the same values,
+and the means divide the same sums, which the engine takes in whole microseconds as integers
+(``engine.sum_micros``), exact in whatever order they are added up.
 """
 
 from __future__ import annotations
@@ -34,9 +33,12 @@ METRICS = (0, 1)
 def monthly_sums(cursor: Any, query: _Query, months: ByMonth) -> None:
     """Conversations and the means, per month and segment: counted per (month, country) in
     one pass over the population, then added up per segment as the engine does."""
+    from sellerdesk.reports.engine import mean_of_micros, sum_micros  # the engine imports us
+
     per_part = [
-        f"""SELECT p.m, p.country, COUNT(*) AS n, COUNT(p.fr) AS fr_n, SUM(p.fr) AS fr_sum,
-              COUNT(p.res) AS res_n, SUM(p.res) AS res_sum
+        f"""SELECT p.m, p.country, COUNT(*) AS n, COUNT(p.fr) AS fr_n,
+              {sum_micros("p.fr")} AS fr_sum, COUNT(p.res) AS res_n,
+              {sum_micros("p.res")} AS res_sum
             FROM {part} p GROUP BY p.m, p.country"""
         for part in query.population_parts()
     ]
@@ -54,9 +56,9 @@ def monthly_sums(cursor: Any, query: _Query, months: ByMonth) -> None:
         figure = months[int(month)][seg]
         figure.conversations = int(n)
         figure.responded = int(fr_n)
-        figure.first_response.mean = _mean(fr_sum, fr_n)
+        figure.first_response.mean = mean_of_micros(fr_sum, fr_n)
         figure.resolved = int(res_n)
-        figure.resolution.mean = _mean(res_sum, res_n)
+        figure.resolution.mean = mean_of_micros(res_sum, res_n)
 
 
 def monthly_medians(cursor: Any, query: _Query, months: ByMonth) -> None:
@@ -72,12 +74,14 @@ def monthly_percentiles(cursor: Any, query: _Query, months: ByMonth) -> None:
     """PostgreSQL: every monthly figure in one statement. The medians' pass (each segment's
     values picked by its countries' flag, grouped by month: ``percentile_cont``) counts and
     sums them as well, so the population is read once for the months."""
+    from sellerdesk.reports.engine import mean_of_micros, sum_micros  # the engine imports us
+
     segments = query.params.config.segments
     with_sql, args = query.with_clause(medians.segment_flags(query), query.population_cte())
     per_segment = [
         f"""COUNT(*) FILTER (WHERE p.s{seg}), COUNT(p.fr) FILTER (WHERE p.s{seg}),
-          SUM(p.fr) FILTER (WHERE p.s{seg}), COUNT(p.res) FILTER (WHERE p.s{seg}),
-          SUM(p.res) FILTER (WHERE p.s{seg}),
+          {sum_micros("p.fr")} FILTER (WHERE p.s{seg}), COUNT(p.res) FILTER (WHERE p.s{seg}),
+          {sum_micros("p.res")} FILTER (WHERE p.s{seg}),
           percentile_cont(0.5) WITHIN GROUP (ORDER BY p.fr) FILTER (WHERE p.s{seg}),
           percentile_cont(0.5) WITHIN GROUP (ORDER BY p.res) FILTER (WHERE p.s{seg})"""
         for seg in range(len(segments))
@@ -98,17 +102,12 @@ def monthly_percentiles(cursor: Any, query: _Query, months: ByMonth) -> None:
             n, fr_n, fr_sum, res_n, res_sum, fr_median, res_median = values[7 * seg : 7 * seg + 7]
             figure.conversations = int(n)
             figure.responded = int(fr_n)
-            figure.first_response.mean = _mean(fr_sum, fr_n)
+            figure.first_response.mean = mean_of_micros(fr_sum, fr_n)
             figure.first_response.median = _num(fr_median)
             figure.resolved = int(res_n)
-            figure.resolution.mean = _mean(res_sum, res_n)
+            figure.resolution.mean = mean_of_micros(res_sum, res_n)
             figure.resolution.median = _num(res_median)
 
 
 def _num(value: Any) -> float | None:
     return None if value is None else float(value)
-
-
-def _mean(total: Any, count: Any) -> float | None:
-    # As the engine's: the same sums divided the same way give the same floats.
-    return float(total) / int(count) if count else None
