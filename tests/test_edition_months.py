@@ -16,6 +16,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from sellerdesk.conversations.models import Conversation
 from sellerdesk.reports import editions, engine, services
 from sellerdesk.reports.config import build_params
 from sellerdesk.reports.editions import compute_figures, month_starts, parse_config_text
@@ -48,8 +49,9 @@ KINDS = ("question", "request", "proposal", "complaint")
 
 
 def _history(count: int = 400, seed: int = 7) -> list[dict[str, Any]]:
-    """Conversations from December 2021 to January 2023, whole seconds apart (so that sums of
-    durations are exact in floating point whatever order a database adds them in)."""
+    """Conversations from December 2021 to January 2023; half the responses a fraction of a
+    second after a whole second (sums of such durations as doubles would depend on the order
+    a database adds them in)."""
     rnd = random.Random(seed)
     first = datetime(2021, 12, 20, tzinfo=UTC)
     span = int((datetime(2023, 1, 10, tzinfo=UTC) - first).total_seconds())
@@ -81,6 +83,8 @@ def _history(count: int = 400, seed: int = 7) -> list[dict[str, Any]]:
         if rnd.random() < 0.8:
             reply = created + timedelta(seconds=rnd.choice([30, 600, 5400, 86_400 * 3]))
             reply += timedelta(seconds=rnd.randrange(7200))
+            if rnd.random() < 0.5:  # sub-second: the means' sums must still agree exactly
+                reply += timedelta(microseconds=rnd.randrange(1, 1_000_000))
             obj["messages"].append(message("r", created_at=reply.isoformat()))
         at = created
         # Solved, sometimes reopened and solved again: some of it after as_of.
@@ -161,6 +165,8 @@ def test_the_grouped_months_are_the_engine_over_each_month_on_its_snapshot():
 
 def test_the_grouped_months_are_the_engine_over_each_month_in_a_transaction(db):
     import_ok(*_history(seed=11))
+    seconds = Conversation.objects.values_list("first_response_seconds", flat=True)
+    assert any(v is not None and v != int(v) for v in seconds)
     months = _check(_params())
     _assert_varied(months)
     # An as_of after the period: every month, none cut; an as_of on a month's first instant:
