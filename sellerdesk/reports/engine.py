@@ -271,8 +271,9 @@ def compute_report(
     ``months``: the period cut at each month (``editions.month_starts``; first and last are
     the period's bounds). The report then also holds, for each month from the first to the
     one as_of falls in, the counts and times a run over that month alone would give
-    (``Report.months``), computed in the same snapshot by two statements grouped by month
-    (``reports.monthly``), beside the period's."""
+    (``Report.months``), computed in the same snapshot by statements grouped by month
+    (``reports.monthly``: one on PostgreSQL, on a connection of its own; three on SQLite),
+    beside the period's."""
     connection = connections[using]
     clock = None
     if params.business_hours is not None:
