@@ -189,6 +189,11 @@ CHANNEL_LAYERS = {
 }
 #: The largest websocket frame the chat accepts, in bytes (larger: closed with 1009).
 SELLERDESK_CHAT_MAX_FRAME_BYTES = int(os.environ.get("SELLERDESK_CHAT_MAX_FRAME_BYTES", "65536"))
+#: Frames one socket may send: this many a second on average, and a burst of ... at once.
+#: A frame over the rate is refused with an ``error`` (``rate_limited``); a socket that sends
+#: more than a burst's worth while refused is closed (1008).
+SELLERDESK_CHAT_FRAMES_PER_SECOND = float(os.environ.get("SELLERDESK_CHAT_FRAMES_PER_SECOND", "20"))
+SELLERDESK_CHAT_FRAME_BURST = int(os.environ.get("SELLERDESK_CHAT_FRAME_BURST", "40"))
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [

@@ -473,3 +473,214 @@ def test_a_merchant_cannot_write_an_internal_note(acme_conversation, alice):
 
     assert run(scenario)["code"] == "invalid"
     assert not Message.objects.filter(body="secret").exists()
+
+
+# --- Sign-out, frame rate, replay in commit order -------------------------------------------
+
+
+def _signed_in_client(user) -> tuple[Client, bytes]:
+    client = Client()
+    client.force_login(user)
+    return client, f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def opened_with(cookie: bytes) -> WebsocketCommunicator:
+    ws = WebsocketCommunicator(application, "/ws/chat/", headers=[ORIGIN, (b"cookie", cookie)])
+    connected, _ = await ws.connect()
+    assert connected
+    assert (await ws.receive_json_from())["type"] == "hello"
+    return ws
+
+
+def test_signing_out_closes_that_sessions_sockets_and_no_other(alice):
+    async def scenario():
+        client, cookie = await database_sync_to_async(_signed_in_client)(alice)
+        _, other_cookie = await database_sync_to_async(_signed_in_client)(alice)
+        ws, other_tab, other_session = (
+            await opened_with(cookie),
+            await opened_with(cookie),
+            await opened_with(other_cookie),
+        )
+        response = await database_sync_to_async(client.post)("/accounts/logout/")
+        assert response.status_code == 302
+        for closed in (ws, other_tab):
+            assert await closed.receive_json_from() == {
+                "type": "error",
+                "code": "signed_out",
+                "detail": "signed out: sign in again",
+            }
+            assert await closed.receive_output() == {"type": "websocket.close", "code": 4401}
+        # Another session of the same person (another browser) stays signed in.
+        await other_session.send_json_to({"type": "ping"})
+        assert await other_session.receive_json_from() == {"type": "pong"}
+        # And the signed-out cookie cannot open a socket again.
+        again = WebsocketCommunicator(
+            application, "/ws/chat/", headers=[ORIGIN, (b"cookie", cookie)]
+        )
+        await again.connect()
+        assert (await again.receive_json_from())["code"] == "sign_in"
+        for socket_ in (ws, other_tab, other_session, again):
+            await socket_.disconnect()
+
+    run(scenario)
+
+
+def test_a_socket_over_its_frame_rate_is_refused_then_closed(alice, settings):
+    settings.SELLERDESK_CHAT_FRAMES_PER_SECOND = 0.01  # no refill within the test
+    settings.SELLERDESK_CHAT_FRAME_BURST = 3
+
+    async def scenario():
+        ws = await opened(alice)
+        for _ in range(3):
+            await ws.send_json_to({"type": "ping"})
+            assert await ws.receive_json_from() == {"type": "pong"}
+        await ws.send_json_to({"type": "ping"})
+        refused = await ws.receive_json_from()
+        assert (refused["type"], refused["code"]) == ("error", "rate_limited")
+        # Refused frames are dropped quietly, until more than a burst's worth were refused.
+        for _ in range(2):
+            await ws.send_json_to({"type": "ping"})
+        assert await ws.receive_nothing(timeout=0.2)
+        await ws.send_json_to({"type": "ping"})
+        closing = await ws.receive_json_from()
+        assert (closing["type"], closing["code"]) == ("error", "rate_limited")
+        assert await ws.receive_output() == {"type": "websocket.close", "code": 1008}
+        await ws.disconnect()
+
+    run(scenario)
+
+
+def test_the_frame_rate_refills_so_a_steady_client_is_never_refused(alice, settings):
+    settings.SELLERDESK_CHAT_FRAMES_PER_SECOND = 50
+    settings.SELLERDESK_CHAT_FRAME_BURST = 2
+
+    async def scenario():
+        import asyncio
+
+        ws = await opened(alice)
+        for _ in range(10):
+            await ws.send_json_to({"type": "ping"})
+            assert await ws.receive_json_from() == {"type": "pong"}
+            await asyncio.sleep(0.03)
+        await ws.disconnect()
+
+    run(scenario)
+
+
+def test_resume_with_a_cursor_per_conversation_replays_each_above_its_own(
+    acme_conversation, alice, agent
+):
+    from sellerdesk.conversations.workflow import merchant_conversation_open
+
+    second = merchant_conversation_open(user=alice, kind="question", subject="İade", body="x")
+    first_seen = max(
+        Message.objects.filter(conversation=acme_conversation).values_list("id", flat=True)
+    )
+    workflow.reply_post(conversation=acme_conversation, author=agent, body="acme one")
+    workflow.reply_post(conversation=second, author=agent, body="second one")
+    second_seen = max(Message.objects.filter(conversation=second).values_list("id", flat=True))
+    workflow.reply_post(conversation=acme_conversation, author=agent, body="acme two")
+
+    async def scenario():
+        ws = await opened(alice)
+        await ws.send_json_to(
+            {
+                "type": "resume",
+                "after": {str(acme_conversation.pk): first_seen, str(second.pk): second_seen},
+            }
+        )
+        frames = await frames_until(ws, "replayed")
+        await ws.send_json_to({"type": "resume", "after": {"x": 1}})
+        bad = await ws.receive_json_from()
+        await ws.disconnect()
+        return frames, bad
+
+    frames, bad = run(scenario)
+    assert [f["body"] for f in frames if f["type"] == "message"] == ["acme one", "acme two"]
+    assert (bad["type"], bad["code"]) == ("error", "invalid")
+
+
+@pytest.mark.skipif(
+    __import__("django.db").db.connection.vendor != "postgresql",
+    reason="concurrent writers: SQLite takes one writer at a time, so ids are in commit order",
+)
+def test_a_message_committed_late_is_replayed_by_its_conversations_cursor(
+    acme_conversation, alice, agent
+):
+    """Two transactions on PostgreSQL: a message of conversation A gets the lower id but
+    commits after one of conversation B. One number across conversations misses it; a cursor
+    per conversation does not, and within A a later message waits for A's row lock and so
+    takes a higher id than the late one."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from sellerdesk.conversations.workflow import merchant_conversation_open
+
+    other = merchant_conversation_open(user=alice, kind="question", subject="B", body="b0")
+    seen_a = max(
+        Message.objects.filter(conversation=acme_conversation).values_list("id", flat=True)
+    )
+    inserted, release = threading.Event(), threading.Event()
+    late: dict[str, int] = {}
+
+    def slow_writer() -> None:
+        try:
+            with transaction.atomic():
+                message = workflow.reply_post(
+                    conversation=acme_conversation, author=agent, body="late"
+                )
+                late["id"] = message.pk
+                inserted.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def follower() -> None:
+        try:
+            message = workflow.reply_post(
+                conversation=acme_conversation, author=agent, body="after late"
+            )
+            late["follower"] = message.pk
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=slow_writer)
+    writer.start()
+    assert inserted.wait(10)
+    early = workflow.reply_post(conversation=other, author=agent, body="early")
+    waiting = threading.Thread(target=follower)
+    waiting.start()
+    waiting.join(0.5)
+    assert waiting.is_alive()  # held by the late message's conversation lock
+    release.set()
+    writer.join(10)
+    waiting.join(10)
+    assert late["id"] < early.pk < late["follower"]
+
+    async def scenario():
+        ws = await opened(alice)
+        await ws.send_json_to({"type": "resume", "after": early.pk})
+        one_number = await frames_until(ws, "replayed")
+        await ws.send_json_to(
+            {
+                "type": "resume",
+                "after": {str(acme_conversation.pk): seen_a, str(other.pk): early.pk},
+            }
+        )
+        per_conversation = await frames_until(ws, "replayed")
+        await ws.send_json_to(
+            {"type": "subscribe", "conversation": acme_conversation.pk, "after": seen_a}
+        )
+        subscribed = await frames_until(ws, "replayed")
+        await ws.disconnect()
+        return one_number, per_conversation, subscribed
+
+    one_number, per_conversation, subscribed = run(scenario)
+
+    def bodies(frames):
+        return [f["body"] for f in frames if f["type"] == "message"]
+
+    assert bodies(one_number) == ["after late"]  # why one number is not enough
+    assert bodies(per_conversation) == ["late", "after late"]
+    assert bodies(subscribed) == ["late", "after late"]

@@ -30,6 +30,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from sellerdesk.accounts.forms import SignInForm, TokenForm
 from sellerdesk.accounts.models import AuditAction, User
 from sellerdesk.accounts.services import audit_record, normalize_email, signin_throttled
+from sellerdesk.conversations import events
 from sellerdesk.core.access import home_for, signed_in_required
 
 PENDING_KEY = "sellerdesk_2fa_pending"
@@ -181,6 +182,9 @@ def sign_out(request: HttpRequest) -> HttpResponse:
             target=request.user.email,
             ip=client_ip(request),
         )
+    # The chat's sockets opened with this session close with it (they would otherwise stay
+    # open, signed in, until the page is left).
+    events.session_end(session_key=request.session.session_key)
     logout(request)
     return redirect("accounts:login")
 

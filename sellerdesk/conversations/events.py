@@ -12,6 +12,7 @@ and a client that missed events reads what it missed from the database (``select
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from typing import Any, Literal
 
@@ -28,6 +29,9 @@ DESK_GROUP = "desk"
 #: The Channels handler name a group message is delivered to (``ChatConsumer.chat_event``).
 HANDLER = "chat.event"
 
+#: The handler that closes a socket whose session ended (``ChatConsumer.chat_signout``).
+SIGN_OUT_HANDLER = "chat.signout"
+
 Audience = Literal["everyone", "staff"]
 
 
@@ -39,6 +43,22 @@ def merchant_group(merchant_id: int) -> str:
 def conversation_group(conversation_id: int) -> str:
     """The sockets that have one conversation open: typing and who is viewing."""
     return f"conversation.{conversation_id}"
+
+
+def session_group(session_key: str) -> str:
+    """The sockets opened with one signed-in session (closed when it signs out). The group
+    name is a digest: a session key is a credential and the layer (Redis) is not the place
+    for one."""
+    digest = hashlib.sha256(session_key.encode()).hexdigest()[:32]
+    return f"session.{digest}"
+
+
+def session_end(*, session_key: str | None) -> None:
+    """Close the sockets of a session that ends (sign-out): call before the session is
+    flushed. Not stored and not transactional: a socket of a session that is gone is closed
+    now or never reconnects (the handshake checks the session)."""
+    if session_key:
+        _send([session_group(session_key)], {"type": SIGN_OUT_HANDLER})
 
 
 def message_payload(message: Message) -> dict[str, Any]:

@@ -107,10 +107,34 @@ def messages_after(
 ) -> list[Message]:
     """What a reconnecting chat client missed: the stored messages the person may see (a
     merchant: their merchant's public ones), with an id above ``after``, oldest first, in one
-    conversation or in all the person may see."""
+    conversation or in all the person may see.
+
+    Within one conversation ids are in commit order: every message is inserted with its
+    conversation's row locked (``services.message_add``, ``bulk``), which is held to the
+    commit, so a message with a lower id is never committed after one with a higher id. Across
+    conversations that does not hold on PostgreSQL (two transactions commit in either order):
+    a client that follows several conversations keeps a cursor for each
+    (``messages_after_each``)."""
     rows = Message.objects.filter(conversation__in=_visible(user), pk__gt=max(after, 0))
     if conversation is not None:
         rows = rows.filter(conversation=conversation)
+    if not user.is_agent:
+        rows = rows.filter(public=True)
+    return list(rows.order_by("id")[:limit])
+
+
+def messages_after_each(
+    *, user: User, cursors: dict[int, int], limit: int = REPLAY_LIMIT
+) -> list[Message]:
+    """``messages_after`` for several conversations at once, each above its own last seen id
+    (exact whatever order concurrent transactions committed in); conversations the person may
+    not see give nothing."""
+    if not cursors:
+        return []
+    wanted = Q()
+    for conversation_id, after in cursors.items():
+        wanted |= Q(conversation_id=conversation_id, pk__gt=max(after, 0))
+    rows = Message.objects.filter(wanted, conversation__in=_visible(user))
     if not user.is_agent:
         rows = rows.filter(public=True)
     return list(rows.order_by("id")[:limit])

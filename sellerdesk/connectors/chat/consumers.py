@@ -11,7 +11,9 @@ Frames are JSON text, one object each, with a ``type``:
 - ``subscribe {conversation, after}``: open a conversation (checked by the selectors); the
   stored messages with an id above ``after`` are replayed, then ``replayed``.
 - ``resume {after}``: replay the messages above ``after`` in every conversation the person
-  may see (the portal's list, a reconnecting client without a conversation open).
+  may see (the portal's list, a reconnecting client without a conversation open). ``after``
+  may instead map conversation ids to the last id seen in each: exact on PostgreSQL too, where
+  one number across conversations can miss a message whose transaction committed late.
 - ``send {conversation, body, client_id, internal}``: a reply through the same service as
   the portal's form. It is stored, then acknowledged (``ack`` with the message's id) and
   delivered to everyone allowed; the same ``client_id`` again is acknowledged with the same
@@ -36,6 +38,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -46,11 +49,12 @@ from django.http import Http404
 from sellerdesk.accounts.models import User
 from sellerdesk.connectors.chat.auth import DATABASE_AWAY, SCOPE_DATABASE_AWAY
 from sellerdesk.conversations import events, selectors, workflow
-from sellerdesk.conversations.models import Conversation
+from sellerdesk.conversations.models import Conversation, Message
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.text import parse_id
 
 CLOSE_UNSUPPORTED = 1003
+CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_SIGN_IN = 4401
@@ -95,10 +99,36 @@ class FrameError(Exception):
         self.extra = extra
 
 
+class FrameBucket:
+    """A token bucket: ``rate`` frames a second on average, ``burst`` at once."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.at = time.monotonic()
+        #: Frames refused in a row; reset by the next frame let through.
+        self.refused = 0
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            self.refused = 0
+            return True
+        self.refused += 1
+        return False
+
+
 class ChatConsumer(AsyncWebsocketConsumer):
     user: User | None = None
     staff = False
     home_group = ""
+    session_group = ""
+    #: Set once the server closes the socket: frames still arriving are ignored.
+    closing = False
 
     async def connect(self) -> None:
         self.subscribed: set[int] = set()
@@ -129,8 +159,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.home_group = (
             events.DESK_GROUP if self.staff else events.merchant_group(user.merchant_id or 0)
         )
+        self.bucket = FrameBucket(
+            settings.SELLERDESK_CHAT_FRAMES_PER_SECOND, settings.SELLERDESK_CHAT_FRAME_BURST
+        )
+        session_key = getattr(self.scope.get("session"), "session_key", None)
         try:
             await self.channel_layer.group_add(self.home_group, self.channel_name)
+            if session_key:
+                # Signing out sends the session's group a message that closes this socket.
+                self.session_group = events.session_group(session_key)
+                await self.channel_layer.group_add(self.session_group, self.channel_name)
         except Exception as problem:  # the layer's transport (Redis): timeouts, refusals
             # Found by make bench-load: a Redis read timeout here was a traceback and a
             # dropped socket. Without its group the socket would miss events: refused, 1013.
@@ -151,6 +189,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             for conversation_id in list(self.subscribed):
                 await self._leave(conversation_id)
             await self.channel_layer.group_discard(self.home_group, self.channel_name)
+            if self.session_group:
+                await self.channel_layer.group_discard(self.session_group, self.channel_name)
         except Exception as problem:  # the layer's transport (Redis): timeouts, refusals
             # The socket is gone either way; a membership left behind expires with the
             # layer's group expiry, and sends to it are dropped meanwhile.
@@ -160,7 +200,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.user is None:
+        if self.user is None or self.closing:
+            return
+        if not self.bucket.take():
+            # Refused, not queued: the client slows down. One that goes on sending while
+            # refused is closed.
+            if self.bucket.refused > self.bucket.burst:
+                await self._error("rate_limited", "too many frames: the socket is closed")
+                await self.close(code=CLOSE_POLICY)
+                self.closing = True
+            elif self.bucket.refused == 1:
+                await self._error(
+                    "rate_limited",
+                    f"at most {self.bucket.rate:g} frames a second: this one was dropped",
+                )
             return
         if text_data is None:
             await self._error("binary", "binary frames are not accepted: send JSON text")
@@ -223,6 +276,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._leave(conversation_id)
 
     async def _resume(self, frame: dict[str, Any]) -> None:
+        value = frame.get("after")
+        if isinstance(value, dict):
+            # One cursor per conversation: exact even when transactions of different
+            # conversations committed out of id order (PostgreSQL).
+            if len(value) > MAX_SUBSCRIPTIONS:
+                raise FrameError("too_many", f"at most {MAX_SUBSCRIPTIONS} conversations")
+            cursors: dict[int, int] = {}
+            for key, last in value.items():
+                conversation_id, after = parse_id(key), parse_id(last)
+                if conversation_id is None or after is None:
+                    raise FrameError("invalid", "after maps conversation ids to last ids seen")
+                cursors[conversation_id] = after
+            await self._replay_rows(
+                None,
+                await database_sync_to_async(selectors.messages_after_each)(
+                    user=self.user, cursors=cursors
+                ),
+            )
+            return
         after = self._after(frame)
         await self._replay(None, after or 0)
 
@@ -286,10 +358,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def chat_event(self, message: dict[str, Any]) -> None:
         """An event a service published (``conversations.events``)."""
         event = message["event"]
+        if self.closing:
+            return
         # The group already scopes it; a note never goes to a merchant's socket regardless.
         if not self.staff and event.get("public") is False:
             return
         await self._send(event)
+
+    async def chat_signout(self, message: dict[str, Any]) -> None:
+        """The socket's session signed out: the socket goes with it."""
+        if self.user is None or self.closing:
+            return
+        await self._error("signed_out", "signed out: sign in again")
+        await self.close(code=CLOSE_SIGN_IN)
+        self.closing = True
 
     async def chat_typing(self, message: dict[str, Any]) -> None:
         if message["sender"] == self.channel_name or (message["internal"] and not self.staff):
@@ -361,6 +443,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         rows = await database_sync_to_async(selectors.messages_after)(
             user=self.user, after=after, conversation=conversation
         )
+        await self._replay_rows(conversation_id, rows)
+
+    async def _replay_rows(self, conversation_id: int | None, rows: list[Message]) -> None:
         for row in rows:
             await self._send(events.message_payload(row))
         await self._send(
