@@ -190,7 +190,34 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[index]
 
 
-async def drive(args: argparse.Namespace, people: dict[str, Any], base: str) -> dict[str, Any]:
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its descendants (``--workers``), from
+    /proc: what the server spent, whatever else the machine was doing."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = fields
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        fields = stats.get(current)
+        if fields is not None:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        todo += children.get(current, [])
+    return total
+
+
+async def drive(
+    args: argparse.Namespace, people: dict[str, Any], base: str, server_pid: int = 0
+) -> dict[str, Any]:
     load = Load(base.replace("http", "ws", 1) + "/ws/chat/", base)
     started = time.perf_counter()
     merchants = []
@@ -237,10 +264,12 @@ async def drive(args: argparse.Namespace, people: dict[str, Any], base: str) -> 
             await asyncio.wait_for(future, timeout=120)
 
     burst_start = time.perf_counter()
+    cpu_before = process_tree_cpu(server_pid) if server_pid else 0.0
     await asyncio.gather(
         *(merchant_loop(i, ws, conversation) for i, (ws, conversation) in enumerate(merchants))
     )
     await _settle(load, burst_ids, len(agents), timeout=120)
+    server_cpu = process_tree_cpu(server_pid) - cpu_before if server_pid else 0.0
     delivered_everywhere = [
         cid for cid in burst_ids if len(load.arrivals.get(cid, [])) >= len(agents)
     ]
@@ -279,6 +308,11 @@ async def drive(args: argparse.Namespace, people: dict[str, Any], base: str) -> 
             else None,
             "p50_ms": round(_percentile(burst_latencies, 0.50), 1),
             "p99_ms": round(_percentile(burst_latencies, 0.99), 1),
+            # Load-insensitive: the server's own CPU (every worker), not PostgreSQL's.
+            "server_cpu_seconds": round(server_cpu, 3),
+            "server_cpu_ms_per_message": round(1000 * server_cpu / len(burst_ids), 3)
+            if burst_ids
+            else None,
         },
         "errors": load.errors[:10],
         "error_count": len(load.errors),
@@ -340,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--redis", default="", help="REDIS_URL for the channel layer")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--profile", default="", help="cProfile the server into this file")
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_CHAT_DATABASE_URL", DEFAULT_PG)
     )
@@ -369,8 +404,12 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     base = f"http://127.0.0.1:{args.port}"
+    serve = harness.sellerdesk_command()
+    if args.profile:
+        # One process under cProfile (written when it stops): where a message's CPU goes.
+        serve = [sys.executable, "-m", "cProfile", "-o", args.profile, serve[-1]]
     command = [
-        *harness.sellerdesk_command(), "serve", "--host", "127.0.0.1",
+        *serve, "serve", "--host", "127.0.0.1",
         "--port", str(args.port), "--workers", str(args.workers),
     ]  # fmt: skip
     log.mkdir(parents=True, exist_ok=True)
@@ -378,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         server = subprocess.Popen(command, env=env, cwd=REPO, stdout=serve_log, stderr=serve_log)
         try:
             wait_for_server(base, server)
-            result = asyncio.run(drive(args, people, base))
+            result = asyncio.run(drive(args, people, base, server.pid))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -407,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"{'throughput':<11} {thr['messages']:>8} {thr['p50_ms']:>8} {thr['p99_ms']:>8} "
-        f"{thr['messages_per_second']!s:>8}"
+        f"{thr['messages_per_second']!s:>8}  server CPU {thr['server_cpu_ms_per_message']} ms/msg"
     )
     print(
         f"stored {result['stored']} of {sent} sent ({result['distinct_client_ids']} distinct client "

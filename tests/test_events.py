@@ -172,6 +172,7 @@ def test_a_channel_layer_that_fails_costs_the_event_not_the_change(
     acme_conversation, agent, monkeypatch, django_capture_on_commit_callbacks, caplog
 ):
     layer = get_channel_layer()
+    async_to_sync(layer.group_add)("desk", "specific.listener!1")  # a desk socket listens
 
     async def broken(group, message):
         raise ConnectionError("redis is down")
@@ -181,3 +182,27 @@ def test_a_channel_layer_that_fails_costs_the_event_not_the_change(
         message = workflow.reply_post(conversation=acme_conversation, author=agent, body="kept")
     assert message.pk is not None
     assert "real-time event not delivered" in caplog.text
+
+
+def test_an_in_memory_layer_with_no_socket_listening_is_not_handed_the_event(
+    acme_conversation, agent, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The mail receiver and the worker publish too; with the in-memory layer nobody there
+    listens, and handing the event over would cost a thread and an event loop per event."""
+    layer = get_channel_layer()
+    handed: list[str] = []
+
+    async def record(group, message):
+        handed.append(group)
+
+    monkeypatch.setattr(layer, "group_send", record)
+    with django_capture_on_commit_callbacks(execute=True):
+        workflow.reply_post(conversation=acme_conversation, author=agent, body="nobody")
+    assert handed == []
+    async_to_sync(layer.group_add)(
+        f"merchant.{acme_conversation.merchant_id}", "specific.listener!2"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        workflow.reply_post(conversation=acme_conversation, author=agent, body="a merchant")
+    # Both groups are handed the event once one of them has a socket.
+    assert handed == ["desk", f"merchant.{acme_conversation.merchant_id}"]

@@ -17,7 +17,7 @@ import logging
 from typing import Any, Literal
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
 from sellerdesk.conversations.models import Conversation, Message
@@ -121,6 +121,11 @@ def _send(groups: list[str], message: dict[str, Any]) -> None:
     update, never the committed change: clients catch up from the database."""
     layer = get_channel_layer()
     if layer is None:
+        return
+    if isinstance(layer, InMemoryChannelLayer) and not any(g in layer.groups for g in groups):
+        # The in-memory layer reaches this process's sockets only, and none listens (the
+        # mail receiver, the worker, a command): nothing to deliver, and handing it over would
+        # cost an event loop in a new thread for each event.
         return
     try:
         loop = asyncio.get_running_loop()
