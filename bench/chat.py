@@ -374,7 +374,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--redis", default="", help="REDIS_URL for the channel layer")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--profile", default="", help="cProfile the server into this file")
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_CHAT_DATABASE_URL", DEFAULT_PG)
     )
@@ -404,12 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     base = f"http://127.0.0.1:{args.port}"
-    serve = harness.sellerdesk_command()
-    if args.profile:
-        # One process under cProfile (written when it stops): where a message's CPU goes.
-        serve = [sys.executable, "-m", "cProfile", "-o", args.profile, serve[-1]]
     command = [
-        *serve, "serve", "--host", "127.0.0.1",
+        *harness.sellerdesk_command(), "serve", "--host", "127.0.0.1",
         "--port", str(args.port), "--workers", str(args.workers),
     ]  # fmt: skip
     log.mkdir(parents=True, exist_ok=True)
