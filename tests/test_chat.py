@@ -525,6 +525,21 @@ def test_signing_out_closes_that_sessions_sockets_and_no_other(alice):
     run(scenario)
 
 
+def test_signing_out_of_the_admin_closes_the_sessions_sockets_too(admin_user, settings):
+    settings.SELLERDESK_STAFF_2FA_REQUIRED = False
+
+    async def scenario():
+        client, cookie = await database_sync_to_async(_signed_in_client)(admin_user)
+        ws = await opened_with(cookie)
+        response = await database_sync_to_async(client.post)("/admin/logout/")
+        assert response.status_code == 302  # to the sign-in page (LOGOUT_REDIRECT_URL)
+        assert (await ws.receive_json_from())["code"] == "signed_out"
+        assert await ws.receive_output() == {"type": "websocket.close", "code": 4401}
+        await ws.disconnect()
+
+    run(scenario)
+
+
 def test_a_socket_over_its_frame_rate_is_refused_then_closed(alice, settings):
     settings.SELLERDESK_CHAT_FRAMES_PER_SECOND = 0.01  # no refill within the test
     settings.SELLERDESK_CHAT_FRAME_BURST = 3

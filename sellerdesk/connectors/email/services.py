@@ -355,21 +355,25 @@ def _open(
     merchant: Merchant, mail: ParsedMail, row: InboundEmail, sender: threads.Sender
 ) -> tuple[Conversation, Message]:
     body = _body(mail)
+    # Opened, then its first message added with its author in the same transaction (the
+    # caller's): what conversation_open(body=...) stores, without reading the message back
+    # and setting its author in two more statements.
     conversation = conversation_services.conversation_open(
         merchant=merchant,
         channel=Channel.EMAIL,
         subject=threads.strip_token(mail.subject),
         kind=Kind.QUESTION,
-        body=body.text,
+        created_at=row.received_at,
+    )
+    message = conversation_services.message_add(
+        conversation=conversation,
         author_type=AuthorType.MERCHANT,
+        body=body.text,
         author_id=sender.address,
         author_name=_author_name(mail, sender),
         created_at=row.received_at,
+        author_user=sender.user,
     )
-    message = conversation.messages.get()
-    if sender.user is not None:
-        Message.objects.filter(pk=message.pk).update(author_user=sender.user)
-        message.author_user = sender.user
     # The portal's opening, for a mail: the trail and the service-level targets.
     workflow._trail(conversation, sender.user, ActivityVerb.OPENED, channel=Channel.EMAIL)
     workflow._sla(conversation)
@@ -389,11 +393,10 @@ def _merchant_message(
         author_id=sender.address,
         author_name=_author_name(mail, sender),
         created_at=max(row.received_at, conversation.created_at),
+        author_user=sender.user,
+        touch=True,  # the conversation's last change, in the message's own UPDATE
     )
-    if sender.user is not None:
-        Message.objects.filter(pk=message.pk).update(author_user=sender.user)
-        message.author_user = sender.user
-    workflow._touch(conversation, message.created_at)
+    conversation.updated_at = message.created_at
     # As workflow.reply_post for a merchant (whose sender here may have no user): the answer
     # hands the conversation back to support and stops the merchant's clock.
     workflow._merchant_answered(conversation, sender.user, by="merchant:email")
