@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -363,6 +364,28 @@ def wait_for_server(base: str, server: subprocess.Popen[bytes], timeout: float =
     raise SystemExit("sellerdesk serve did not answer /healthz")
 
 
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a process and its descendants (uvicorn's workers)."""
+    import signal
+
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    todo, found = [pid], []
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    for target in reversed(found):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(target, signal.SIGKILL)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--merchants", type=int, default=500)
@@ -415,7 +438,14 @@ def main(argv: list[str] | None = None) -> int:
             result = asyncio.run(drive(args, people, base, server.pid))
         finally:
             server.terminate()
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                # Still draining after 30 s (seen with --workers on Redis): the figures are
+                # taken, so stop it rather than lose them.
+                print("sellerdesk serve did not stop within 30 s: killed", file=sys.stderr)
+                _kill_tree(server.pid)
+                server.wait(timeout=30)
     count_argv = [sys.executable, __file__, "--child", "count"]
     stored = harness.json_child(count_argv, env, log / "count", "count")
     result.update(stored)

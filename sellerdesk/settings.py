@@ -181,7 +181,14 @@ CHANNEL_LAYERS = {
     "default": (
         {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000},
+            # The layer's receive loop blocks on Redis (BZPOPMIN) for 5 s at a time, and
+            # redis-py's default read time-out is also 5 s: on a busy machine the empty
+            # answer came just after it, the read timed out and the socket's consumer died
+            # with it. The time-out must be well above the blocking pop's.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "capacity": 1000,
+            },
         }
         if REDIS_URL
         else {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
