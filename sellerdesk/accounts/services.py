@@ -138,6 +138,17 @@ def user_set_active(*, user: User, active: bool, by: User | None = None) -> User
     return user
 
 
+def user_set_language(*, user: User, language: str) -> User:
+    """Remember the pages' language a person chose with the switcher (``""`` forgets it)."""
+    codes = {code for code, _name in settings.LANGUAGES}
+    if language and language not in codes:
+        raise ValidationError(f"unknown language {language!r}")
+    if user.ui_language != language:
+        user.ui_language = language
+        user.save(update_fields=["ui_language"])
+    return user
+
+
 def user_set_password(*, user: User, password: str, by: User | None = None) -> User:
     _clean_password(password, user)
     with transaction.atomic():
