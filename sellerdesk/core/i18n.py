@@ -18,11 +18,13 @@ says: its templates are marked for translation, but nobody translates them yet.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import date, datetime
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
+from django.utils.formats import date_format
 from django.utils.translation.trans_real import parse_accept_lang_header
 
 ENGLISH = "en"
@@ -95,6 +97,25 @@ def user_languages(user: object) -> list[str | None]:
     if getattr(user, "is_merchant_user", False) and getattr(user, "merchant_id", None):
         found.append(user.merchant.language)  # type: ignore[attr-defined]
     return found
+
+
+#: Dates in words per language: (day and month, with the year, with the time). Django's own
+#: catalogues give the month names (``E``: the form used in dates, e.g. Russian «декабря»).
+DATE_FORMATS = {
+    "en": ("j F", "j F Y", "j F Y, H:i"),
+    "zh-hans": ("n月j日", "Y年n月j日", "Y年n月j日 H:i"),
+    "ko": ("n월 j일", "Y년 n월 j일", "Y년 n월 j일 H:i"),
+    "tr": ("j F", "j F Y", "j F Y, H:i"),
+    "ru": ("j E", "j E Y г.", "j E Y г., H:i"),  # noqa: RUF001 - Russian «г.» (год)
+}
+
+
+def date_words(value: date | datetime | None, *, year: bool = True, time: bool = False) -> str:
+    """``3 December 2026`` / ``2026年12月3日`` / ``3 декабря 2026 г.`` in the active language."""  # noqa: RUF002
+    if value is None:
+        return ""
+    formats = DATE_FORMATS.get(translation.get_language() or ENGLISH, DATE_FORMATS[ENGLISH])
+    return date_format(value, formats[2] if time else formats[1] if year else formats[0])
 
 
 def merchant_language(merchant: object | None) -> str:

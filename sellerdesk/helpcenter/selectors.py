@@ -12,7 +12,6 @@ from django.http import Http404, HttpRequest
 from django.utils.translation import get_language
 
 from sellerdesk.core.i18n import content_language
-
 from sellerdesk.helpcenter.models import (
     FALLBACK,
     LANGUAGE_CODES,

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0004_alter_auditevent_action'),
+        ("accounts", "0004_alter_auditevent_action"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='user',
-            name='ui_language',
-            field=models.CharField(blank=True, default='', max_length=16),
+            model_name="user",
+            name="ui_language",
+            field=models.CharField(blank=True, default="", max_length=16),
         ),
     ]

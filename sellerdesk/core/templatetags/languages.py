@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 from django import template
@@ -9,7 +10,15 @@ from django.conf import settings
 from django.http import QueryDict
 from django.utils.translation import get_language
 
+from sellerdesk.core import i18n
+
 register = template.Library()
+
+
+@register.filter
+def date_words(value: date | datetime | None, mode: str = "") -> str:
+    """``{{ d|date_words }}`` 3 December 2026; ``:"time"`` with the time; ``:"short"`` no year."""
+    return i18n.date_words(value, year=mode != "short", time=mode == "time")
 
 
 @register.inclusion_tag("core/_language_switcher.html", takes_context=True)
