@@ -75,7 +75,7 @@ def test_the_language_comes_from_the_query_then_the_merchant_then_the_browser(
     # Korean: not translated yet, so the English text with a note.
     korean = _page(client, HTTP_ACCEPT_LANGUAGE="ko-KR")
     assert "When is my payout?" in korean
-    assert "not translated into your language yet" in korean
+    assert "이 문서는 아직 번역되지 않아 영어로 보여 드립니다." in korean
     assert '<html lang="ko">' in korean
     # Alice's merchant writes Turkish, whatever her browser says; ?lang= wins over both.
     assert "Ödemem ne zaman?" in _page(client_for(alice, None), HTTP_ACCEPT_LANGUAGE="en")
