@@ -50,7 +50,7 @@ def read(path: Path) -> list[Entry]:
     for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
         if line.startswith("#~"):
-            if current is not None and current.msgid != "" or target is not None:
+            if (current is not None and current.msgid != "") or target is not None:
                 finish()
                 target = None
             continue

@@ -106,7 +106,7 @@ DATE_FORMATS = {
     "zh-hans": ("n月j日", "Y年n月j日", "Y年n月j日 H:i"),
     "ko": ("n월 j일", "Y년 n월 j일", "Y년 n월 j일 H:i"),
     "tr": ("j F", "j F Y", "j F Y, H:i"),
-    "ru": ("j E", "j E Y г.", "j E Y г., H:i"),  # noqa: RUF001 - Russian «г.» (год)
+    "ru": ("j E", "j E Y г.", "j E Y г., H:i"),  # noqa: RUF001 - the Russian abbreviation of the word for year
 }
 
 
@@ -132,7 +132,7 @@ class LanguageMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         language = language_for_request(request)
         translation.activate(language)
-        request.LANGUAGE_CODE = language  # type: ignore[attr-defined]
+        request.LANGUAGE_CODE = language
         try:
             response = self.get_response(request)
         finally:

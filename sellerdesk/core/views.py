@@ -61,5 +61,5 @@ def language_set(request: HttpRequest) -> HttpResponse:
     language = supported(request.POST.get("language"))
     user = request.user
     if language and user.is_authenticated and getattr(user, "is_merchant_user", False):
-        user_set_language(user=user, language=language)  # type: ignore[arg-type]
+        user_set_language(user=user, language=language)
     return response

@@ -311,7 +311,9 @@ def comparison(edition: Edition, previous: Edition | None) -> list[dict[str, Any
     for seg in edition.figures["segments"]:
         old = before.get(seg["name"])
         lines = [("Conversations", seg["conversations"], old and old["conversations"])]
-        lines += [(KIND_LABELS[k], seg["by_kind"][k], old and old["by_kind"][k]) for k in KINDS]
+        lines += [
+            (str(KIND_LABELS[k]), seg["by_kind"][k], old and old["by_kind"][k]) for k in KINDS
+        ]
         for label, key in (
             ("first response", "first_response_seconds"),
             ("resolution", "resolution_seconds"),
