@@ -386,3 +386,16 @@ def test_a_reply_without_a_subject_is_titled_in_the_merchants_language(eve, agen
     workflow.reply_post(conversation=row, author=agent, body="明天到账。")
     delivery.deliver_due()
     assert mail.outbox[-1].subject.startswith("Re: 您与客服的对话 [")
+
+
+def test_an_invitation_is_in_the_merchants_language_and_english_for_staff(globex):
+    from sellerdesk.accounts.services import user_create, user_invite_send
+
+    wang = user_create(email="wang@globex.test", password=None, role="merchant", merchant=globex)
+    user_invite_send(user=wang, base_url="http://desk.test")
+    assert mail.outbox[-1].subject == "您的 sellerdesk 账户"
+    assert "请在此设置您的密码" in mail.outbox[-1].body
+    ada = user_create(email="ada2@desk.test", password=None, role="agent")
+    with translation.override("ru"):
+        user_invite_send(user=ada, base_url="http://desk.test")
+    assert mail.outbox[-1].subject == "Your sellerdesk account"
