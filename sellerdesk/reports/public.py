@@ -24,7 +24,7 @@ def _body(edition: Edition, language: str) -> str:
     """The edition's figures rendered once and kept: a published edition does not change, so
     the key (its row, its publication) never names stale text."""
     published = edition.published_at.timestamp() if edition.published_at else 0
-    key = f"help:edition-body:v2:{edition.pk}:{published}:{language}"
+    key = f"help:edition-body:v1:{edition.pk}:{published}:{language}"
     body = cache.get(key)
     if body is None:
         full = Edition.objects.select_related("corrects").get(pk=edition.pk)
