@@ -39,6 +39,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -444,6 +445,52 @@ def loadavg() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stats() -> list[tuple[int, int, float, str]]:
+    """(pid, process group, CPU seconds used, command line) of every process /proc shows."""
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else []:
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        # After the command: state ppid pgrp session … utime (14th field) stime (15th).
+        pgrp, utime, stime = int(fields[2]), int(fields[11]), int(fields[12])
+        found.append((int(entry.name), pgrp, (utime + stime) / _TICKS, command))
+    return found
+
+
+def cpu_snapshot(group: int | None, database: str | None) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of the server's processes (its process group) and of the PostgreSQL
+    backends serving ``database``, by pid: what a request costs, whatever else the machine
+    runs (far less sensitive to load than requests/s)."""
+    server: dict[int, float] = {}
+    backends: dict[int, float] = {}
+    for pid, pgrp, seconds, command in _proc_stats():
+        if group is not None and pgrp == group:
+            server[pid] = seconds
+        elif database and command.startswith("postgres: ") and f" {database} " in command:
+            backends[pid] = seconds
+    return {"server": server, "database": backends}
+
+
+def cpu_used(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
+) -> dict[str, float]:
+    """CPU seconds used between two snapshots (a process that started between them counts
+    from zero; one that ended is lost, which the pool's long-lived connections make rare)."""
+    return {
+        part: sum(seconds - before[part].get(pid, 0.0) for pid, seconds in after[part].items())
+        for part in after
+    }
+
+
 # --- the run ---------------------------------------------------------------------------------
 
 
@@ -560,12 +607,31 @@ def main() -> None:
                 "run": f"{run_id}-{round_no}",
             }
             before = loadavg()
+            group = procs[target].pid if target in procs else None
+            database = DATABASES.get(target)
+            # The CPU the server and its database backends use in the counted window (the
+            # warm-up pays one-off costs: imports, the first connections, caches).
+            snapshots: list[dict[str, dict[int, float]]] = []
+            timers = [
+                threading.Timer(delay, lambda: snapshots.append(cpu_snapshot(group, database)))
+                for delay in (args.warmup, args.warmup + args.duration)
+            ]
+            for timer in timers:
+                timer.start()
             result = run_client(spec)
+            for timer in timers:
+                timer.join()
+            used = cpu_used(snapshots[0], snapshots[1])
             result["loadavg_before"] = before
+            answered = result["ok"] + result["errors"]
+            result["server_cpu_ms_per_request"] = round(used["server"] * 1000 / max(1, answered), 2)
+            result["db_cpu_ms_per_request"] = round(used["database"] * 1000 / max(1, answered), 2)
             print(
                 f"  round {round_no} {target:<10} {result['requests_per_second']:>8.1f} req/s"
                 f"  p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms"
-                f"  errors {result['errors']}  client cpu {result['client_cpu_share']:.0%}",
+                f"  errors {result['errors']}  client cpu {result['client_cpu_share']:.0%}"
+                f"  CPU/request: server {result['server_cpu_ms_per_request']} ms,"
+                f" database {result['db_cpu_ms_per_request']} ms",
                 flush=True,
             )
             return result
@@ -615,6 +681,10 @@ def _summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "p99_ms": max(r["p99_ms"] for r in rounds if r["p99_ms"] is not None),
         "errors": sum(r["errors"] for r in rounds),
         "client_cpu_share_max": max(r["client_cpu_share"] for r in rounds),
+        "server_cpu_ms_per_request": statistics.median(
+            r["server_cpu_ms_per_request"] for r in rounds
+        ),
+        "db_cpu_ms_per_request": statistics.median(r["db_cpu_ms_per_request"] for r in rounds),
         "rounds": rounds,
     }
 
@@ -632,6 +702,7 @@ def _report(
     )
     print(
         f"{'target':<34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'client cpu':>11}"
+        f" {'server CPU/req':>15} {'db CPU/req':>11}"
     )
     names = {
         "sellerdesk": "sellerdesk POST …/messages",
@@ -642,6 +713,7 @@ def _report(
         print(
             f"{names[target]:<34} {row['requests_per_second']:>8.1f} {row['p50_ms']:>8.1f}"
             f" {row['p99_ms']:>8.1f} {row['errors']:>7} {row['client_cpu_share_max']:>10.0%}"
+            f" {row['server_cpu_ms_per_request']:>12.2f} ms {row['db_cpu_ms_per_request']:>8.2f} ms"
         )
     print(
         f"{'client alone (answers at once)':<34} {echo['requests_per_second']:>8.1f}"

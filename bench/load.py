@@ -26,6 +26,14 @@ Faults (``--faults``, on by default): SIGKILL of the web server, of the worker a
 receiver (each restarted 3 s later, as a supervisor would), a PostgreSQL restart (``pg_ctl
 restart -m fast``), and attachment storage full for 15 s.
 
+A backup under load, three quarters of the way in (between the PostgreSQL restart and the
+storage fault, while clients go on writing): ``sellerdesk export --report`` of the live
+database (one REPEATABLE READ snapshot for the file and the report of exactly what it holds, as
+of the snapshot's moment), restored into an empty database (``sellerdesk migrate`` +
+``sellerdesk import``) whose ``sellerdesk report --as-of`` that moment must give the same JSON;
+and ``pg_dump --snapshot`` of a snapshot the bench holds, in which it also computes the report,
+restored by ``pg_restore`` into another empty database and compared the same way.
+
 The reconciliation: every accepted token is in exactly one stored message (chat: one message
 per client id; e-mail: one message per Message-ID), nothing accepted is missing; every outbox
 item is delivered, and received by the sink or the receiver at least once (repeats are counted
@@ -73,6 +81,19 @@ HOST = "127.0.0.1"
 WEB_PORT, SMTPD_PORT, HOOK_PORT, SINK_PORT, PG_PORT = 8161, 8162, 8163, 8164, 8165
 BASE = f"http://{HOST}:{WEB_PORT}"
 API = f"{BASE}/api/v1"
+REDIS_DB = 11
+
+
+def use_ports(first: int, redis_db: int) -> None:
+    """The five ports from ``first`` on (web, smtpd, webhook receiver, SMTP sink, PostgreSQL)
+    and the Redis database: so that two runs on one machine do not meet."""
+    global WEB_PORT, SMTPD_PORT, HOOK_PORT, SINK_PORT, PG_PORT, BASE, API, REDIS_DB
+    WEB_PORT, SMTPD_PORT, HOOK_PORT, SINK_PORT, PG_PORT = range(first, first + 5)
+    BASE = f"http://{HOST}:{WEB_PORT}"
+    API = f"{BASE}/api/v1"
+    REDIS_DB = redis_db
+
+
 DB_NAME = "sd_load"
 PASSWORD = "load-bench-password-1"
 TOKEN_RE = re.compile(r"LT-[a-z]+-[0-9a-f]{16}")
@@ -810,6 +831,208 @@ def run_faults(
         log(f"fault over: {fault.name} ({fault.ended - fault.started:.1f} s) {fault.note}")
 
 
+# --- A backup under load -------------------------------------------------------------------------
+
+#: The report compared across the backups: the report client's configuration.
+BACKUP_REPORT_CONFIG = """timezone = "Europe/Berlin"
+
+[[segment]]
+name = "EU"
+countries = ["EU"]
+
+[[segment]]
+name = "All"
+countries = ["*"]
+"""
+
+
+def actions_done(stats: Stats) -> int:
+    with stats.lock:
+        return sum(len(v) for v in stats.latencies.values())
+
+
+def fresh_database(pg: Postgres, name: str) -> str:
+    subprocess.run(
+        [*pg_psql(pg), "-c", f"DROP DATABASE IF EXISTS {name}"], check=True, capture_output=True
+    )
+    subprocess.run([*pg_psql(pg), "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    return pg.url(name)
+
+
+def report_differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Where two reports' JSON differ (the first few paths)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b), key=str):
+            out += report_differences(a.get(key), b.get(key), f"{path}.{key}")
+        return out[:10]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        out = []
+        for n, (x, y) in enumerate(zip(a, b, strict=True)):
+            out += report_differences(x, y, f"{path}[{n}]")
+        return out[:10]
+    return [] if a == b else [f"{path or '.'}: {json.dumps(a)[:80]} != {json.dumps(b)[:80]}"]
+
+
+def restored_counts(url: str) -> tuple[int, int]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        conversations = conn.execute("SELECT count(*) FROM conversations_conversation").fetchone()
+        messages = conn.execute("SELECT count(*) FROM conversations_message").fetchone()
+    return int(conversations[0] if conversations else 0), int(messages[0] if messages else 0)
+
+
+def backup_row(
+    how: str, backed_up: dict[str, Any], restored: dict[str, Any], url: str, **extra: Any
+) -> dict[str, Any]:
+    conversations, messages = restored_counts(url)
+    differences = report_differences(backed_up, restored)
+    if extra["backed_up_conversations"] != conversations:
+        differences.append(
+            f"conversations: {extra['backed_up_conversations']} backed up, {conversations} restored"
+        )
+    return {
+        "backup": how,
+        "as_of": backed_up.get("as_of", "?"),
+        **extra,
+        "restored_conversations": conversations,
+        "restored_messages": messages,
+        "report_identical": not differences,
+        "differences": differences,
+    }
+
+
+def backup_under_load(pg: Postgres, env: dict[str, str], stats: Stats) -> dict[str, Any]:
+    """Back the live database up twice while clients write (``sellerdesk export --report``,
+    then ``pg_dump --snapshot``), restore each backup into an empty database and compare the
+    report of the backed-up state with the restored database's, JSON for JSON.
+
+    Each backup's report is computed in the backup's own snapshot, as of the snapshot's
+    moment: a message stamped before that moment but committed after the snapshot is in
+    neither (a report of the live database computed later "as of" that moment would count it).
+    """
+    config = WORK / "backup-report.toml"
+    config.write_text(BACKUP_REPORT_CONFIG)
+    start = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 365 * 86400))
+    end = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
+    period = ["--from", start, "--to", end, "--config", str(config)]
+
+    # sellerdesk export --report: the interchange file and its report, one snapshot.
+    exported, report_file = WORK / "backup.jsonl.gz", WORK / "backup-report.json"
+    before, started = actions_done(stats), time.monotonic()
+    said = cli(env, "export", str(exported), "--no-progress", "--report", str(report_file), *period)
+    count = re.search(r"exported (\d+) conversations", said)
+    export = {
+        "backup_s": round(time.monotonic() - started, 1),
+        "acked_meanwhile": actions_done(stats) - before,
+        "backed_up_conversations": int(count.group(1)) if count else -1,
+    }
+    export_report = json.loads(report_file.read_text())
+
+    # pg_dump --snapshot of a snapshot held here, and the report computed in it.
+    dump = WORK / "backup.pgdump"
+    before, started = actions_done(stats), time.monotonic()
+    dump_report, dumped = report_with_pg_dump(pg, env, period, dump)
+    pg_dumped = {
+        "backup_s": round(time.monotonic() - started, 1),
+        "acked_meanwhile": actions_done(stats) - before,
+        "backed_up_conversations": dumped,
+    }
+
+    rows = []
+    restore = {**env, "DATABASE_URL": fresh_database(pg, f"{DB_NAME}_restore")}
+    started = time.monotonic()
+    cli(restore, "migrate", "--no-input", "-v", "0")
+    cli(restore, "import", str(exported), "--no-progress")
+    restored = json.loads(cli(restore, "report", *period, "--as-of", export_report["as_of"]))
+    rows.append(
+        backup_row(
+            "sellerdesk export --report; migrate + import",
+            export_report,
+            restored,
+            restore["DATABASE_URL"],
+            **export,
+            restore_s=round(time.monotonic() - started, 1),
+        )
+    )
+    url = fresh_database(pg, f"{DB_NAME}_pgrestore")
+    started = time.monotonic()
+    subprocess.run(
+        [str(pg.bin / "pg_restore"), "-h", HOST, "-p", str(PG_PORT), "-U", "postgres",
+         "--no-owner", "-d", f"{DB_NAME}_pgrestore", str(dump)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    restored = json.loads(
+        cli({**env, "DATABASE_URL": url}, "report", *period, "--as-of", dump_report["as_of"])
+    )
+    rows.append(
+        backup_row(
+            "pg_dump --snapshot; pg_restore",
+            dump_report,
+            restored,
+            url,
+            **pg_dumped,
+            restore_s=round(time.monotonic() - started, 1),
+        )
+    )
+    return {"rows": rows}
+
+
+def report_with_pg_dump(
+    pg: Postgres, env: dict[str, str], period: list[str], dump: Path
+) -> tuple[dict[str, Any], int]:
+    """``pg_dump`` of one REPEATABLE READ snapshot held open here (``--snapshot``), and the
+    report computed in that same snapshot as of its moment (``core.db.snapshot_moment``), and
+    the number of conversations it holds."""
+    import django
+
+    os.environ.update(env)
+    django.setup()
+    from django.db import connection
+
+    from sellerdesk.conversations.models import Conversation
+    from sellerdesk.core.db import read_snapshot, snapshot_moment
+    from sellerdesk.reports.config import build_params, load_config
+    from sellerdesk.reports.engine import compute_report
+    from sellerdesk.reports.render import render
+
+    try:
+        with read_snapshot(connection, repeatable=True):
+            moment = snapshot_moment(connection)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_export_snapshot()")
+                snapshot = cursor.fetchone()[0]
+            subprocess.run(
+                [str(pg.bin / "pg_dump"), "-h", HOST, "-p", str(PG_PORT), "-U", "postgres",
+                 "-Fc", "--snapshot", snapshot, "-f", str(dump), DB_NAME],
+                check=True, capture_output=True, text=True,
+            )  # fmt: skip
+            params = build_params(load_config(period[5]), period[1], period[3], moment.isoformat())
+            report = json.loads(render(compute_report(params), "json"))
+            return dict(report), Conversation.objects.count()
+    finally:
+        connection.close()
+
+
+def run_backup(
+    at: float, pg: Postgres, env: dict[str, str], stats: Stats, stop: threading.Event, out: dict
+) -> None:
+    while time.monotonic() - stats.started < at:
+        if stop.wait(0.2):
+            out["note"] = "not run: the load ended first"
+            return
+    out["at_s"] = round(time.monotonic() - stats.started, 1)
+    log("backup under load: sellerdesk export --report, pg_dump --snapshot; restoring each")
+    try:
+        out.update(backup_under_load(pg, env, stats))
+    except Exception as problem:  # counted as a failure by the verdict
+        out["note"] = f"backup step failed: {type(problem).__name__}: {str(problem)[-1500:]}"
+    out["ended_s"] = round(time.monotonic() - stats.started, 1)
+    for row in out.get("rows", []):
+        log(f"backup: {row['backup']}: report identical: {row['report_identical']}")
+
+
 # --- Reconciliation ----------------------------------------------------------------------------
 
 
@@ -982,8 +1205,19 @@ def main() -> None:
         default=300.0,
         help="seconds to wait afterwards for the outbox to empty (300)",
     )
+    parser.add_argument(
+        "--backup",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="back the live database up three quarters in, restore it, compare the reports",
+    )
+    parser.add_argument(
+        "--port", type=int, default=WEB_PORT, help="the first of five ports in a row (8161)"
+    )
+    parser.add_argument("--redis-db", type=int, default=REDIS_DB, help="Redis database (11)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
+    use_ports(args.port, args.redis_db)
 
     WORK.mkdir(parents=True, exist_ok=True)
     for stale in WORK.glob("*.log"):
@@ -1000,7 +1234,7 @@ def main() -> None:
         **harness.base_env(),
         "DATABASE_URL": url,
         "DATABASE_POOL": "1",
-        "REDIS_URL": "redis://127.0.0.1:6379/11",
+        "REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
         "EMAIL_HOST": HOST,
         "EMAIL_PORT": str(SINK_PORT),
         "EMAIL_USE_TLS": "0",
@@ -1089,6 +1323,14 @@ def main() -> None:
             daemon=True,
         )
         fault_thread.start()
+        backup: dict[str, Any] = {}
+        backup_thread = threading.Thread(
+            target=run_backup,
+            args=(args.duration * 0.75, pg, env, stats, stop, backup),
+            daemon=True,
+        )
+        if args.backup:
+            backup_thread.start()
         supervisor = threading.Event()
         threading.Thread(target=supervise, args=(processes, stats, supervisor), daemon=True).start()
         stop.wait(args.duration)
@@ -1098,6 +1340,10 @@ def main() -> None:
         for thread in threads:
             thread.join(args.give_up + 30)
         fault_thread.join(120)
+        if args.backup:
+            backup_thread.join(600)
+            if backup_thread.is_alive():
+                backup["note"] = "backup step still running after 10 minutes"
         log("draining: the outbox and the inbound mail")
         deadline = time.monotonic() + args.drain
         pending = waiting = -1
@@ -1114,6 +1360,7 @@ def main() -> None:
         result = reconcile(url, env, stats, deliveries)
         result["drain"] = {"outbox_pending": pending, "inbound_waiting": waiting}
         result["unexpected_exits"] = {n: p.exits for n, p in processes.items() if p.exits}
+        result["backup"] = backup if args.backup else {"note": "not run (--no-backup)"}
     finally:
         for process in processes.values():
             process.stop()
@@ -1189,10 +1436,34 @@ def main() -> None:
     )
     if result["missing_samples"]:
         print(f"missing (samples): {result['missing_samples']}")
+    print()
+    backed = result["backup"]
+    print(
+        "reconciliation, a backup under load (at "
+        f"{backed.get('at_s', '-')} s, done {backed.get('ended_s', '-')} s; the report of the "
+        "backed-up state, computed in its snapshot, against the restored database's):"
+    )
+    print(
+        table([{k: v for k, v in r.items() if k != "differences"} for r in backed.get("rows", [])])
+    )
+    if backed.get("note"):
+        print(backed["note"])
+    backup_problems = sum(1 for r in backed.get("rows", []) if not r["report_identical"])
+    for row in backed.get("rows", []):
+        if row["differences"]:
+            print(f"REPORTS DIFFER after {row['backup']}: {row['differences']}")
+    if args.backup and len(backed.get("rows", [])) != 2:
+        backup_problems += 1
     lost = sum(r["missing"] + r["duplicated"] for r in result["messages"])
     lost += sum(r["lost"] + r["pending"] + r["failed"] for r in result["outbox"])
     lost += sum(len(v) for v in result["unexpected_exits"].values())
-    verdict = "nothing lost, nothing stored twice" if lost == 0 else f"{lost} problems (above)"
+    lost += backup_problems
+    verdict = (
+        "nothing lost, nothing stored twice"
+        + (", backups restored to identical reports" if args.backup else "")
+        if lost == 0
+        else f"{lost} problems (above)"
+    )
     print(f"\nverdict: {verdict}")
     args.output.write_text(
         json.dumps(
@@ -1239,7 +1510,7 @@ def _flush_redis() -> None:
     import redis
 
     with contextlib.suppress(Exception):
-        redis.Redis.from_url("redis://127.0.0.1:6379/11").flushdb()
+        redis.Redis.from_url(f"redis://127.0.0.1:6379/{REDIS_DB}").flushdb()
 
 
 if __name__ == "__main__":

@@ -14,17 +14,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sellerdesk.settings")
 # Django is set up before anything imports models (the consumer does).
 django_application = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from sellerdesk.connectors.chat.auth import socket_auth_stack  # noqa: E402
 from sellerdesk.connectors.chat.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_application,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            socket_auth_stack(URLRouter(websocket_urlpatterns))
         ),
     }
 )

@@ -76,3 +76,17 @@ def test_percentiles_and_tokens(load):
     assert load.percentile([3.0, 1.0, 2.0], 0.5) == 2.0
     assert load.percentile([float(n) for n in range(1, 101)], 0.99) == 99.0
     assert load.TOKEN_RE.fullmatch(load.token("agent_reply"))
+
+
+def test_the_backup_check_tells_an_identical_report_from_one_that_differs(load):
+    report = {
+        "as_of": "2026-11-26T16:00:00+01:00",
+        "segments": [{"name": "All", "count": 12, "median": 61.5, "top": ["a", "b"]}],
+    }
+    same = {"as_of": "2026-11-26T16:00:00+01:00", "segments": [dict(report["segments"][0])]}
+    assert load.report_differences(report, same) == []
+    one_more = {**same, "segments": [{**same["segments"][0], "count": 13}]}
+    assert load.report_differences(report, one_more) == [".segments[0].count: 12 != 13"]
+    reordered = {**same, "segments": [{**same["segments"][0], "top": ["b", "a"]}]}
+    assert len(load.report_differences(report, reordered)) == 2
+    assert load.report_differences(report, {**same, "segments": []})  # a segment missing

@@ -6,13 +6,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date
+from datetime import date, timedelta
 from io import StringIO
 
 import pytest
+import time_machine
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
+from django.test import override_settings
 from django.urls import reverse
+from django.utils import translation
+from django.utils.http import http_date, parse_http_date
 
 from sellerdesk.accounts.models import AuditEvent
 from sellerdesk.conversations.models import Conversation
@@ -22,6 +27,7 @@ from sellerdesk.reports.config import build_params
 from sellerdesk.reports.editions import parse_config_text
 from sellerdesk.reports.engine import compute_report
 from sellerdesk.reports.models import Edition, EditionStatus
+from sellerdesk.reports.public import body_cache_key
 from sellerdesk.reports.render import render_csv
 from tests.builders import conversation, import_ok, responded, solved
 from tests.conftest import FIXTURES
@@ -209,10 +215,91 @@ def test_the_public_page_is_cacheable_and_answers_304(published, client, alice, 
     assert signed_in["ETag"] != response["ETag"]
 
 
-def test_the_public_page_reads_one_row(published, client, django_assert_max_num_queries):
+def test_the_public_page_reads_two_rows_and_its_cached_figures(
+    published, client, django_assert_num_queries
+):
     url = reverse("help:report", kwargs={"series": "2022"})
-    with django_assert_max_num_queries(3):
-        assert client.get(url).status_code == 200
+    cache.clear()
+    # Cold: the version (without its figures), the series' versions, the stored figures.
+    with django_assert_num_queries(3):
+        first = client.get(url)
+    # Warm: the figures come rendered from the cache; whatever the data, nothing is computed.
+    import_ok(
+        *[conversation(f"late-{n}", created_at="2022-05-01T10:00:00+00:00") for n in range(5)]
+    )
+    for _ in range(3):
+        with django_assert_num_queries(2):
+            again = client.get(url)
+        assert again.content == first.content
+    with django_assert_num_queries(2):
+        assert client.get(url, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+
+
+def test_the_public_page_has_a_date_and_answers_if_modified_since(
+    published, client, alice, client_for
+):
+    url = reverse("help:report_version", kwargs={"series": "2022", "version": 1})
+    response = client.get(url)
+    assert parse_http_date(response["Last-Modified"]) == int(published.published_at.timestamp())
+    since = response["Last-Modified"]
+    assert client.get(url, HTTP_IF_MODIFIED_SINCE=since).status_code == 304
+    earlier = http_date(int(published.published_at.timestamp()) - 60)
+    assert client.get(url, HTTP_IF_MODIFIED_SINCE=earlier).status_code == 200
+    # An ETag that is not the page's wins over a date that is.
+    stale = client.get(url, HTTP_IF_NONE_MATCH='W/"old"', HTTP_IF_MODIFIED_SINCE=since)
+    assert stale.status_code == 200
+    # A signed-in reader's page (their name on it) is not dated, and a date never answers it.
+    signed_in = client_for(alice)
+    assert "Last-Modified" not in signed_in.get(url)
+    assert signed_in.get(url, HTTP_IF_MODIFIED_SINCE=since).status_code == 200
+
+
+def test_a_correction_changes_the_old_versions_page(published, lead, client):
+    url = reverse("help:report_version", kwargs={"series": "2022", "version": 1})
+    before = client.get(url)
+    draft = services.edition_correct(actor=lead, edition=published)
+    assert client.get(url, HTTP_IF_NONE_MATCH=before["ETag"]).status_code == 304
+    # HTTP dates are whole seconds: the correction is published a minute later.
+    with time_machine.travel(published.published_at + timedelta(minutes=1)):
+        services.edition_publish(actor=lead, edition=draft)
+    after = client.get(url, HTTP_IF_NONE_MATCH=before["ETag"])
+    assert after.status_code == 200
+    assert "v2" in after.content.decode()
+    assert client.get(url, HTTP_IF_MODIFIED_SINCE=before["Last-Modified"]).status_code == 200
+
+
+@override_settings(LANGUAGES=[("en", "English"), ("tr", "Türkçe")])
+def test_the_cached_figures_and_the_etag_follow_the_active_translation(
+    published, client, django_assert_num_queries
+):
+    url = reverse("help:report", kwargs={"series": "2022"}) + "?lang=en"
+    cache.clear()
+    with django_assert_num_queries(3):
+        english = client.get(url, HTTP_ACCEPT_LANGUAGE="en")
+    # The same help-center language, another translation active: its own figures' text.
+    with django_assert_num_queries(3):
+        turkish = client.get(url, HTTP_ACCEPT_LANGUAGE="tr")
+    assert english["ETag"] != turkish["ETag"]
+    assert (
+        client.get(url, HTTP_ACCEPT_LANGUAGE="tr", HTTP_IF_NONE_MATCH=english["ETag"]).status_code
+        == 200
+    )
+    edition = Edition.objects.get(pk=published.pk)
+    with translation.override("tr"):
+        turkish_key = body_cache_key(edition, "en")
+    with translation.override("en"):
+        assert body_cache_key(edition, "en") != turkish_key
+        assert body_cache_key(edition, "en") != body_cache_key(edition, "tr")
+    assert cache.get(turkish_key) is not None
+
+
+def test_downloads_are_dated_and_kept_a_day(published, client):
+    url = reverse("help:report_csv", kwargs={"series": "2022", "version": 1})
+    response = client.get(url)
+    assert response["Cache-Control"] == "public, max-age=86400"
+    assert client.get(url, HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+    since = response["Last-Modified"]
+    assert client.get(url, HTTP_IF_MODIFIED_SINCE=since).status_code == 304
 
 
 def test_drafts_are_not_public(db, lead, client):

@@ -4,6 +4,7 @@ the latest line winning, merchants as of filing, whole conversations or nothing.
 from __future__ import annotations
 
 import gzip
+import importlib
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from sellerdesk.accounts.models import Merchant
+from sellerdesk.conversations import search
 from sellerdesk.conversations.models import (
     Conversation,
     ConversationTag,
@@ -618,3 +620,62 @@ def test_a_report_index_a_killed_first_load_left_out_is_put_back_by_the_next_imp
         cursor.execute("DROP INDEX conv_report_idx")  # as a load killed mid-way leaves it
     import_ok(conversation("c-2"))
     assert _report_indexes() == _migrated_report_indexes()
+
+
+_SEARCH = importlib.import_module("sellerdesk.conversations.migrations.0011_search")
+
+
+def _search_triggers() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        return {name for (name,) in cursor.fetchall()} & set(_SEARCH.SQLITE_TRIGGER_NAMES)
+
+
+def _fts_integrity_ok() -> None:
+    """FTS5's own check that each index holds exactly what its content table holds."""
+    with connection.cursor() as cursor:
+        for fts in _SEARCH.SQLITE_TABLE_NAMES:
+            cursor.execute(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 1)")
+
+
+def _found(word: str) -> list[str]:
+    query = search.parse_query(word)
+    assert query is not None
+    rows = search.matching(
+        Conversation.objects.all(), query, public_only=False, chosen=search.Plan()
+    )
+    return sorted(rows.values_list("external_id", flat=True))
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's FTS5 triggers")
+def test_a_first_load_indexes_every_message_for_search_and_puts_the_triggers_back(db):
+    import_ok(
+        conversation(
+            "c-1",
+            subject="Payout held",
+            messages=[message("c-1-m1", author="merchant", body="zanzibar lorries")],
+        ),
+        conversation("c-2", messages=[message("c-2-m1", author="merchant", body="other words")]),
+    )
+    assert _search_triggers() == set(_SEARCH.SQLITE_TRIGGER_NAMES)
+    _fts_integrity_ok()
+    assert _found("zanzibar") == ["c-1"]
+    assert _found("payout held") == ["c-1"]
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's FTS5 triggers")
+def test_search_triggers_a_killed_first_load_left_out_are_put_back_by_the_next_import(db):
+    import_ok(
+        conversation("c-1", messages=[message("c-1-m1", author="merchant", body="first words")])
+    )
+    with connection.cursor() as cursor:  # as a load killed mid-way leaves them
+        for name in _SEARCH.SQLITE_TRIGGER_NAMES:
+            cursor.execute(f"DROP TRIGGER {name}")
+    Conversation.objects.filter(external_id="c-1").update(subject="written unindexed")
+    import_ok(
+        conversation("c-2", messages=[message("c-2-m1", author="merchant", body="quokka sighting")])
+    )
+    assert _search_triggers() == set(_SEARCH.SQLITE_TRIGGER_NAMES)
+    _fts_integrity_ok()
+    assert _found("quokka") == ["c-2"]
+    assert _found("unindexed") == ["c-1"]

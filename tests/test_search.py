@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 
 from sellerdesk.conversations import search
 from sellerdesk.conversations.models import Conversation
@@ -372,3 +373,33 @@ def test_too_many_matches_switch_to_walking(acme, monkeypatch):
         assert chosen.walk
     # A merchant's search always walks its own conversations, never counts.
     assert search.plan(query, public_only=True).walk
+
+
+@pytest.mark.parametrize("walk", [False, True], ids=["from the matches", "walked"])
+def test_the_cheap_word_check_finds_what_full_text_finds(acme, walk):
+    """On PostgreSQL an ASCII word is first looked for in the lowercased text (search._HasWord)
+    and only then parsed: the answer is still full text's, case-insensitive prefixes of whole
+    words, never text inside a word."""
+    upper = filed(acme, 1, "Subject", "ORDER 79778-B shipped")
+    prefix = filed(acme, 2, "Subject", "orders of parcel 797781")
+    inside = filed(acme, 3, "Subject", "reorder and X79778")
+    everything = Conversation.objects.all()
+
+    def ids(text: str) -> set[int]:
+        query = search.parse_query(text)
+        assert query is not None
+        chosen = search.Plan() if walk else search.plan(query, public_only=False)
+        rows = search.matching(everything, query, public_only=False, chosen=chosen)
+        with search.walking(chosen):
+            return set(rows.values_list("pk", flat=True))
+
+    # SQLite's trigram index finds text inside words too.
+    substring = {inside.pk} if connection.vendor != "postgresql" else set()
+    assert ids("order") == {upper.pk, prefix.pk} | substring
+    assert ids("Order") == {upper.pk, prefix.pk} | substring
+    assert ids("79778") == {upper.pk, prefix.pk} | substring
+    assert ids('"order 79778"') == {upper.pk}
+    if connection.vendor == "postgresql":
+        assert ids("rder") == set()
+        assert ids("9778") == set()
+        assert ids("x7977") == {inside.pk}

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
 
 from sellerdesk.conversations.interchange import format_timestamp
 from sellerdesk.conversations.models import Conversation, ConversationTag, Message, StatusChange
-from sellerdesk.core.db import read_snapshot
+from sellerdesk.core.db import read_snapshot, snapshot_moment
 
 CHUNK = 1000
 
@@ -26,6 +28,15 @@ def export_lines(*, chunk_size: int = CHUNK) -> Iterator[str]:
     """
     with read_snapshot(connection, repeatable=True):
         yield from _lines(chunk_size)
+
+
+@contextmanager
+def export_snapshot() -> Iterator[datetime]:
+    """One snapshot for an export and whatever else must read exactly what it holds (the
+    report of the backed-up state); yields the snapshot's moment (``core.db.snapshot_moment``).
+    ``export_lines`` inside it reads this snapshot."""
+    with read_snapshot(connection, repeatable=True):
+        yield snapshot_moment(connection)
 
 
 def _lines(chunk_size: int) -> Iterator[str]:

@@ -83,9 +83,38 @@ def conversations_import(
     """
     size = batch_size or settings.SELLERDESK_IMPORT_BATCH
     result = ImportResult()
-    with _indexes_built_after_a_first_load(), _bulk_load_tuning(), _fewer_collections():
+    with (
+        _unmapped(),
+        _indexes_built_after_a_first_load(),
+        _bulk_load_tuning(),
+        _fewer_collections(),
+    ):
         _import_batches(lines, size, keep_rejected_lines, on_batch, result, parse_in_process)
     return result
+
+
+@contextmanager
+def _unmapped() -> Iterator[None]:
+    """On SQLite, read the database through the page cache alone while a load and the index
+    builds after it last: pages read through the memory map (settings: ``mmap_size``) count
+    in the process's resident memory, and building a million conversations' indexes reads
+    the whole file, adding the map's 256 MB to the peak."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA mmap_size")
+        row = cursor.fetchone()  # none for an in-memory database
+    if row is None or not row[0]:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA mmap_size = 0")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA mmap_size = {int(row[0])}")
 
 
 @contextmanager
@@ -113,38 +142,47 @@ def _bulk_load_tuning() -> Iterator[None]:
 
 #: Migration 0002, whose NAMES and SQLITE statements are the report's indexes on SQLite.
 _REPORT_INDEXES = importlib.import_module("sellerdesk.conversations.migrations.0002_report_indexes")
+#: Migration 0011, whose SQLite FTS5 tables the search reads, kept current by triggers.
+_SEARCH = importlib.import_module("sellerdesk.conversations.migrations.0011_search")
 
 
 @contextmanager
 def _indexes_built_after_a_first_load() -> Iterator[None]:
-    """On SQLite, a load into empty tables builds the report's wide indexes once at the end.
+    """On SQLite, a load into empty tables builds the report's wide indexes and the search
+    index once at the end.
 
     Built in one sorted pass, rather than entry by entry into B-trees that outgrow the page
     cache as a million conversations go in (migration 0002's statements, whatever ends the
-    load). An import into tables that are not empty first puts back any report index that is
-    missing: one a killed first load left out, or one a later migration lost when it rebuilt
-    a table (SQLite's ALTER TABLE copies the table; Django re-creates only the indexes it
-    knows of). Concurrent importers agree, under the write lock, on who drops them.
+    load). The search's FTS5 triggers are dropped for the load too: fed row by row, batch
+    after batch, FTS5 writes and merges many small segments (the triggers doubled a first
+    load's CPU time); its ``rebuild`` at the end reads the messages once. An import into
+    tables that are not empty first puts back any report index or search trigger that is
+    missing — one a killed first load left out, or one a later migration lost when it
+    rebuilt a table (SQLite's ALTER TABLE copies the table; Django re-creates only the
+    indexes it knows of) — and re-indexes what a missing trigger let through. Concurrent
+    importers agree, under the write lock, on who drops them.
     """
-    if connection.vendor != "sqlite" or not _report_indexes_migrated():
+    if connection.vendor != "sqlite" or not _migrated(_REPORT_INDEXES):
         yield
         return
     names = list(_REPORT_INDEXES.NAMES)
+    triggers = list(_SEARCH.SQLITE_TRIGGER_NAMES) if _migrated(_SEARCH) else []
     with transaction.atomic(), connection.cursor() as cursor:  # the write lock, for the check
-        cursor.execute(
-            f"SELECT name FROM sqlite_master WHERE type = 'index' "
-            f"AND name IN ({_placeholders(len(names))})",
-            names,
-        )
-        present = [name for (name,) in cursor.fetchall()]
+        present = _sqlite_objects(cursor, "index", names)
+        present_triggers = _sqlite_objects(cursor, "trigger", triggers)
         cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {_table(Conversation)})")
         empty = not cursor.fetchone()[0]
         if empty:
             for name in present:
                 cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
-        elif len(present) < len(names):
-            for sql in _REPORT_INDEXES.SQLITE:
-                cursor.execute(_if_not_exists(sql))
+            for name in present_triggers:
+                cursor.execute(f"DROP TRIGGER {connection.ops.quote_name(name)}")
+        else:
+            if len(present) < len(names):
+                for sql in _REPORT_INDEXES.SQLITE:
+                    cursor.execute(_if_not_exists(sql))
+            if len(present_triggers) < len(triggers):
+                _restore_search(cursor)
     try:
         yield
     finally:
@@ -165,6 +203,28 @@ def _indexes_built_after_a_first_load() -> Iterator[None]:
                 finally:
                     if spill:
                         cursor.execute(f"PRAGMA temp_store = {temp_store}")
+            if triggers:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    _restore_search(cursor)
+
+
+def _restore_search(cursor: Any) -> None:
+    """Put the FTS triggers back and re-index the FTS tables from their content tables."""
+    for sql in _SEARCH.sqlite_trigger_statements():
+        cursor.execute(sql)
+    for sql in _SEARCH.sqlite_rebuild_statements():
+        cursor.execute(sql)
+
+
+def _sqlite_objects(cursor: Any, kind: str, names: Sequence[str]) -> list[str]:
+    """Which of ``names`` exist in the SQLite schema as objects of ``kind``."""
+    if not names:
+        return []
+    cursor.execute(
+        f"SELECT name FROM sqlite_master WHERE type = %s AND name IN ({_placeholders(len(names))})",
+        [kind, *names],
+    )
+    return [name for (name,) in cursor.fetchall()]
 
 
 def _if_not_exists(sql: str) -> str:
@@ -173,9 +233,10 @@ def _if_not_exists(sql: str) -> str:
     return re.sub(r"^CREATE INDEX (?!IF NOT EXISTS )", "CREATE INDEX IF NOT EXISTS ", sql)
 
 
-def _report_indexes_migrated() -> bool:
+def _migrated(migration: Any) -> bool:
+    """Whether the conversations migration module ``migration`` is applied."""
     applied = MigrationRecorder(connection).applied_migrations()
-    return ("conversations", _REPORT_INDEXES.__name__.rsplit(".", 1)[1]) in applied
+    return ("conversations", migration.__name__.rsplit(".", 1)[1]) in applied
 
 
 @contextmanager

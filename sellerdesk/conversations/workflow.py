@@ -273,10 +273,10 @@ def _reply_store(
     macro: Macro | None,
     client_id: str,
 ) -> Message:
-    # No savepoint when called inside a transaction (the API's): every caller lets a failure
-    # roll back the whole of it, and a savepoint is two more round trips. A client id needs
-    # one: its resend is refused inside and answered with the stored message, and the
-    # caller's transaction goes on.
+    # No savepoint when called inside a transaction (the API's), here or in message_add:
+    # every caller lets a failure roll back the whole of it, and a savepoint is two more
+    # round trips. A client id needs one: its resend is refused inside and answered with the
+    # stored message, and the caller's transaction goes on.
     with transaction.atomic(savepoint=bool(client_id)):
         message = services.message_add(
             conversation=conversation,
@@ -288,6 +288,7 @@ def _reply_store(
             author_user=author,
             touch=True,
             client_id=client_id,
+            savepoint=bool(client_id),
         )
         _store_files(conversation, message, files)
         if public:

@@ -3,9 +3,7 @@ report as report.md defines it, and the same figures month by month for the char
 
 from __future__ import annotations
 
-import itertools
 import tomllib
-from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -67,22 +65,17 @@ def month_starts(params: ReportParams) -> list[datetime]:
 
 
 def compute_figures(params: ReportParams) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The report for the period and, for each month of it, the per-segment counts and times
-    (the engine run over that month with the same segments and as_of; no tags or topics)."""
-    report = compute_report(params).as_dict()
-    monthly_config = replace(params.config, top=1, topics=())
+    """The report for the period and, for each month of it up to as_of, the per-segment
+    counts and times the engine gives over that month alone (same segments and as_of; no
+    tags or topics): one run of the engine, its months grouped in the same pass."""
     cuts = month_starts(params)
-    months: list[dict[str, Any]] = []
+    report = compute_report(params, months=cuts)
     zone = params.config.zone
-    for start, end in itertools.pairwise(cuts):
-        if start > params.as_of:
-            break
-        month = compute_report(
-            replace(params, config=monthly_config, start=start, end=end), lists=False
-        )
+    months: list[dict[str, Any]] = []
+    for index, segments in sorted((report.months or {}).items()):
         months.append(
             {
-                "month": start.astimezone(zone).strftime("%Y-%m"),
+                "month": cuts[index].astimezone(zone).strftime("%Y-%m"),
                 "segments": [
                     {
                         "name": s.name,
@@ -90,8 +83,8 @@ def compute_figures(params: ReportParams) -> tuple[dict[str, Any], list[dict[str
                         "first_response_seconds": s.first_response.as_dict(),
                         "resolution_seconds": s.resolution.as_dict(),
                     }
-                    for s in month.segments
+                    for s in segments
                 ],
             }
         )
-    return report, months
+    return report.as_dict(), months

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import connections, transaction
@@ -26,13 +28,15 @@ from sellerdesk.conversations.models import (
     Tag,
 )
 from sellerdesk.core.db import read_snapshot
-from sellerdesk.reports import business, medians
+from sellerdesk.reports import business, medians, monthly
 from sellerdesk.reports.business import BusinessClock
 from sellerdesk.reports.config import ReportParams
 
 SCHEMA = "sellerdesk.report/v1"
 KINDS = [k.value for k in Kind]
 OUTCOMES = [o.value for o in Outcome]
+#: Durations are summed in whole microseconds (``_main_figures``).
+MICROS = 1_000_000
 
 
 @dataclass
@@ -90,6 +94,9 @@ class Report:
     #: Durations in business hours of this calendar (``team``: each team's); None: calendar
     #: time, as report.md defines them.
     business_hours: str | None = None
+    #: With ``compute_report(months=...)``: each month's counts and times (no lists), by the
+    #: month's number (a month with no conversation is there, with zeros).
+    months: dict[int, list[SegmentFigures]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         zone = self.params.config.zone
@@ -124,6 +131,23 @@ class _Query:
         self.clock = clock
         # Normalized names sort by code point: PostgreSQL's "C" collation, SQLite's default.
         self.collate = ' COLLATE "C"' if vendor == "postgresql" else ""
+        #: Set (the period cut at each month, ``editions.month_starts``): the population
+        #: also carries ``m``, the number of the month each conversation was filed in.
+        self.month_cuts: list[datetime] | None = None
+
+    def month_column(self) -> tuple[str, list[Any]]:
+        """``, <month number> AS m`` for the population's SELECT (empty without month cuts).
+
+        A conversation's month is the number of the last cut at or before its created_at:
+        the same [start, end) bounds a run of the engine over that month alone applies."""
+        cuts = self.month_cuts
+        if cuts is None:
+            return "", []
+        inner = cuts[1:-1]
+        if not inner:
+            return ", 0 AS m", []
+        whens = " ".join(f"WHEN c.created_at < %s THEN {index}" for index in range(len(inner)))
+        return f", CASE {whens} ELSE {len(inner)} END AS m", [self.adapt(cut) for cut in inner]
 
     def segments_cte(self) -> tuple[str, list[Any]]:
         """seg(seg, country): one row per country of each segment (``*`` = every code)."""
@@ -182,11 +206,16 @@ class _Query:
     def _population(self, name: str, extra: str, *, split: bool = True) -> tuple[str, list[Any]]:
         as_of = self.adapt(self.params.as_of)
         period, period_args = self.period("c")
+        month, month_args = self.month_column()
+        if month and extra:
+            raise ValueError("month by month is computed in calendar time only")
+        # The month's parameters come before the period's in each SELECT.
+        period_args = [*month_args, *period_args]
 
         def select(res: str, condition: str = "") -> str:
             return f"""SELECT c.country, c.kind, c.outcome,
                   CASE WHEN c.first_response_at <= %s THEN c.first_response_seconds END AS fr,
-                  {res} AS res{extra}
+                  {res} AS res{extra}{month}
                 FROM {_t(Conversation)} c
                 WHERE c.initiated_by = 'merchant' AND NOT c.spam AND {period}{condition}"""
 
@@ -227,11 +256,24 @@ class _Query:
         return "WITH " + ",\n".join(sqls), args
 
 
-def compute_report(params: ReportParams, *, using: str = "default", lists: bool = True) -> Report:
+def compute_report(
+    params: ReportParams,
+    *,
+    using: str = "default",
+    lists: bool = True,
+    months: list[datetime] | None = None,
+) -> Report:
     """The report's figures for every segment, read in one snapshot of the database.
 
     ``lists=False`` leaves out the top tags, tag pairs and topics (empty lists): for callers
-    that need only the counts and times, such as an edition's figures month by month."""
+    that need only the counts and times.
+
+    ``months``: the period cut at each month (``editions.month_starts``; first and last are
+    the period's bounds). The report then also holds, for each month from the first to the
+    one as_of falls in, the counts and times a run over that month alone would give
+    (``Report.months``), computed in the same snapshot by statements grouped by month
+    (``reports.monthly``: one on PostgreSQL, on a connection of its own; three on SQLite),
+    beside the period's."""
     connection = connections[using]
     clock = None
     if params.business_hours is not None:
@@ -242,6 +284,29 @@ def compute_report(params: ReportParams, *, using: str = "default", lists: bool 
         )
     query = _Query(params, connection.vendor, connection.ops.adapt_datetimefield_value, clock)
     figures = [SegmentFigures(s.name, s.entries) for s in params.config.segments]
+    by_month: dict[int, list[SegmentFigures]] = {}
+    monthly_steps: list[_Step] = []
+    if months is not None:
+        if clock is not None:
+            raise ValueError("month by month is computed in calendar time only")
+        if months[0] != params.start or months[-1] != params.end:
+            raise ValueError("the month cuts must start and end with the period")
+        month_query = _Query(params, connection.vendor, connection.ops.adapt_datetimefield_value)
+        month_query.month_cuts = list(months)
+        by_month = {
+            index: [SegmentFigures(s.name, s.entries) for s in params.config.segments]
+            for index, start in enumerate(months[:-1])
+            if start <= params.as_of
+        }
+        if connection.vendor == "postgresql":
+            monthly_steps = [
+                lambda cursor, _q, _f: monthly.monthly_percentiles(cursor, month_query, by_month)
+            ]
+        else:
+            monthly_steps = [
+                lambda cursor, _q, _f: monthly.monthly_sums(cursor, month_query, by_month),
+                lambda cursor, _q, _f: monthly.monthly_medians(cursor, month_query, by_month),
+            ]
     # On PostgreSQL the statements run on three connections that read the very same
     # snapshot: the medians (the one statement that cannot run in parallel inside the
     # database) on one, the tag pairs and topics on another, beside the figures and tags.
@@ -254,20 +319,27 @@ def compute_report(params: ReportParams, *, using: str = "default", lists: bool 
             [query.adapt(params.as_of)],
         )
         query.changed_after_as_of = cursor.fetchone() is not None
+        if months is not None:
+            month_query.changed_after_as_of = query.changed_after_as_of
         if share:
             cursor.execute("SELECT pg_export_snapshot()")
             snapshot = cursor.fetchone()[0]
             beside: list[list[_Step]] = (
                 [[_medians], [_top_pairs, _topics]] if lists else [[_medians]]
             )
+            here: list[_Step] = [_main_figures, _top_tags] if lists else [_main_figures]
+            # The months' statement sorts about as many values as the period's medians do,
+            # and cannot run in parallel inside the database either: on a connection of its
+            # own.
+            if monthly_steps:
+                beside.append(monthly_steps)
             with ThreadPoolExecutor(max_workers=len(beside)) as pool:
                 done = [
                     pool.submit(_on_snapshot, using, snapshot, steps, query, figures)
                     for steps in beside
                 ]
-                _main_figures(cursor, query, figures)
-                if lists:
-                    _top_tags(cursor, query, figures)
+                for step in here:
+                    step(cursor, query, figures)
                 for future in done:
                     future.result()
         else:
@@ -277,7 +349,14 @@ def compute_report(params: ReportParams, *, using: str = "default", lists: bool 
                 _top_tags(cursor, query, figures)
                 _top_pairs(cursor, query, figures)
                 _topics(cursor, query, figures)
-    return Report(params=params, segments=figures, business_hours=clock.label if clock else None)
+            for step in monthly_steps:
+                step(cursor, query, figures)
+    return Report(
+        params=params,
+        segments=figures,
+        business_hours=clock.label if clock else None,
+        months=by_month if months is not None else None,
+    )
 
 
 _Step = Callable[[Any, "_Query", list["SegmentFigures"]], None]
@@ -308,6 +387,18 @@ def _on_snapshot(
         connection.close()
 
 
+def sum_micros(expr: str) -> str:
+    """SQL summing a duration in seconds as whole microseconds (divide by ``MICROS``; see
+    ``_mean``).
+
+    A sum of doubles depends on the order the rows come in, to the last bit: a restored
+    backup (the same rows, another physical order) gave a mean 2e-15 apart. The sum is of
+    whole microseconds (the timestamps' precision) as integers, exact whatever the order
+    (PostgreSQL accumulates int8 in 128 bits; SQLite's int64 holds 292,000 years): so too
+    an edition's monthly means, summed per month rather than per run."""
+    return f"SUM(CAST(ROUND({expr} * {MICROS}) AS BIGINT))"
+
+
 def _main_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
     """Counts and sums per country in one pass over the population, then per segment: every
     figure but the medians adds up across countries."""
@@ -319,12 +410,16 @@ def _main_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> 
     outcomes.append(
         "SUM(CASE WHEN kind = 'complaint' AND outcome IS NULL THEN 1 ELSE 0 END) AS o_undecided"
     )
+    total = sum_micros
+
+    complaint_res = "CASE WHEN kind = 'complaint' THEN res END"
     per_country = ",\n".join([
         "COUNT(*) AS n", *kinds,
-        "COUNT(fr) AS fr_n", "SUM(fr) AS fr_sum", "COUNT(res) AS res_n", "SUM(res) AS res_sum",
+        "COUNT(fr) AS fr_n", f"{total('fr')} AS fr_sum",
+        "COUNT(res) AS res_n", f"{total('res')} AS res_sum",
         *outcomes,
         "COUNT(CASE WHEN kind = 'complaint' THEN res END) AS cres_n",
-        "SUM(CASE WHEN kind = 'complaint' THEN res END) AS cres_sum",
+        f"{total(complaint_res)} AS cres_sum",
     ])  # fmt: skip
     columns = ["n", *[f"k_{k}" for k in KINDS], "fr_n", "fr_sum", "res_n", "res_sum"]
     columns += [f"o_{o}" for o in [*OUTCOMES, "undecided"]] + ["cres_n", "cres_sum"]
@@ -348,11 +443,11 @@ def _main_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> 
         figure.by_kind = {k: int(values[f"k_{k}"] or 0) for k in KINDS}
         figure.complaints = figure.by_kind[Kind.COMPLAINT]
         figure.responded = int(values["fr_n"])
-        figure.first_response.mean = _mean(values["fr_sum"], values["fr_n"])
+        figure.first_response.mean = mean_of_micros(values["fr_sum"], values["fr_n"])
         figure.resolved = int(values["res_n"])
-        figure.resolution.mean = _mean(values["res_sum"], values["res_n"])
+        figure.resolution.mean = mean_of_micros(values["res_sum"], values["res_n"])
         figure.outcomes = {o: int(values[f"o_{o}"] or 0) for o in [*OUTCOMES, "undecided"]}
-        figure.complaint_resolution.mean = _mean(values["cres_sum"], values["cres_n"])
+        figure.complaint_resolution.mean = mean_of_micros(values["cres_sum"], values["cres_n"])
 
 
 def _medians(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
@@ -468,5 +563,8 @@ def _num(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _mean(total: Any, count: Any) -> float | None:
-    return float(total) / int(count) if count else None
+def mean_of_micros(total: Any, count: Any) -> float | None:
+    """``total`` microseconds (an exact integer) over ``count``, in seconds."""
+    if not count:
+        return None
+    return float(Decimal(total) / MICROS) / int(count)

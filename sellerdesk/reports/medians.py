@@ -37,13 +37,32 @@ def _bucket(column: str) -> str:
         ELSE 10000 + CAST({column} / 86400 AS INTEGER) END)"""
 
 
-def medians_by_percentile(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
-    """``percentile_cont`` of each segment, in one pass over the population.
+#: A median found: (group, segment number, metric number) → the value (None: no values).
+Found = dict[tuple[int, int, int], float | None]
 
-    Each segment's values are picked by a FILTER on a flag the country carries, rather than
-    by joining every conversation to each of its segments and sorting those rows by segment
-    before each segment's values are sorted again.
-    """
+#: The population's columns whose medians are taken, by metric number ("cres": complaints'
+#: resolution).
+COLUMNS = ("fr", "res", "cres")
+
+
+def medians_by_percentile(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
+    _assign(percentile_medians(cursor, query, metrics=(0, 1, 2)), figures)
+
+
+def medians_by_histogram(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
+    _assign(histogram_medians(cursor, query, metrics=(0, 1, 2)), figures)
+
+
+def _assign(found: Found, figures: list[SegmentFigures]) -> None:
+    for (_group, seg, metric), value in found.items():
+        figure = figures[seg]
+        timing = (figure.first_response, figure.resolution, figure.complaint_resolution)[metric]
+        timing.median = value
+
+
+def segment_flags(query: _Query) -> tuple[str, list[Any]]:
+    """segflags(country, s0, s1, ...): each country of the configuration with, per segment,
+    whether the segment holds it."""
     segments = query.params.config.segments
     countries = sorted({country for segment in segments for country in segment.countries})
     flags = [f"s{index}" for index in range(len(segments))]
@@ -53,112 +72,133 @@ def medians_by_percentile(cursor: Any, query: _Query, figures: list[SegmentFigur
         for country in countries
         for value in (country, *(country in segment.countries for segment in segments))
     ]
-    with_sql, args = query.with_clause(
-        (f"segflags(country, {', '.join(flags)}) AS (VALUES {rows})", flag_args),
-        query.population_cte(),
-    )
+    return f"segflags(country, {', '.join(flags)}) AS (VALUES {rows})", flag_args
+
+
+def percentile_medians(cursor: Any, query: _Query, *, metrics: tuple[int, ...]) -> Found:
+    """``percentile_cont`` of each segment, in one pass over the population (group 0).
+
+    Each segment's values are picked by a FILTER on a flag the country carries, rather than
+    by joining every conversation to each of its segments and sorting those rows by segment
+    before each segment's values are sorted again. (``monthly.monthly_percentiles`` is the
+    same statement grouped by month, for an edition's charts.)
+    """
+    segments = query.params.config.segments
+    flags = [f"s{index}" for index in range(len(segments))]
+    with_sql, args = query.with_clause(segment_flags(query), query.population_cte())
     aggregates = [
-        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY p.{column}) FILTER (WHERE p.{flag})"
+        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY p.{COLUMNS[metric]}) FILTER (WHERE p.{flag})"
         for flag in flags
-        for column in ("fr", "res", "cres")
+        for metric in metrics
     ]
     # Every segment's values are sorted whole (1.2 million values at 1M conversations):
     # enough memory that the sorts stay out of temporary files.
     cursor.execute("SET LOCAL work_mem = '256MB'")
     cursor.execute(
         f"""{with_sql}
-        SELECT {", ".join(aggregates)}
+        SELECT 0, {", ".join(aggregates)}
         FROM (SELECT f.*, pop.fr, pop.res,
                 CASE WHEN pop.kind = 'complaint' THEN pop.res END AS cres
               FROM pop JOIN segflags f ON f.country = pop.country) p""",
         args,
     )
-    row = cursor.fetchone()
-    for seg, figure in enumerate(figures):
-        fr, res, complaint_res = row[3 * seg : 3 * seg + 3]
-        figure.first_response.median = _num(fr)
-        figure.resolution.median = _num(res)
-        figure.complaint_resolution.median = _num(complaint_res)
+    found: Found = {}
+    for group, *values in cursor.fetchall():
+        for seg in range(len(segments)):
+            for index, metric in enumerate(metrics):
+                found[int(group), seg, metric] = _num(values[seg * len(metrics) + index])
+    return found
 
 
-def medians_by_histogram(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
-    # 1. The histogram per country and bucket.
+def histogram_medians(
+    cursor: Any, query: _Query, *, metrics: tuple[int, ...], grouped: bool = False
+) -> Found:
+    """The exact medians by the two-step histogram search (the module's docstring);
+    ``grouped``: per value of the population's ``m`` column as well, else group 0."""
+    group = "p.m" if grouped else "0"
+    chosen = [m for m in METRICS if m[0] in metrics]
+    # 1. The histogram per group, country and bucket.
     with_sql, args = query.with_clause(query.population_cte())
     branches = [
-        f"""SELECT {metric}, p.country, {_bucket("p." + column)}, COUNT(*)
+        f"""SELECT {metric}, {group}, p.country, {_bucket("p." + column)}, COUNT(*)
         FROM pop p WHERE p.{column} IS NOT NULL{condition}
-        GROUP BY p.country, {_bucket("p." + column)}"""
-        for metric, column, condition in METRICS
+        GROUP BY {"p.m, " if grouped else ""}p.country, {_bucket("p." + column)}"""
+        for metric, column, condition in chosen
     ]
     cursor.execute(f"{with_sql}\n" + "\nUNION ALL\n".join(branches), args)
-    by_country: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
-    for metric, country, bucket, count in cursor.fetchall():
-        by_country[metric, country].append((int(bucket), int(count)))
+    by_country: dict[tuple[int, int, str], list[tuple[int, int]]] = defaultdict(list)
+    groups: set[int] = set()
+    for metric, group_value, country, bucket, count in cursor.fetchall():
+        by_country[int(group_value), metric, country].append((int(bucket), int(count)))
+        groups.add(int(group_value))
 
-    # Per segment: the bucket of each middle rank and how many values lie below it.
-    targets: list[tuple[int, int, int, int, int, int]] = []
-    for seg, segment in enumerate(query.params.config.segments):
-        for metric, _, _ in METRICS:
-            histogram: dict[int, int] = defaultdict(int)
-            for country in segment.countries:
-                for bucket, count in by_country.get((metric, country), ()):
-                    histogram[bucket] += count
-            total = sum(histogram.values())
-            if not total:
-                continue
-            low, high = (total + 1) // 2, (total + 2) // 2  # 1-based middle ranks
-            below = 0
-            for bucket in sorted(histogram):
-                count = histogram[bucket]
-                if below < high and below + count >= low:
-                    targets.append((seg, metric, bucket, below, low, high))
-                below += count
-                if below >= high:
-                    break
+    # Per group and segment: the bucket of each middle rank and how many values lie below it.
+    found: Found = {}
+    targets: list[tuple[int, int, int, int, int, int, int]] = []
+    for group_value in sorted(groups):
+        for seg, segment in enumerate(query.params.config.segments):
+            for metric, _, _ in chosen:
+                found[group_value, seg, metric] = None
+                histogram: dict[int, int] = defaultdict(int)
+                for country in segment.countries:
+                    for bucket, count in by_country.get((group_value, metric, country), ()):
+                        histogram[bucket] += count
+                total = sum(histogram.values())
+                if not total:
+                    continue
+                low, high = (total + 1) // 2, (total + 2) // 2  # 1-based middle ranks
+                below = 0
+                for bucket in sorted(histogram):
+                    count = histogram[bucket]
+                    if below < high and below + count >= low:
+                        targets.append((group_value, seg, metric, bucket, below, low, high))
+                    below += count
+                    if below >= high:
+                        break
     if not targets:
-        return
+        return found
 
     # 2. Rank only the values in those buckets.
     wanted: dict[int, set[int]] = defaultdict(set)
-    for _, metric, bucket, *_ in targets:
+    for _, _, metric, bucket, *_ in targets:
         wanted[metric].add(bucket)
     branches = []
     branch_args: list[Any] = []
-    for metric, column, condition in METRICS:
+    for metric, column, condition in chosen:
         if metric in wanted:
             buckets = sorted(wanted[metric])
             branches.append(
-                f"""SELECT p.country, {metric} AS metric, p.{column} AS v,
+                f"""SELECT {group} AS g, p.country, {metric} AS metric, p.{column} AS v,
                   {_bucket("p." + column)} AS b
                 FROM pop p WHERE p.{column} IS NOT NULL{condition}
                   AND {_bucket("p." + column)} IN ({", ".join(["%s"] * len(buckets))})"""
             )
             branch_args += buckets
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(targets))
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(targets))
     with_sql, args = query.with_clause(
         query.segments_cte(),
         query.population_cte(),
-        (f"tgt(seg, metric, b, below, low, high) AS (VALUES {values})",
+        (f"tgt(g, seg, metric, b, below, low, high) AS (VALUES {values})",
          [value for target in targets for value in target]),
         (f"cand AS ({' UNION ALL '.join(branches)})", branch_args),
     )  # fmt: skip
     cursor.execute(
         f"""{with_sql},
         ranked AS (
-          SELECT t.seg, t.metric, c.v, t.low, t.high,
-            t.below + ROW_NUMBER() OVER (PARTITION BY t.seg, t.metric, t.b ORDER BY c.v) AS rnk
+          SELECT t.g, t.seg, t.metric, c.v, t.low, t.high,
+            t.below + ROW_NUMBER() OVER (PARTITION BY t.g, t.seg, t.metric, t.b ORDER BY c.v)
+              AS rnk
           FROM cand c
           JOIN seg s ON s.country = c.country
-          JOIN tgt t ON t.seg = s.seg AND t.metric = c.metric AND t.b = c.b)
-        SELECT seg, metric, AVG(v) FROM ranked
+          JOIN tgt t ON t.g = c.g AND t.seg = s.seg AND t.metric = c.metric AND t.b = c.b)
+        SELECT g, seg, metric, AVG(v) FROM ranked
         WHERE rnk = low OR rnk = high
-        GROUP BY seg, metric""",
+        GROUP BY g, seg, metric""",
         args,
     )
-    for seg, metric, value in cursor.fetchall():
-        figure = figures[seg]
-        timing = (figure.first_response, figure.resolution, figure.complaint_resolution)[metric]
-        timing.median = _num(value)
+    for group_value, seg, metric, value in cursor.fetchall():
+        found[int(group_value), int(seg), int(metric)] = _num(value)
+    return found
 
 
 def _num(value: Any) -> float | None:

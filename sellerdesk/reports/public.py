@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.views.decorators.http import require_GET
 
 from sellerdesk.helpcenter.caching import cached_page
@@ -18,13 +19,26 @@ from sellerdesk.reports.models import Edition
 
 #: How long a published edition's rendered figures are kept in the cache (it never changes).
 BODY_CACHE_SECONDS = 24 * 3600
+#: How long a shared cache may keep a version's downloads without asking (they never change:
+#: the stored figures and words of one published version).
+DOWNLOAD_MAX_AGE = 24 * 3600
+
+
+def body_cache_key(edition: Edition, language: str) -> str:
+    """The cache key of a published version's rendered figures in one language: the series,
+    version and publication name the text (a published version never changes), the help
+    center's language and the active translation (``get_language()``) its words."""
+    published = edition.published_at.timestamp() if edition.published_at else 0
+    return (
+        f"help:edition-body:v2:{edition.pk}:{edition.series}:{edition.version}:{published}:"
+        f"{language}:{get_language()}"
+    )
 
 
 def _body(edition: Edition, language: str) -> str:
-    """The edition's figures rendered once and kept: a published edition does not change, so
-    the key (its row, its publication) never names stale text."""
-    published = edition.published_at.timestamp() if edition.published_at else 0
-    key = f"help:edition-body:v1:{edition.pk}:{published}:{language}"
+    """The edition's figures rendered once and kept (its stored figures only: nothing is
+    computed for a reader)."""
+    key = body_cache_key(edition, language)
     body = cache.get(key)
     if body is None:
         full = Edition.objects.select_related("corrects").get(pk=edition.pk)
@@ -34,7 +48,13 @@ def _body(edition: Edition, language: str) -> str:
 
 
 def _page(request: HttpRequest, edition: Edition) -> HttpResponse:
+    """Two reads (the version without its figures, the series' versions) and the cached
+    figures; a 304 when the reader's copy is still the page. The page changes only when a
+    correction is published (the list of versions), so that is its date."""
     language = language_for(request)
+    versions = list(selectors.edition_versions(series=edition.series))
+    listed = [(v.version, v.published_at) for v in versions]
+    changed = max([v.published_at for v in versions if v.published_at], default=None)
 
     def build() -> HttpResponse:
         return render(
@@ -43,14 +63,19 @@ def _page(request: HttpRequest, edition: Edition) -> HttpResponse:
             {
                 "edition": edition,
                 "body": mark_safe(_body(edition, language)),  # noqa: S308 - rendered by a template
-                "versions": list(selectors.edition_versions(series=edition.series)),
+                "versions": versions,
                 "language": language,
                 "languages": LANGUAGES,
                 "lang_query": f"?lang={language}",
             },
         )
 
-    return cached_page(request, ("edition", edition.pk, edition.published_at, language), build)
+    return cached_page(
+        request,
+        ("edition", edition.pk, edition.version, edition.published_at, language, listed),
+        build,
+        last_modified=changed,
+    )
 
 
 @require_GET
@@ -94,7 +119,13 @@ def _download(request: HttpRequest, edition: Edition, fmt: str) -> HttpResponse:
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
 
-    return cached_page(request, (fmt, edition.pk, edition.published_at), build)
+    return cached_page(
+        request,
+        (fmt, edition.pk, edition.version, edition.published_at),
+        build,
+        last_modified=edition.published_at,
+        max_age=DOWNLOAD_MAX_AGE,
+    )
 
 
 @require_GET

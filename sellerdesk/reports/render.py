@@ -5,7 +5,6 @@ All four render the same computed ``Report``; JSON is exactly docs/report.md's s
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from datetime import datetime
@@ -16,6 +15,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from sellerdesk.core.countries import EU_MEMBERS, country_name
+from sellerdesk.core.spreadsheet import csv_writer
 from sellerdesk.core.timeutil import format_duration
 from sellerdesk.reports.engine import KINDS, OUTCOMES, Report, SegmentFigures
 
@@ -60,9 +60,11 @@ def render_csv(report: Report) -> str:
 
 
 def figures_csv(data: dict[str, Any]) -> str:
-    """``render_csv`` of a report already turned into report.md's JSON (a stored edition)."""
+    """``render_csv`` of a report already turned into report.md's JSON (a stored edition).
+    Names that a spreadsheet would take for a formula start with an apostrophe
+    (``core.spreadsheet``)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out, lineterminator="\n")
     writer.writerow(["segment", "figure", "item", "value"])
     for segment in data["segments"]:
         name = segment["name"]

@@ -22,11 +22,19 @@ A frame that is not JSON, or asks for something not allowed, is answered with ``
 the socket stays open. A binary frame closes it with 1003, a frame over the size limit with
 1009, a socket without a session is closed with 4401, one whose person may not chat with
 4403.
+
+While the database is away (a restart, a failover) a new socket is refused with an ``error``
+``unavailable`` and closed with 1013 (try again later); a frame that needed the database is
+answered with an ``error`` ``unavailable`` (with the ``client_id`` of a ``send``: it was not
+stored, send it again with the same ``client_id``) and the socket stays open. Either way one
+warning line is logged, no traceback. A socket whose group the channel layer (Redis) fails to
+join is refused the same way, 1013.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from typing import Any
 
@@ -37,6 +45,7 @@ from django.http import Http404
 from django.utils import translation
 
 from sellerdesk.accounts.models import User
+from sellerdesk.connectors.chat.auth import DATABASE_AWAY, SCOPE_DATABASE_AWAY
 from sellerdesk.conversations import events, selectors, workflow
 from sellerdesk.conversations.models import Conversation
 from sellerdesk.core import i18n
@@ -45,11 +54,14 @@ from sellerdesk.core.text import parse_id
 
 CLOSE_UNSUPPORTED = 1003
 CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_SIGN_IN = 4401
 CLOSE_FORBIDDEN = 4403
 #: Conversations one socket may have open at once.
 MAX_SUBSCRIPTIONS = 50
 CLIENT_ID_MAX = 64
+
+logger = logging.getLogger(__name__)
 
 
 def close_code_for(user: Any, session: Any) -> int | None:
@@ -94,10 +106,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.subscribed: set[int] = set()
         # Who is viewing, per socket: a token, not the layer's channel name.
         self.token = secrets.token_hex(8)
-        user = self.scope.get("user")
         # Accepted first so that a refusal reaches the client as a close code it can show.
         await self.accept()
-        code = await database_sync_to_async(close_code_for)(user, self.scope.get("session"))
+        away = self.scope.get(SCOPE_DATABASE_AWAY)
+        if away:
+            await self._refuse_database_away(away)
+            return
+        user = self.scope.get("user")
+        try:
+            code = await database_sync_to_async(close_code_for)(user, self.scope.get("session"))
+        except DATABASE_AWAY as problem:
+            await self._refuse_database_away(type(problem).__name__)
+            return
         if code is not None:
             await self._error(
                 "sign_in" if code == CLOSE_SIGN_IN else "forbidden",
@@ -111,15 +131,35 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.home_group = (
             events.DESK_GROUP if self.staff else events.merchant_group(user.merchant_id or 0)
         )
-        await self.channel_layer.group_add(self.home_group, self.channel_name)
+        try:
+            await self.channel_layer.group_add(self.home_group, self.channel_name)
+        except Exception as problem:  # the layer's transport (Redis): timeouts, refusals
+            # Found by make bench-load: a Redis read timeout here was a traceback and a
+            # dropped socket. Without its group the socket would miss events: refused, 1013.
+            self.user = None
+            logger.warning(
+                "chat: the channel layer failed (%s): a new socket closed with 1013",
+                type(problem).__name__,
+            )
+            await self._error("unavailable", "the chat cannot reach its relay: connect again")
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+            return
         await self._send({"type": "hello", "staff": self.staff, "name": user.get_full_name()})
 
     async def disconnect(self, code: int) -> None:
         if self.user is None:
             return
-        for conversation_id in list(self.subscribed):
-            await self._leave(conversation_id)
-        await self.channel_layer.group_discard(self.home_group, self.channel_name)
+        try:
+            for conversation_id in list(self.subscribed):
+                await self._leave(conversation_id)
+            await self.channel_layer.group_discard(self.home_group, self.channel_name)
+        except Exception as problem:  # the layer's transport (Redis): timeouts, refusals
+            # The socket is gone either way; a membership left behind expires with the
+            # layer's group expiry, and sends to it are dropped meanwhile.
+            logger.warning(
+                "chat: the channel layer failed (%s) while a socket left its groups",
+                type(problem).__name__,
+            )
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.user is None:
@@ -149,6 +189,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await handler(self, frame)
         except FrameError as problem:
             await self._error(problem.code, problem.detail, **problem.extra)
+        except DATABASE_AWAY as problem:
+            # channels.db.database_sync_to_async closed the failed connection: the client's
+            # next try gets a fresh one.
+            logger.warning(
+                "chat: the database is away (%s): a %s frame answered 'unavailable'",
+                type(problem).__name__,
+                frame.get("type"),
+            )
+            await self._error("unavailable", **_unavailable(frame))
 
     # --- Frames from the client ------------------------------------------------------------
 
@@ -382,3 +431,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _error(self, code: str, detail: str, **extra: Any) -> None:
         await self._send({"type": "error", "code": code, "detail": detail, **extra})
+
+    async def _refuse_database_away(self, error: str) -> None:
+        logger.warning("chat: the database is away (%s): a new socket closed with 1013", error)
+        await self._error(
+            "unavailable", "the chat cannot reach its database just now: connect again shortly"
+        )
+        await self.close(code=CLOSE_TRY_AGAIN_LATER)
+
+
+def _unavailable(frame: dict[str, Any]) -> dict[str, Any]:
+    """The ``error`` frame's fields for a frame that met the database away."""
+    if frame.get("type") != "send":
+        return {"detail": "the chat cannot reach its database just now: try again shortly"}
+    answer: dict[str, Any] = {
+        "detail": "not stored: the chat cannot reach its database just now; "
+        "send it again with the same client_id",
+        "client_id": frame.get("client_id", ""),
+    }
+    if "conversation" in frame:
+        answer["conversation"] = frame["conversation"]
+    return answer

@@ -63,6 +63,20 @@ SQLITE_TRIGGER_NAMES = [
 SQLITE_TABLE_NAMES = [fts for fts, _, _ in SQLITE_TABLES]
 
 
+def sqlite_trigger_statements() -> list[str]:
+    """The statements that create the FTS triggers, each doing nothing when it is there."""
+    return [
+        statement
+        for fts, table, column in SQLITE_TABLES
+        for statement in _sqlite_triggers(fts, table, column).values()
+    ]
+
+
+def sqlite_rebuild_statements() -> list[str]:
+    """Re-index every FTS table from its content table (what a missing trigger let through)."""
+    return [f"INSERT INTO {fts}({fts}) VALUES ('rebuild')" for fts in SQLITE_TABLE_NAMES]  # noqa: S608
+
+
 def ensure_search_schema(apps: Any, schema_editor: Any) -> None:
     """Create the search indexes (PostgreSQL) or FTS tables and triggers (SQLite) that are
     missing, and index the rows a missing piece let through. Does nothing where all is there."""

@@ -1,0 +1,36 @@
+"""Who is on a socket: Channels' session and user look-up, made to survive the database away.
+
+Channels' ``AuthMiddleware`` reads the session and the user before the consumer runs; when the
+database is away (a restart, a failover) that read raises and the server answers the
+handshake with a bare 500. Here the error is caught and noted in the scope instead, and the
+consumer refuses the socket with 1013 (try again later), which a client retries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.auth import AuthMiddleware
+from channels.sessions import CookieMiddleware, SessionMiddleware
+from django.db import InterfaceError, OperationalError
+
+#: What a database away raises: a refused or dropped connection, a server shutting down.
+DATABASE_AWAY = (OperationalError, InterfaceError)
+#: The scope key the consumer reads: the error's class name when the look-up met the
+#: database away (``scope["user"]`` is then unset).
+SCOPE_DATABASE_AWAY = "sellerdesk.database_away"
+
+
+class SocketAuthMiddleware(AuthMiddleware):
+    async def resolve_scope(self, scope: dict[str, Any]) -> None:
+        try:
+            await super().resolve_scope(scope)
+        except DATABASE_AWAY as problem:
+            # channels.db.database_sync_to_async closed the thread's connection (its
+            # ``errors_occurred``), so the next socket gets a fresh one.
+            scope[SCOPE_DATABASE_AWAY] = type(problem).__name__
+
+
+def socket_auth_stack(inner: Any) -> Any:
+    """``channels.auth.AuthMiddlewareStack`` with ``SocketAuthMiddleware``."""
+    return CookieMiddleware(SessionMiddleware(SocketAuthMiddleware(inner)))

@@ -1,0 +1,113 @@
+"""The report's counts and times month by month (an edition's charts), in one grouped pass.
+
+The figures a run of the engine over each month alone would give (conversations, the mean
+and median time to a first response and to resolution, per segment), computed over the
+period's population at once: each conversation carries the number of the month it was filed
+in (``_Query.month_cuts``), and every statement groups by it as well as by segment. On
+PostgreSQL one statement (``percentile_cont`` with GROUP BY month, the counts and sums
+beside); elsewhere the counts and sums per (month, country) then per (month, segment), and
+the histogram search grouped by month (three statements). They read the engine's snapshot,
+beside the period's figures, whatever the number of months.
+
+Every figure equals a run over each month alone exactly: the medians rank the same values,
+and the means divide the same sums, which the engine takes in whole microseconds as integers
+(``engine.sum_micros``), exact in whatever order they are added up.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sellerdesk.reports import medians
+
+if TYPE_CHECKING:
+    from sellerdesk.reports.engine import SegmentFigures, _Query
+
+#: By month number: that month's figures, one per segment in the configuration's order.
+ByMonth = dict[int, list["SegmentFigures"]]
+
+#: First response and resolution (``medians.METRICS``); complaints' times are not charted.
+METRICS = (0, 1)
+
+
+def monthly_sums(cursor: Any, query: _Query, months: ByMonth) -> None:
+    """Conversations and the means, per month and segment: counted per (month, country) in
+    one pass over the population, then added up per segment as the engine does."""
+    from sellerdesk.reports.engine import mean_of_micros, sum_micros  # the engine imports us
+
+    per_part = [
+        f"""SELECT p.m, p.country, COUNT(*) AS n, COUNT(p.fr) AS fr_n,
+              {sum_micros("p.fr")} AS fr_sum, COUNT(p.res) AS res_n,
+              {sum_micros("p.res")} AS res_sum
+            FROM {part} p GROUP BY p.m, p.country"""
+        for part in query.population_parts()
+    ]
+    with_sql, args = query.with_clause(query.segments_cte(), query.population_cte())
+    cursor.execute(
+        f"""{with_sql},
+        bc AS ({" UNION ALL ".join(per_part)})
+        SELECT bc.m, s.seg, SUM(bc.n), SUM(bc.fr_n), SUM(bc.fr_sum), SUM(bc.res_n),
+          SUM(bc.res_sum)
+        FROM bc JOIN seg s ON s.country = bc.country
+        GROUP BY bc.m, s.seg""",
+        args,
+    )
+    for month, seg, n, fr_n, fr_sum, res_n, res_sum in cursor.fetchall():
+        figure = months[int(month)][seg]
+        figure.conversations = int(n)
+        figure.responded = int(fr_n)
+        figure.first_response.mean = mean_of_micros(fr_sum, fr_n)
+        figure.resolved = int(res_n)
+        figure.resolution.mean = mean_of_micros(res_sum, res_n)
+
+
+def monthly_medians(cursor: Any, query: _Query, months: ByMonth) -> None:
+    """Elsewhere than on PostgreSQL: the medians per month and segment by the histogram
+    search, each month's values ranked whole."""
+    found = medians.histogram_medians(cursor, query, metrics=METRICS, grouped=True)
+    for (month, seg, metric), value in found.items():
+        figure = months[month][seg]
+        (figure.first_response, figure.resolution)[metric].median = value
+
+
+def monthly_percentiles(cursor: Any, query: _Query, months: ByMonth) -> None:
+    """PostgreSQL: every monthly figure in one statement. The medians' pass (each segment's
+    values picked by its countries' flag, grouped by month: ``percentile_cont``) counts and
+    sums them as well, so the population is read once for the months."""
+    from sellerdesk.reports.engine import mean_of_micros, sum_micros  # the engine imports us
+
+    segments = query.params.config.segments
+    with_sql, args = query.with_clause(medians.segment_flags(query), query.population_cte())
+    per_segment = [
+        f"""COUNT(*) FILTER (WHERE p.s{seg}), COUNT(p.fr) FILTER (WHERE p.s{seg}),
+          {sum_micros("p.fr")} FILTER (WHERE p.s{seg}), COUNT(p.res) FILTER (WHERE p.s{seg}),
+          {sum_micros("p.res")} FILTER (WHERE p.s{seg}),
+          percentile_cont(0.5) WITHIN GROUP (ORDER BY p.fr) FILTER (WHERE p.s{seg}),
+          percentile_cont(0.5) WITHIN GROUP (ORDER BY p.res) FILTER (WHERE p.s{seg})"""
+        for seg in range(len(segments))
+    ]
+    # As the period's medians: enough memory that each month's sorts stay in memory.
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    cursor.execute(
+        f"""{with_sql}
+        SELECT p.m, {", ".join(per_segment)}
+        FROM (SELECT {", ".join(f"f.s{seg}" for seg in range(len(segments)))},
+                pop.m, pop.fr, pop.res
+              FROM pop JOIN segflags f ON f.country = pop.country) p
+        GROUP BY p.m""",
+        args,
+    )
+    for month, *values in cursor.fetchall():
+        for seg, figure in enumerate(months[int(month)]):
+            n, fr_n, fr_sum, res_n, res_sum, fr_median, res_median = values[7 * seg : 7 * seg + 7]
+            figure.conversations = int(n)
+            figure.responded = int(fr_n)
+            figure.first_response.mean = mean_of_micros(fr_sum, fr_n)
+            figure.first_response.median = _num(fr_median)
+            figure.resolved = int(res_n)
+            figure.resolution.mean = mean_of_micros(res_sum, res_n)
+            figure.resolution.median = _num(res_median)
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
