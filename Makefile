@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint format bench bench-desk bench-timers bench-email bench-api bench-chat bench-search bench-help bench-load bench-triage lock lock-bench-api clean
+.PHONY: install run test lint format bench bench-desk bench-timers bench-email bench-api bench-chat bench-search bench-help bench-load bench-triage lock lock-bench-api messages clean
 
 install: $(STAMP)
 
@@ -87,6 +87,22 @@ bench-triage: install
 lock: install
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url \
 	  --strip-extras --extra dev --extra bench --extra triage -o requirements/lock.txt pyproject.toml
+
+# The merchant-facing side's catalogues (sellerdesk/locale): extract the marked strings, merge
+# them into each language's django.po, compile the .mo files (both are committed; needs GNU
+# gettext: apt-get install gettext). The agents' pages are left out: they stay English.
+LOCALES        := zh_Hans tr ko ru
+MESSAGE_IGNORE := -i desk -i api -i triage -i bench -i 'helpcenter/templates/helpcenter/manage.html' \
+  -i 'helpcenter/templates/helpcenter/edit.html' -i 'helpcenter/templates/helpcenter/moderation.html' \
+  -i 'reports/templates/reports/editions.html' -i 'reports/templates/reports/edition_new.html' \
+  -i 'reports/templates/reports/edition_review.html' -i 'reports/templates/reports/report.html' \
+  -i 'reports/templates/reports/improvements.html' -i 'reports/templates/reports/improvement_edit.html' \
+  -i 'accounts/templates/accounts/two_factor_*.html'
+messages: install
+	cd sellerdesk && ../$(BIN)/sellerdesk makemessages $(foreach l,$(LOCALES),-l $(l)) \
+	  --no-obsolete --add-location file $(MESSAGE_IGNORE)
+	cd sellerdesk && ../$(BIN)/sellerdesk compilemessages
+	$(BIN)/python -m pytest -q tests/test_languages.py -k catalogue
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

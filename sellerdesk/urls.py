@@ -14,6 +14,7 @@ urlpatterns = [
     path("merchant/", include("sellerdesk.portal.urls")),
     path("api/v1/", include("sellerdesk.api.urls")),
     path("admin/", admin.site.urls),
+    path("language/", core_views.language_set, name="set_language"),
     path("healthz", core_views.healthz, name="healthz"),
 ]
 

@@ -99,12 +99,20 @@ def admin_user(db):
 
 @pytest.fixture
 def client_for(client):
-    """``client_for(user)``: the test client signed in as that person (or anonymous)."""
+    """``client_for(user)``: the test client signed in as that person (or anonymous).
 
-    def sign_in(user):
+    Pages come in English (the switcher's cookie says so) unless ``language`` names another
+    or is None: then the person's own choice, their merchant's language and the browser's
+    decide, as for a real visitor (see core.i18n)."""
+
+    def sign_in(user, language="en"):
+        from django.conf import settings
+
         client.logout()
         if user is not None:
             client.force_login(user)
+        if language:
+            client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
         return client
 
     return sign_in

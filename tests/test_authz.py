@@ -219,6 +219,8 @@ MATRIX: list[Entry] = [
     # --- the site root ---
     Entry("home", HOME_FOR, same(WRONG_METHOD)),
     Entry("healthz", same(OK), same(WRONG_METHOD)),
+    # The language switcher: anyone may choose (a cookie; a merchant user's choice is saved).
+    Entry("set_language", same(WRONG_METHOD), same(ACCEPTED)),
     # --- /admin/: the index and every model's list ---
     Entry("admin:index", ADMIN_ONLY),
     *(
@@ -553,6 +555,7 @@ def test_the_post_only_views_are_the_ones_expected():
         "portal:reply",
         "portal:solve",
         "accounts:logout",
+        "set_language",
         "reports:edition_recompute",
         "reports:edition_publish",
         "reports:edition_correct",

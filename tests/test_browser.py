@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -64,8 +65,11 @@ class Browsing:
         self.problems: list[str] = []
         self.expected: list[re.Pattern[str]] = []
 
-    def person(self, email: str, *, live: bool = False) -> Page:
+    def person(self, email: str, *, live: bool = False, language: str = "en") -> Page:
         """A fresh context for one person, signed in through the sign-in form.
+
+        The pages are in ``language`` (the switcher's cookie; Acme and Globex write Turkish
+        and Chinese, whose pages tests/test_browser_languages.py reads).
 
         Without ``live`` the pages have no WebSocket, as in a browser where it is blocked:
         the live chat stays off and every form posts (the WSGI live server has no sockets;
@@ -75,6 +79,9 @@ class Browsing:
         )
         if not live:
             context.add_init_script(script="window.WebSocket = undefined;")
+        context.add_cookies(
+            [{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": self.base_url}]
+        )
         context.set_default_timeout(10_000)
         context.on("console", self._console)
         context.on("weberror", self._web_error)

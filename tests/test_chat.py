@@ -449,7 +449,7 @@ def test_an_empty_message_is_refused_and_nothing_is_stored(acme_conversation, al
     assert error == {
         "type": "error",
         "code": "invalid",
-        "detail": "write a message",
+        "detail": "lütfen bir mesaj yazın",  # Acme writes Turkish: so do its refusals
         "conversation": acme_conversation.pk,
         "client_id": "e",
     }

@@ -298,7 +298,10 @@ def test_the_portal_never_finds_internal_notes(client_for, alice, acme_conversat
     note(acme_conversation, "internal codeword: merchant is difficult")
     response = portal_search(client_for(alice), "codeword")
     assert hits(response) == []
-    assert "codeword" not in response.content.decode().replace('value="codeword"', "")
+    # The query itself shows in the search box and in the language switcher's way back.
+    page = response.content.decode()
+    page = page.replace('value="codeword"', "").replace('value="/merchant/?q=codeword"', "")
+    assert "codeword" not in page
     assert "Nothing found." in response.content.decode()
 
 

@@ -57,7 +57,9 @@ def test_the_reminder_goes_to_the_merchants_users_once(pending, bob):
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert sorted(message.to) == ["alice@acme.test", "bob@acme.test"]
-    assert "Please answer by 9 March 2027" in message.body
+    # Acme writes Turkish: the reminder is in Turkish, the day in Turkish words.
+    assert message.subject.startswith("Hatırlatma: destek ekibi yanıtınızı bekliyor")
+    assert "Lütfen 9 Mart 2027 tarihine kadar yanıtlayın" in message.body
     assert f"/merchant/c/{pending.pk}/" in message.body
     trail = Activity.objects.filter(conversation=pending, verb="deadline").last()
     assert trail.automatic
@@ -74,7 +76,7 @@ def test_at_the_deadline_the_conversation_is_closed_with_a_note_once(pending):
     assert row.merchant_due_at is None
     note = row.messages.order_by("-id").first()
     assert note.author_type == "system"
-    assert "did not hear back within 7 days" in note.body
+    assert "7 gün içinde sizden yanıt alamadığımız için" in note.body  # Acme writes Turkish
     status = Activity.objects.filter(conversation=row, verb="status").last()
     assert (status.automatic, status.detail["rule"], status.actor) == (True, "7-day rule", None)
 

@@ -105,6 +105,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     teams = models.ManyToManyField(Team, blank=True, related_name="members")
     #: Comma-separated language tags the person reads and writes.
     languages = models.CharField(max_length=200, blank=True, default="")
+    #: The pages' language this person chose with the switcher (``""``: none chosen; the
+    #: merchant's language, then the browser's, decide). See ``core.i18n``.
+    ui_language = models.CharField(max_length=16, blank=True, default="")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
 

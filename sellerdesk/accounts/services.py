@@ -11,7 +11,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from sellerdesk.accounts.models import (
     STAFF_ROLES,
@@ -23,6 +24,7 @@ from sellerdesk.accounts.models import (
     User,
 )
 from sellerdesk.core.errors import ValidationError
+from sellerdesk.core.i18n import merchant_language
 
 
 def audit_record(
@@ -138,6 +140,17 @@ def user_set_active(*, user: User, active: bool, by: User | None = None) -> User
     return user
 
 
+def user_set_language(*, user: User, language: str) -> User:
+    """Remember the pages' language a person chose with the switcher (``""`` forgets it)."""
+    codes = {code for code, _name in settings.LANGUAGES}
+    if language and language not in codes:
+        raise ValidationError(f"unknown language {language!r}")
+    if user.ui_language != language:
+        user.ui_language = language
+        user.save(update_fields=["ui_language"])
+    return user
+
+
 def user_set_password(*, user: User, password: str, by: User | None = None) -> User:
     _clean_password(password, user)
     with transaction.atomic():
@@ -205,12 +218,12 @@ def user_invite_send(*, user: User, base_url: str) -> None:
             "token": default_token_generator.make_token(user),
         },
     )
-    send_mail(
-        subject="Your sellerdesk account",
-        message=(
-            f"An account on sellerdesk was opened for {user.email}.\n\n"
-            f"Choose your password here:\n{link}\n"
-        ),
-        from_email=None,
-        recipient_list=[user.email],
-    )
+    # A merchant user reads it in their merchant's language; staff in English.
+    language = merchant_language(user.merchant) if user.merchant_id else "en"
+    with translation.override(language):
+        subject = gettext("Your sellerdesk account")
+        message = gettext(
+            "An account on sellerdesk was opened for %(email)s.\n\n"
+            "Choose your password here:\n%(link)s\n"
+        ) % {"email": user.email, "link": link}
+    send_mail(subject=subject, message=message, from_email=None, recipient_list=[user.email])

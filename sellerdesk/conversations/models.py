@@ -14,23 +14,24 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from sellerdesk.accounts.models import Merchant, Team
 
 
 class Channel(models.TextChoices):
-    CHAT = "chat", "Chat"
-    EMAIL = "email", "E-mail"
-    WEB = "web", "Web form"
-    API = "api", "API"
-    PHONE = "phone", "Phone"
+    CHAT = "chat", _("Chat")
+    EMAIL = "email", _("E-mail")
+    WEB = "web", _("Web form")
+    API = "api", _("API")
+    PHONE = "phone", _("Phone")
 
 
 class Kind(models.TextChoices):
-    QUESTION = "question", "Question"
-    REQUEST = "request", "Request"
-    PROPOSAL = "proposal", "Proposal"
-    COMPLAINT = "complaint", "Complaint"
+    QUESTION = "question", _("Question")
+    REQUEST = "request", _("Request")
+    PROPOSAL = "proposal", _("Proposal")
+    COMPLAINT = "complaint", _("Complaint")
 
 
 class InitiatedBy(models.TextChoices):
@@ -39,12 +40,12 @@ class InitiatedBy(models.TextChoices):
 
 
 class Status(models.TextChoices):
-    NEW = "new", "New"
-    OPEN = "open", "Open"
-    PENDING = "pending", "Pending merchant"
-    ON_HOLD = "on_hold", "On hold"
-    SOLVED = "solved", "Solved"
-    CLOSED = "closed", "Closed"
+    NEW = "new", _("New")
+    OPEN = "open", _("Open")
+    PENDING = "pending", _("Pending merchant")
+    ON_HOLD = "on_hold", _("On hold")
+    SOLVED = "solved", _("Solved")
+    CLOSED = "closed", _("Closed")
 
 
 RESOLVED_STATUSES = frozenset({Status.SOLVED.value, Status.CLOSED.value})
@@ -65,11 +66,11 @@ class Priority(models.TextChoices):
 
 
 class Outcome(models.TextChoices):
-    UPHELD = "upheld", "Upheld"
-    PARTIALLY_UPHELD = "partially_upheld", "Partially upheld"
-    REJECTED = "rejected", "Rejected"
-    WITHDRAWN = "withdrawn", "Withdrawn"
-    NO_ACTION = "no_action", "No action"
+    UPHELD = "upheld", _("Upheld")
+    PARTIALLY_UPHELD = "partially_upheld", _("Partially upheld")
+    REJECTED = "rejected", _("Rejected")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+    NO_ACTION = "no_action", _("No action")
 
 
 class AuthorType(models.TextChoices):

@@ -44,6 +44,7 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
 from sellerdesk.conversations.models import Conversation, Message, Tag
 from sellerdesk.core.cursors import cursor_pack, cursor_unpack
@@ -85,7 +86,10 @@ def parse_query(text: str | None) -> SearchQuery | None:
     if not cleaned:
         return None
     if len(cleaned) > MAX_QUERY_CHARS:
-        raise ValidationError(f"A search may be at most {MAX_QUERY_CHARS} characters long.")
+        raise ValidationError(
+            gettext("A search may be at most %(count)d characters long.")
+            % {"count": MAX_QUERY_CHARS}
+        )
     terms: list[str] = []
     for match in _TOKEN.finditer(cleaned):
         term = " ".join((match.group(1) if match.group(1) is not None else match.group(2)).split())
@@ -94,7 +98,9 @@ def parse_query(text: str | None) -> SearchQuery | None:
     if not terms:
         return None
     if len(terms) > MAX_TERMS:
-        raise ValidationError(f"A search may have at most {MAX_TERMS} words or phrases.")
+        raise ValidationError(
+            gettext("A search may have at most %(count)d words or phrases.") % {"count": MAX_TERMS}
+        )
     return SearchQuery(text=cleaned, terms=tuple(terms))
 
 

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.text import get_valid_filename
+from django.utils.translation import gettext
 
 from sellerdesk.accounts.models import Merchant, Team, User
 from sellerdesk.api import webhooks
@@ -146,7 +147,7 @@ def merchant_conversation_open(
         raise PermissionDenied("only a merchant's user opens a conversation for the merchant")
     body = body.strip()
     if not body:
-        raise ValidationError("write a message")
+        raise ValidationError(gettext("write a message"))
     _check_files(files)
     refs = _clean_refs(order_ref=order_ref, product_ref=product_ref, invoice_ref=invoice_ref)
     with transaction.atomic():
@@ -185,7 +186,7 @@ def outreach_open(
     _require_staff(agent)
     body = body.strip()
     if not body:
-        raise ValidationError("write a message")
+        raise ValidationError(gettext("write a message"))
     with transaction.atomic():
         conversation = services.conversation_open(
             merchant=merchant,
@@ -233,7 +234,7 @@ def reply_post(
     """
     body = body.strip()
     if not body and not files:
-        raise ValidationError("write a message")
+        raise ValidationError(gettext("write a message"))
     _check_files(files)
     if author.is_merchant_user:
         if author.merchant_id != conversation.merchant_id:
@@ -348,7 +349,7 @@ def integration_conversation_open(
     merchant itself as the author."""
     body = body.strip()
     if not body:
-        raise ValidationError("write a message")
+        raise ValidationError(gettext("write a message"))
     refs = _clean_refs(order_ref=order_ref, product_ref=product_ref, invoice_ref=invoice_ref)
     with transaction.atomic():
         conversation = services.conversation_open(
@@ -379,7 +380,7 @@ def integration_reply_post(
         raise PermissionDenied("not this merchant's conversation")
     body = body.strip()
     if not body:
-        raise ValidationError("write a message")
+        raise ValidationError(gettext("write a message"))
     with transaction.atomic(savepoint=False):  # as reply_post
         message = services.message_add(
             conversation=conversation,
@@ -401,7 +402,7 @@ def integration_conversation_solve(*, conversation: Conversation, merchant: Merc
     if merchant.pk != conversation.merchant_id:
         raise PermissionDenied("not this merchant's conversation")
     if conversation.status == Status.CLOSED:
-        raise ValidationError("this conversation is closed; write to reopen it")
+        raise ValidationError(gettext("this conversation is closed; write to reopen it"))
     _status_set(conversation, Status.SOLVED, None, by=f"merchant:{merchant.external_id}"[:200])
 
 
@@ -455,7 +456,7 @@ def conversation_change_status(
         if status != Status.SOLVED:
             raise PermissionDenied("merchants may only mark their conversation solved")
         if conversation.status == Status.CLOSED:
-            raise ValidationError("this conversation is closed; write to reopen it")
+            raise ValidationError(gettext("this conversation is closed; write to reopen it"))
     _status_set(conversation, status, actor, automatic=automatic, rule=rule)
 
 
@@ -809,13 +810,15 @@ def bulk_apply(
 def _check_files(files: Sequence[UploadedFile]) -> None:
     if len(files) > settings.SELLERDESK_ATTACHMENTS_PER_MESSAGE:
         raise ValidationError(
-            f"at most {settings.SELLERDESK_ATTACHMENTS_PER_MESSAGE} attachments a message"
+            gettext("at most %(count)d attachments a message")
+            % {"count": settings.SELLERDESK_ATTACHMENTS_PER_MESSAGE}
         )
     limit = settings.SELLERDESK_ATTACHMENT_MAX_BYTES
     for upload in files:
         if (upload.size or 0) > limit:
             raise ValidationError(
-                f"{upload.name} is larger than the limit of {filesizeformat(limit)}"
+                gettext("%(name)s is larger than the limit of %(size)s")
+                % {"name": upload.name, "size": filesizeformat(limit)}
             )
 
 

@@ -6,6 +6,8 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.utils.translation import gettext, gettext_noop
+
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$"
 )
@@ -74,27 +76,40 @@ def parse_instant(value: str, tz: ZoneInfo) -> datetime:
     return parse_rfc3339(value)
 
 
-_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+# The units as people read them: English ``1 h 21 m``; the catalogues give ``1 小时 21 分钟``,
+# ``1 sa 21 dk``, ``1시간 21분``, ``1 ч 21 мин``. Marked with gettext_noop here and translated
+# when a duration is written, in the language active then (the machine formats keep seconds).
+_UNITS = (
+    (gettext_noop("%(count)d d"), 86400),
+    (gettext_noop("%(count)d h"), 3600),
+    (gettext_noop("%(count)d m"), 60),
+    (gettext_noop("%(count)d s"), 1),
+)
+
+
+def _unit(template: str, count: int) -> str:
+    return gettext(template) % {"count": count}
 
 
 def format_duration(seconds: float | None) -> str:
     """Floor to whole seconds; the first non-zero unit of d, h, m, s and the one after it.
 
-    2841 s is ``47 m 21 s``, 4860 s is ``1 h 21 m``, 86460 s is ``1 d``, 0 s is ``0 s``.
+    2841 s is ``47 m 21 s``, 4860 s is ``1 h 21 m``, 86460 s is ``1 d``, 0 s is ``0 s`` (in
+    English; other languages write the units as their catalogue says).
     """
     if seconds is None:
         return "—"
     total = int(seconds // 1)
     if total <= 0:
-        return "0 s"
+        return _unit(_UNITS[-1][0], 0)
     for index, (unit, size) in enumerate(_UNITS):
         if total >= size:
             first = total // size
-            parts = [f"{first} {unit}"]
+            parts = [_unit(unit, first)]
             if index + 1 < len(_UNITS):
                 next_unit, next_size = _UNITS[index + 1]
                 second = (total % size) // next_size
                 if second:
-                    parts.append(f"{second} {next_unit}")
+                    parts.append(_unit(next_unit, second))
             return " ".join(parts)
-    return "0 s"  # pragma: no cover - total > 0 always matches "s"
+    return _unit(_UNITS[-1][0], 0)  # pragma: no cover - total > 0 always matches "s"

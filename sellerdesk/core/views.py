@@ -6,7 +6,8 @@ from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views import defaults
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
+from django.views.i18n import set_language
 
 from sellerdesk.core.access import home_for
 
@@ -46,3 +47,19 @@ def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpR
         response["Retry-After"] = "5"
         return response
     return defaults.server_error(request, template_name)
+
+
+@require_POST
+def language_set(request: HttpRequest) -> HttpResponse:
+    """The language switcher (POST + CSRF): Django's ``set_language`` keeps the choice in a
+    cookie and goes back to ``next``; a signed-in merchant user's choice is also saved (through
+    ``accounts.services``), so it follows them to another browser."""
+    from sellerdesk.accounts.services import user_set_language
+    from sellerdesk.core.i18n import supported
+
+    response = set_language(request)
+    language = supported(request.POST.get("language"))
+    user = request.user
+    if language and user.is_authenticated and getattr(user, "is_merchant_user", False):
+        user_set_language(user=user, language=language)
+    return response

@@ -42,12 +42,17 @@ def _rule(pk: int) -> Rule:
     return rule
 
 
+def _labels(choices: list[tuple[str, Any]]) -> list[tuple[str, str]]:
+    """A model's choices with their (lazy, translatable) labels as text."""
+    return [(value, str(label)) for value, label in choices]
+
+
 def _choice_lists() -> dict[str, list[tuple[str, str]]]:
     return {
-        "status": list(Status.choices),
-        "kind": list(Kind.choices),
-        "channel": list(Channel.choices),
-        "priority": list(Priority.choices),
+        "status": _labels(Status.choices),
+        "kind": _labels(Kind.choices),
+        "channel": _labels(Channel.choices),
+        "priority": _labels(Priority.choices),
         "segment": [(name, name) for name in sorted(settings.SELLERDESK_SEGMENTS)],
     }
 
@@ -77,7 +82,7 @@ def _action_options(names: dict[str, dict[Any, str]]) -> list[tuple[str, list[tu
         ("Assign to agent", [(f"assign_agent:{pk}", n) for pk, n in names["agent"].items()]),
         ("Unassign", [("unassign", "Unassign")]),
         ("Set priority", [(f"set_priority:{v}", label) for v, label in Priority.choices]),
-        ("Set status", [(f"set_status:{v}", label) for v, label in Status.choices]),
+        ("Set status", [(f"set_status:{v}", label) for v, label in _labels(Status.choices)]),
         ("Send macro", [(f"send_macro:{pk}", name) for pk, name in names["macro"].items()]),
         (
             "Notify",
@@ -295,8 +300,10 @@ def automation_toggle(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _describe(rule: Rule, names: dict[str, dict[Any, str]]) -> dict[str, list[str]]:
     """The rule in words, for the list."""
+    # str(): the kinds' and statuses' labels are lazy (translatable); joined into text below.
     labels: dict[str, dict[str, str]] = {
-        key: dict(options) for key, options in _choice_lists().items()
+        key: {value: str(label) for value, label in options}
+        for key, options in _choice_lists().items()
     }
     conditions = []
     for key, value in (rule.conditions or {}).items():

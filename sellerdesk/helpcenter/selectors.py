@@ -1,5 +1,6 @@
 """Reads for the help center. Public pages see published articles only; the language a page
-is in comes from ``?lang=``, then the merchant's language, then the browser's, then English."""
+is in is the one ``core.i18n`` chose for the request (``?lang=``, the switcher, the merchant's
+language, the browser's, English)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 
 from django.db.models import Max, Q, QuerySet
 from django.http import Http404, HttpRequest
-from django.utils.translation.trans_real import parse_accept_lang_header
+from django.utils.translation import get_language
 
+from sellerdesk.core.i18n import content_language
 from sellerdesk.helpcenter.models import (
     FALLBACK,
     LANGUAGE_CODES,
@@ -23,24 +25,11 @@ from sellerdesk.helpcenter.models import (
 SEARCH_MAX_RESULTS = 50
 
 
-def _base(code: str) -> str:
-    return code.strip().lower().replace("_", "-").split("-")[0]
-
-
 def language_for(request: HttpRequest) -> str:
-    """The language of the help center's pages for this request."""
-    asked = request.GET.get("lang", "")
-    if asked in LANGUAGE_CODES:
-        return asked
-    user = request.user
-    if getattr(user, "is_merchant_user", False) and user.merchant_id:  # type: ignore[union-attr]
-        code = _base(user.merchant.language or "")  # type: ignore[union-attr]
-        if code in LANGUAGE_CODES:
-            return code
-    for code, _quality in parse_accept_lang_header(request.headers.get("Accept-Language", "")):
-        if _base(code) in LANGUAGE_CODES:
-            return _base(code)
-    return FALLBACK
+    """The language of the help center's pages for this request: the one the page speaks
+    (``core.i18n`` chose it: ``?lang=``, the switcher, the merchant, the browser, English)."""
+    code = content_language(getattr(request, "LANGUAGE_CODE", "") or get_language() or FALLBACK)
+    return code if code in LANGUAGE_CODES else FALLBACK
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import re
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from sellerdesk.accounts.models import AuditAction, User
 from sellerdesk.accounts.services import audit_record
@@ -140,10 +141,12 @@ def comment_post(*, author: User, article: Article, body: str) -> Comment:
     if not author.is_merchant_user:
         raise PermissionDenied("only merchants' users comment on articles")
     if not article.published:
-        raise ValidationError("this article is not published")
+        raise ValidationError(gettext("this article is not published"))
     text = clean_text(body, "the comment")
     if len(text) > COMMENT_MAX_CHARS:
-        raise ValidationError(f"a comment holds at most {COMMENT_MAX_CHARS} characters")
+        raise ValidationError(
+            gettext("a comment holds at most %(count)d characters") % {"count": COMMENT_MAX_CHARS}
+        )
     return Comment.objects.create(article=article, author=author, body=text)
 
 

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sellerdesk.accounts.models import User
@@ -129,7 +130,7 @@ def comment(request: HttpRequest, slug: str) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Thank you: your comment shows once support has read it.")
+        messages.success(request, _("Thank you: your comment shows once support has read it."))
     return redirect(reverse("help:article", kwargs={"slug": slug}) + "#comments")
 
 

@@ -14,7 +14,9 @@ from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 
-from django.utils import formats, timezone
+from django.utils import timezone
+
+from sellerdesk.core.i18n import date_words
 
 
 @cache
@@ -46,8 +48,9 @@ def merchant_day(moment: datetime, country: str) -> date:
 
 
 def day_in_words(day: date, *, today: date) -> str:
-    """``3 December``; ``3 December 2026`` when the day is not in ``today``'s year."""
-    return formats.date_format(day, "j F" if day.year == today.year else "j F Y")
+    """``3 December``; ``3 December 2026`` when the day is not in ``today``'s year (in the
+    active language: ``12月3日``, ``3 декабря``...)."""
+    return date_words(day, year=day.year != today.year)
 
 
 def merchant_day_in_words(moment: datetime, country: str) -> str:

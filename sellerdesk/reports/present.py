@@ -4,13 +4,18 @@ P2B Art. 11(4) summary, the DSA-style complaints table, the charts, and the down
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
+
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from sellerdesk.core.countries import COUNTRY_NAMES
 from sellerdesk.core.timeutil import format_duration
 from sellerdesk.reports import charts
 from sellerdesk.reports.engine import KINDS, OUTCOMES
-from sellerdesk.reports.models import Edition
+from sellerdesk.reports.models import Edition, ImprovementStatus
 from sellerdesk.reports.render import (
     KIND_LABELS,
     OUTCOME_LABELS,
@@ -36,7 +41,8 @@ def _timing(value: dict[str, float | None]) -> dict[str, str]:
 
 
 def _days(seconds: float | None) -> str:
-    return "—" if seconds is None else f"{seconds / DAYS:.1f}"
+    # Rounded first: number_format cuts the digits off (0.06 would read 0.0).
+    return "—" if seconds is None else number_format(round(seconds / DAYS, 1), 1)
 
 
 def dsa_row(complaints: dict[str, Any]) -> dict[str, Any]:
@@ -146,28 +152,30 @@ def chart_context(edition: Edition) -> dict[str, Any]:
         "rows": rows,
         "volume": charts.bar_chart(
             "chart-volume",
-            "Conversations per month, per segment",
-            "Bars: conversations merchants filed each month, one bar per segment. "
-            "The table below the charts gives the same numbers.",
+            _("Conversations per month, per segment"),
+            _(
+                "Bars: conversations merchants filed each month, one bar per segment. "
+                "The table below the charts gives the same numbers."
+            ),
             months,
             series(lambda seg: seg["conversations"]),
-            "conversations",
+            _("conversations"),
         ),
         "response": charts.line_chart(
             "chart-response",
-            "Median time to first response per month, in hours",
-            "Lines: median hours from filing to the first response, per segment and month.",
+            _("Median time to first response per month, in hours"),
+            _("Lines: median hours from filing to the first response, per segment and month."),
             months,
             series(hours("first_response_seconds")),
-            "hours",
+            _("hours"),
         ),
         "resolution": charts.line_chart(
             "chart-resolution",
-            "Median time to resolution per month, in hours",
-            "Lines: median hours from filing to resolution, per segment and month.",
+            _("Median time to resolution per month, in hours"),
+            _("Lines: median hours from filing to resolution, per segment and month."),
             months,
             series(hours("resolution_seconds")),
-            "hours",
+            _("hours"),
         ),
     }
 
@@ -186,7 +194,15 @@ def edition_context(edition: Edition) -> dict[str, Any]:
         if edition.is_published
         else [_live_improvement(i) for i in edition.improvements.all()]
     )
-    improvements = [{**i, "effect_rows": effect_rows(i.get("effect"))} for i in improvements or []]
+    improvements = [
+        {
+            **i,
+            **{key: _day(i.get(key)) for key in ("planned_on", "started_on", "done_on")},
+            "status_label": _status_label(i.get("status")),
+            "effect_rows": effect_rows(i.get("effect")),
+        }
+        for i in improvements or []
+    ]
     return {
         "edition": edition,
         "timezone": zone,
@@ -195,6 +211,23 @@ def edition_context(edition: Edition) -> dict[str, Any]:
         "charts": chart_context(edition),
         "improvements": improvements,
     }
+
+
+def _day(value: Any) -> date | None:
+    """A stored improvement's day (ISO text in a published edition), for the page's words."""
+    if not value or isinstance(value, date):
+        return value or None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _status_label(status: Any) -> str:
+    try:
+        return str(ImprovementStatus(status).label)
+    except ValueError:
+        return str(status or "")
 
 
 def _live_improvement(improvement: Any) -> dict[str, Any]:
@@ -278,7 +311,9 @@ def comparison(edition: Edition, previous: Edition | None) -> list[dict[str, Any
     for seg in edition.figures["segments"]:
         old = before.get(seg["name"])
         lines = [("Conversations", seg["conversations"], old and old["conversations"])]
-        lines += [(KIND_LABELS[k], seg["by_kind"][k], old and old["by_kind"][k]) for k in KINDS]
+        lines += [
+            (str(KIND_LABELS[k]), seg["by_kind"][k], old and old["by_kind"][k]) for k in KINDS
+        ]
         for label, key in (
             ("first response", "first_response_seconds"),
             ("resolution", "resolution_seconds"),
@@ -307,16 +342,16 @@ def effect_rows(effect: dict[str, Any] | None) -> list[tuple[str, str, Any, Any]
         if then is None:
             continue
         name = seg["name"]
-        rows.append((name, "Conversations", seg["conversations"], then["conversations"]))
+        rows.append((name, _("Conversations"), seg["conversations"], then["conversations"]))
         for label, key in (
-            ("Response", "first_response_seconds"),
-            ("Resolution", "resolution_seconds"),
+            (gettext_noop("Response (%(stat)s)"), "first_response_seconds"),
+            (gettext_noop("Resolution (%(stat)s)"), "resolution_seconds"),
         ):
-            for stat in ("mean", "median"):
+            for stat, stat_label in (("mean", _("mean")), ("median", _("median"))):
                 rows.append(
                     (
                         name,
-                        f"{label} ({stat})",
+                        _(label) % {"stat": stat_label},
                         format_duration(seg[key][stat]),
                         format_duration(then[key][stat]),
                     )
@@ -326,7 +361,7 @@ def effect_rows(effect: dict[str, Any] | None) -> list[tuple[str, str, Any, Any]
             rows.append(
                 (
                     name,
-                    f"Topic: {topic['name']}",
+                    _("Topic: %(name)s") % {"name": topic["name"]},
                     topic["conversations"],
                     topics_after.get(topic["name"], 0),
                 )

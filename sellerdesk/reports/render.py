@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from django.template.loader import render_to_string
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from sellerdesk.core.countries import EU_MEMBERS, country_name
 from sellerdesk.core.spreadsheet import csv_writer
@@ -19,19 +21,20 @@ from sellerdesk.reports.engine import KINDS, OUTCOMES, Report, SegmentFigures
 
 FORMATS = ("json", "csv", "md", "html")
 
+# Lazy: the published page shows them in the reader's language; JSON and CSV use the keys.
 KIND_LABELS = {
-    "question": "Questions",
-    "request": "Requests",
-    "proposal": "Proposals",
-    "complaint": "Complaints",
+    "question": _("Questions"),
+    "request": _("Requests"),
+    "proposal": _("Proposals"),
+    "complaint": _("Complaints"),
 }
 OUTCOME_LABELS = {
-    "upheld": "Upheld",
-    "partially_upheld": "Partially upheld",
-    "rejected": "Rejected",
-    "withdrawn": "Withdrawn",
-    "no_action": "No action",
-    "undecided": "Undecided",
+    "upheld": _("Upheld"),
+    "partially_upheld": _("Partially upheld"),
+    "rejected": _("Rejected"),
+    "withdrawn": _("Withdrawn"),
+    "no_action": _("No action"),
+    "undecided": _("Undecided"),
 }
 
 
@@ -112,11 +115,11 @@ def _blank(value: float | None) -> Any:
 def describe_countries(entries: tuple[str, ...]) -> str:
     """``EU`` → "the EU's 27 member states", ``TR`` → "Türkiye", ``*`` → "every country"."""
     if "*" in entries:
-        return "every country"
+        return gettext("every country")
     names = []
     for code in entries:
         if code == "EU":
-            names.append(f"the EU's {len(EU_MEMBERS)} member states")
+            names.append(gettext("the EU's %(count)d member states") % {"count": len(EU_MEMBERS)})
         else:
             names.append(country_name(code))
     return ", ".join(names)

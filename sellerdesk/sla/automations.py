@@ -45,7 +45,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import CharField, Exists, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Concat
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from sellerdesk.accounts.models import STAFF_ROLES, AuditAction, Team, User
 from sellerdesk.accounts.selectors import leads_for
@@ -587,6 +587,9 @@ def _notify(rule: Rule, row: Conversation, state: str, value: object) -> None:
         logger.info("rule %r: nobody to notify (%s) on %s", rule.name, value, row.pk)
         return
     subject = row.subject or "a conversation"
+    # To agents: English, even when a merchant's page (in Turkish, say) set the rule off.
+    with translation.override("en"):
+        status = str(row.get_status_display())
     email_enqueue(
         # One message per rule, conversation, situation and recipient kind: a retried sweep
         # never sends twice.
@@ -595,7 +598,7 @@ def _notify(rule: Rule, row: Conversation, state: str, value: object) -> None:
         subject=f"[{rule.name}] {subject}"[:200],
         body=(
             f"The automation rule “{rule.name}” matched this conversation:\n\n"
-            f"{subject}\nMerchant: {row.merchant}\nStatus: {row.get_status_display()}"
+            f"{subject}\nMerchant: {row.merchant}\nStatus: {status}"
             f" · Priority: {row.get_priority_display()}\n"
             f"{settings.SELLERDESK_BASE_URL}/desk/c/{row.pk}/\n"
         ),

@@ -19,8 +19,9 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
-from django.utils.formats import date_format
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from sellerdesk.accounts.selectors import leads_for, merchant_addresses, merchant_addresses_many
 from sellerdesk.conversations import bulk, services, workflow
@@ -31,6 +32,7 @@ from sellerdesk.conversations.models import (
     Priority,
     Status,
 )
+from sellerdesk.core.i18n import date_words, merchant_language
 from sellerdesk.outbox.services import email_enqueue, emails_enqueue
 
 logger = logging.getLogger(__name__)
@@ -54,14 +56,15 @@ def _portal_link(conversation: Conversation) -> str:
 
 
 def _day(moment: datetime) -> str:
-    return date_format(moment, "j F Y")
+    return date_words(moment)
 
 
 def remind(conversation_id: int) -> bool:
     """Send the merchant's reminder if it is still due. Returns whether it went out."""
     with transaction.atomic():
         row = (
-            Conversation.objects.select_for_update()
+            Conversation.objects.select_for_update(of=("self",))
+            .select_related("merchant")
             .filter(pk=conversation_id, merchant_remind_at__lte=timezone.now())
             .first()
         )
@@ -83,27 +86,37 @@ def _remindable(row: Conversation) -> bool:
 
 
 def _reminder(row: Conversation) -> tuple[str, str, str]:
-    """The reminder e-mail's idempotency key, subject and body."""
+    """The reminder e-mail's idempotency key, subject and body, in the merchant's language."""
     assert row.merchant_due_at is not None
-    subject = row.subject or "your conversation with support"
-    return (
-        f"reminder:{row.pk}:{row.merchant_due_at.isoformat()}",
-        f"Reminder: support is waiting for your answer — {subject}"[:200],
-        (
-            f"Hello,\n\nour support team is waiting for your answer on “{subject}”.\n"
-            f"Please answer by {_day(row.merchant_due_at)}:\n{_portal_link(row)}\n\n"
-            "If you do not answer by then, we will close the conversation; you can "
-            "always open a new one.\n"
-        ),
-    )
+    with translation.override(merchant_language(row.merchant)):
+        subject = row.subject or _("your conversation with support")
+        return (
+            f"reminder:{row.pk}:{row.merchant_due_at.isoformat()}",
+            (
+                _("Reminder: support is waiting for your answer — %(subject)s")
+                % {"subject": subject}
+            )[:200],
+            _(
+                "Hello,\n\nour support team is waiting for your answer on “%(subject)s”.\n"
+                "Please answer by %(day)s:\n%(link)s\n\n"
+                "If you do not answer by then, we will close the conversation; you can "
+                "always open a new one.\n"
+            )
+            % {"subject": subject, "day": _day(row.merchant_due_at), "link": _portal_link(row)},
+        )
 
 
 def _closing_note(row: Conversation) -> str:
+    """The automatic message that closes a conversation, in the merchant's language."""
     days = workflow.merchant_reply_days(row.kind)
-    return (
-        f"We closed this conversation because we did not hear back within {days} "
-        "days. If you still need help, just open a new conversation."
-    )
+    with translation.override(merchant_language(row.merchant)):
+        return ngettext(
+            "We closed this conversation because we did not hear back within %(days)d day. "
+            "If you still need help, just open a new conversation.",
+            "We closed this conversation because we did not hear back within %(days)d days. "
+            "If you still need help, just open a new conversation.",
+            days,
+        ) % {"days": days}
 
 
 def deadline(conversation_id: int) -> str | None:

@@ -45,11 +45,13 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
+from django.utils import translation
 
 from sellerdesk.accounts.models import User
 from sellerdesk.connectors.chat.auth import DATABASE_AWAY, SCOPE_DATABASE_AWAY
 from sellerdesk.conversations import events, selectors, workflow
 from sellerdesk.conversations.models import Conversation, Message
+from sellerdesk.core import i18n
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.text import parse_id
 
@@ -416,17 +418,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "not_found", "no such conversation", conversation=conversation_id
             ) from None
 
+    def _language(self) -> str:
+        """The page's language for this socket's person (their choice, their merchant's)."""
+        if self.user is None or not self.user.is_merchant_user:
+            return i18n.ENGLISH
+        cookie = (self.scope.get("cookies") or {}).get(settings.LANGUAGE_COOKIE_NAME)
+        return i18n.first_supported([cookie, *i18n.user_languages(self.user)]) or i18n.ENGLISH
+
     def _store(self, conversation_id: int, body: str, client_id: str, internal: bool) -> int:
         assert self.user is not None
         conversation = self._conversation(conversation_id)
         try:
-            message = workflow.reply_post(
-                conversation=conversation,
-                author=self.user,
-                body=body,
-                public=not internal,
-                client_id=client_id,
-            )
+            # A refusal reads in the merchant's language, as on their page (core.i18n).
+            with translation.override(self._language()):
+                message = workflow.reply_post(
+                    conversation=conversation,
+                    author=self.user,
+                    body=body,
+                    public=not internal,
+                    client_id=client_id,
+                )
         except ValidationError as problem:
             raise FrameError(
                 "invalid", str(problem), conversation=conversation_id, client_id=client_id

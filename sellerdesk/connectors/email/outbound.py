@@ -14,13 +14,16 @@ import logging
 import re
 
 from django.conf import settings
+from django.utils import translation
 from django.utils.html import linebreaks
+from django.utils.translation import gettext
 
 from sellerdesk.accounts.selectors import merchant_addresses
 from sellerdesk.connectors.email import threads
 from sellerdesk.connectors.email.models import MessageIdRef
 from sellerdesk.connectors.email.services import thread_for
 from sellerdesk.conversations.models import Message
+from sellerdesk.core.i18n import merchant_language
 from sellerdesk.outbox.models import OutboxKind
 from sellerdesk.outbox.services import message_id_for, outbox_add
 
@@ -36,7 +39,8 @@ def reply_key(message: Message) -> str:
 
 
 def reply_subject(subject: str, token: str) -> str:
-    text = threads.strip_token(subject) or "Your conversation with support"
+    """The reply's subject; a conversation without one gets a line in the active language."""
+    text = threads.strip_token(subject) or gettext("Your conversation with support")
     if not _REPLY_PREFIX.match(text):
         text = f"Re: {text}"
     return f"{text} {threads.subject_tag(token)}"
@@ -88,13 +92,18 @@ def reply_queued(*, message: Message) -> bool:
         ignore_conflicts=True,
     )
     body = message.body
+    if conversation.subject:
+        subject = reply_subject(conversation.subject, thread.token)
+    else:
+        with translation.override(merchant_language(conversation.merchant)):
+            subject = reply_subject(conversation.subject, thread.token)
     # email_enqueue has no HTML part; this is its payload with one (see outbox.delivery).
     return outbox_add(
         kind=OutboxKind.EMAIL,
         key=key,
         payload={
             "to": sorted({a.strip().lower() for a in to if a.strip()}),
-            "subject": reply_subject(conversation.subject, thread.token),
+            "subject": subject,
             "body": body,
             "html": f'<div dir="auto">{linebreaks(body, autoescape=True)}</div>',
             "headers": headers,

@@ -40,3 +40,24 @@ def day_words(moment: datetime | None, country: str) -> str:
     if moment is None:
         return ""
     return merchant_day_in_words(moment, country)
+
+
+@register.simple_tag
+def chat_strings() -> dict[str, object]:
+    """What chat.js writes on the merchant's page, in the page's language (rendered with
+    ``json_script``: no catalogue to fetch, no build step). ``{name}`` and the like are
+    filled in by the script."""
+    return {
+        "offline": _("Live updates are off: sign in again."),
+        "reconnecting": _("Reconnecting…"),
+        "you": _("You"),
+        "support": _("Support"),
+        "support_suffix": _("%(name)s · Support") % {"name": "{name}"},
+        "automatic": _("Automatic message"),
+        "incomplete": _("Some messages are not shown: reload the page to read them all."),
+        "typing": _("%(name)s is typing…") % {"name": "{name}"},
+        "status": _("The status is now “%(status)s”. Reload to see every change.")
+        % {"status": "{status}"},
+        "not_sent": _("Not sent: %(reason)s") % {"reason": "{reason}"},
+        "statuses": {key: str(label) for key, label in STATUS_LABELS.items()},
+    }

@@ -29,6 +29,16 @@
   var changed = {};       // conversation ids changed since the inbox was loaded
   var typingTimer = null;
   var lastTyping = 0;
+  // The merchant's page says these in its own language (portal_tags.chat_strings, rendered
+  // into <script id="chat-strings" type="application/json">); the desk's stay English.
+  var strings = {};
+  var stringsNode = document.getElementById("chat-strings");
+  if (stringsNode) { try { strings = JSON.parse(stringsNode.textContent); } catch (e) { strings = {}; } }
+  function t(key, english, fill) {
+    var text = strings[key] || english;
+    Object.keys(fill || {}).forEach(function (name) { text = text.split("{" + name + "}").join(fill[name]); });
+    return text;
+  }
 
   function say(text) { if (statusLine) statusLine.textContent = text; }
   function send(frame) {
@@ -58,8 +68,8 @@
     };
     socket.onclose = function (event) {
       root.removeAttribute("data-chat-live");
-      if (event.code === 4401 || event.code === 4403) { say("Live updates are off: sign in again."); return; }
-      say("Reconnecting…");
+      if (event.code === 4401 || event.code === 4403) { say(t("offline", "Live updates are off: sign in again.")); return; }
+      say(t("reconnecting", "Reconnecting…"));
       viewers = {};
       renderViewers();
       window.setTimeout(connect, delay + Math.random() * delay / 2);
@@ -69,9 +79,9 @@
 
   function authorLabel(m) {
     if (mode === "portal") {
-      if (m.author_type === "merchant") return m.author_name || "You";
-      if (m.author_type === "agent") return (m.author_name || "Support") + " · Support";
-      return "Automatic message";
+      if (m.author_type === "merchant") return m.author_name || t("you", "You");
+      if (m.author_type === "agent") return t("support_suffix", "{name} · Support", { name: m.author_name || t("support", "Support") });
+      return t("automatic", "Automatic message");
     }
     return (m.public ? "" : "Internal note · ") + (m.author_name || m.author_type);
   }
@@ -88,7 +98,7 @@
     who.textContent = authorLabel(m);
     var when = document.createElement("time");
     when.setAttribute("datetime", m.created_at);
-    when.textContent = new Date(m.created_at).toLocaleString();
+    when.textContent = new Date(m.created_at).toLocaleString(document.documentElement.lang || undefined);
     header.appendChild(who);
     header.appendChild(document.createTextNode(" "));
     header.appendChild(when);
@@ -115,11 +125,11 @@
     },
     ack: function (a) { delete pending[a.client_id]; },
     replayed: function (r) {
-      if (!r.complete) say("Some messages are not shown: reload the page to read them all.");
+      if (!r.complete) say(t("incomplete", "Some messages are not shown: reload the page to read them all."));
     },
-    typing: function (t) {
-      if (!typingLine || t.conversation !== conversation) return;
-      typingLine.textContent = (mode === "portal" && t.staff ? "Support" : t.name) + " is typing…";
+    typing: function (tp) {
+      if (!typingLine || tp.conversation !== conversation) return;
+      typingLine.textContent = t("typing", "{name} is typing…", { name: mode === "portal" && tp.staff ? t("support", "Support") : tp.name });
       typingLine.hidden = false;
       window.clearTimeout(typingTimer);
       typingTimer = window.setTimeout(function () { typingLine.hidden = true; }, 5000);
@@ -132,7 +142,8 @@
     conversation: function (c) {
       if (mode === "inbox") { markChanged(c.conversation); return; }
       if (c.conversation === conversation && c.change === "status") {
-        say("The status is now “" + c.status.replace("_", " ") + "”. Reload to see every change.");
+        var label = (strings.statuses || {})[c.status] || c.status.replace("_", " ");
+        say(t("status", "The status is now “{status}”. Reload to see every change.", { status: label }));
       }
     },
     error: function (e) {
@@ -141,7 +152,7 @@
         delete pending[e.client_id];
         if (form) { var box = form.querySelector("textarea"); if (box && !box.value) box.value = frame.body; }
       }
-      say("Not sent: " + e.detail);
+      say(t("not_sent", "Not sent: {reason}", { reason: e.detail }));
     }
   };
 
