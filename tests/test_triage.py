@@ -214,7 +214,7 @@ def test_low_confidence_means_no_suggestion(acme):
     heads = engine.heads_of(TriageModel.objects.get(active=True))
     heads.thresholds = {"tag": dict.fromkeys(heads.tags.labels, 1.01), "kind": 1.01}
     vector = embedding.get_embedder().embed(["payout late"])
-    assert engine.predict(heads, vector) == [[]]
+    assert engine.predict(heads, vector, ["payout late"]) == [[]]
 
 
 def test_the_worker_schedule_has_the_triage_job_and_waits_for_a_model(acme):
