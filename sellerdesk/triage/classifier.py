@@ -221,6 +221,54 @@ def fit(
     )
 
 
+def with_none(head: LinearHead, P: np.ndarray, floor: float, none: str) -> np.ndarray:
+    """Each row's label, or ``none`` where the head says so or its best probability is under
+    ``floor``: "none of these" is an answer."""
+    out = np.array(head.labels, dtype=object)[P.argmax(axis=1)]
+    out[P.max(axis=1) < floor] = none
+    return out
+
+
+@dataclass
+class NoneFloor:
+    """A confidence floor chosen on validation rows, and what it gave there."""
+
+    floor: float
+    none_recall: float
+    accuracy: float  # on the rows that are not "none"
+    reached: bool
+
+
+def none_floor(
+    head: LinearHead,
+    P: np.ndarray,
+    truth: Sequence[str],
+    *,
+    none: str,
+    min_recall: float,
+    grid: Sequence[float] = tuple(round(0.02 * i, 2) for i in range(50)),
+) -> NoneFloor:
+    """The lowest floor (so the least lost elsewhere) at which the rows whose truth is
+    ``none`` come out as ``none`` at least ``min_recall`` of the time, with ``P`` the head's
+    probabilities for validation rows, never the test's. When no floor reaches it: the floor
+    with the best mean of that recall and the accuracy on the other rows."""
+    truth_a = np.array(truth, dtype=object)
+    is_none = truth_a == none
+    best: NoneFloor | None = None
+    for floor in grid:
+        predicted = with_none(head, P, floor, none)
+        recall = float((predicted[is_none] == none).mean()) if is_none.any() else 1.0
+        accuracy = (
+            float((predicted[~is_none] == truth_a[~is_none]).mean()) if (~is_none).any() else 1.0
+        )
+        if recall >= min_recall:
+            return NoneFloor(floor, recall, accuracy, True)
+        if best is None or recall + accuracy > best.none_recall + best.accuracy:
+            best = NoneFloor(floor, recall, accuracy, False)
+    assert best is not None
+    return best
+
+
 def one_hot(values: Sequence[str], labels: Sequence[str]) -> np.ndarray:
     index = {name: i for i, name in enumerate(labels)}
     Y = np.zeros((len(values), len(labels)), dtype=np.float32)
