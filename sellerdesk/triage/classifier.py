@@ -229,6 +229,10 @@ def with_none(head: LinearHead, P: np.ndarray, floor: float, none: str) -> np.nd
     return out
 
 
+#: Confidence floors tried by ``none_floor``: 0, 0.02, ..., 0.98.
+FLOOR_GRID = tuple(round(0.02 * i, 2) for i in range(50))
+
+
 @dataclass
 class NoneFloor:
     """A confidence floor chosen on validation rows, and what it gave there."""
@@ -246,7 +250,7 @@ def none_floor(
     *,
     none: str,
     min_recall: float,
-    grid: Sequence[float] = tuple(round(0.02 * i, 2) for i in range(50)),
+    grid: Sequence[float] = FLOOR_GRID,
 ) -> NoneFloor:
     """The lowest floor (so the least lost elsewhere) at which the rows whose truth is
     ``none`` come out as ``none`` at least ``min_recall`` of the time, with ``P`` the head's
