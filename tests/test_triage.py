@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import io
 import sys
+import zlib
 from datetime import timedelta
 
 import numpy as np
@@ -120,6 +121,85 @@ def test_centering_removes_each_group_offset():
     assert abs(float(back.transform(a).mean(axis=0)[0])) < 0.5
 
 
+def test_char_ngrams_are_the_same_in_every_process_and_survive_serialisation():
+    texts = ["Top-up failed", "top up failed", "where is my card", ""]
+    ng = classifier.CharNgrams.fit(texts, dim=256)
+    S = ng.transform(texts)
+    assert S.rows == 4
+    assert np.diff(S.indptr)[3] == 0
+    # CRC-32 buckets: fixed, not Python's salted hash.
+    assert ng.buckets("ab").tolist() == [
+        zlib.crc32(g.encode()) % 256 for g in (" a", "ab", "b ", " ab", "ab ", " ab ")
+    ]
+    dense = S.dense()
+    assert np.allclose(np.linalg.norm(dense[:3], axis=1), 1.0)
+    W = np.random.default_rng(0).normal(size=(256, 3)).astype(np.float32)
+    assert np.allclose(S.dot(W), dense @ W, atol=1e-5)
+    assert np.allclose(S.take([2, 0]).dense(), dense[[2, 0]])
+    back = classifier.CharNgrams.from_bytes(ng.to_bytes())
+    assert np.allclose(back.transform(texts).dense(), dense)
+
+
+def test_a_head_with_ngrams_reads_what_the_embedding_does_not():
+    # An embedding that tells nothing: only the spelling tells the classes apart.
+    texts = [f"top-up {i}" for i in range(20)] + [f"chargeback {i}" for i in range(20)]
+    y = ["topup"] * 20 + ["dispute"] * 20
+    X = np.zeros((40, 4), dtype=np.float32)
+    labels = ["dispute", "topup"]
+    alone = classifier.fit(X, classifier.one_hot(y, labels), labels, multilabel=False)
+    assert np.allclose(alone.proba(X), 0.5, atol=1e-3)
+    ng = classifier.CharNgrams.fit(texts, dim=512)
+    head = classifier.fit(
+        X, classifier.one_hot(y, labels), labels, multilabel=False, ngrams=ng, S=ng.transform(texts)
+    )
+    again = classifier.LinearHead.from_bytes(head.to_bytes())
+    new = ["top-up 99", "chargeback 99"]
+    P = again.proba(X[:2], new)
+    assert [again.labels[i] for i in P.argmax(axis=1)] == ["topup", "dispute"]
+    assert np.allclose(P, head.proba(X[:2], new), atol=1e-6)
+    with pytest.raises(ValueError):
+        head.proba(X[:2])  # a head with n-grams needs the texts
+
+
+def test_class_weight_makes_a_rare_class_count():
+    rng = np.random.default_rng(2)
+    X = rng.normal(0, 1, (220, 6)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = ["none"] * 20 + ["a"] * 100 + ["b"] * 100  # labels unrelated to X: only priors to learn
+    labels = ["a", "b", "none"]
+    Y = classifier.one_hot(y, labels)
+    plain = classifier.fit(X, Y, labels, multilabel=False)
+    weighted = classifier.fit(X, Y, labels, multilabel=False, class_weight={"none": 10.0})
+    share = lambda head: float(head.proba(X)[:, labels.index("none")].mean())  # noqa: E731
+    assert share(plain) < 0.2 < 0.4 < share(weighted)
+
+
+def test_none_floor_is_the_lowest_that_reaches_the_recall_asked():
+    head = classifier.LinearHead.empty(["a", "b", "none"], 2, multilabel=False)
+    P = np.array(
+        [
+            [0.9, 0.05, 0.05],  # a, sure
+            [0.5, 0.3, 0.2],  # a, unsure
+            [0.6, 0.2, 0.2],  # truly none, but the head says a
+            [0.35, 0.3, 0.35],  # truly none, unsure
+            [0.1, 0.1, 0.8],  # none, said so
+        ]
+    )
+    truth = ["a", "a", "none", "none", "none"]
+    assert list(classifier.with_none(head, P, 0.55, "none")) == ["a", "none", "a", "none", "none"]
+    two_thirds = classifier.none_floor(head, P, truth, none="none", min_recall=0.6)
+    assert two_thirds.reached
+    assert two_thirds.floor == 0.36
+    assert two_thirds.accuracy == 1.0
+    everything = classifier.none_floor(head, P, truth, none="none", min_recall=1.0)
+    assert everything.reached
+    assert everything.floor == 0.62
+    assert everything.accuracy == 0.5
+    never = classifier.none_floor(head, P, truth, none="none", min_recall=1.0, grid=[0.0, 0.4])
+    assert not never.reached
+    assert never.floor == 0.4
+
+
 # --- Training and evaluation ----------------------------------------------------------------
 
 
@@ -214,7 +294,7 @@ def test_low_confidence_means_no_suggestion(acme):
     heads = engine.heads_of(TriageModel.objects.get(active=True))
     heads.thresholds = {"tag": dict.fromkeys(heads.tags.labels, 1.01), "kind": 1.01}
     vector = embedding.get_embedder().embed(["payout late"])
-    assert engine.predict(heads, vector) == [[]]
+    assert engine.predict(heads, vector, ["payout late"]) == [[]]
 
 
 def test_the_worker_schedule_has_the_triage_job_and_waits_for_a_model(acme):

@@ -211,9 +211,13 @@ def fit_heads(
     init: Heads | None = None,
     progress: Progress | None = None,
 ) -> Heads:
-    """Fit the three heads on these rows (``X``: their raw embeddings)."""
+    """Fit the three heads on these rows (``X``: their raw embeddings). Each head reads the
+    centred embedding and the text's character n-grams (``classifier.CharNgrams``, their
+    weights learnt from these rows' texts)."""
     centering = _centering(rows, X)
     Z = centering.transform(X)
+    ngrams = classifier.CharNgrams.fit([r.text for r in rows])
+    S = ngrams.transform([r.text for r in rows])
     weight = np.array([r.weight for r in rows], dtype=np.float32)
     epochs = 120 if init is not None else 300
     skip = catchall_tags()
@@ -228,6 +232,8 @@ def fit_heads(
             l2=1e-3,
             epochs=epochs,
             sample_weight=weight,
+            ngrams=ngrams,
+            S=S,
             init=init.tags if init else None,
             progress=progress,
         )
@@ -243,6 +249,8 @@ def fit_heads(
         l2=1e-3,
         epochs=epochs,
         sample_weight=weight,
+        ngrams=ngrams,
+        S=S,
         init=init.kind if init else None,
         progress=progress,
     )
@@ -259,6 +267,8 @@ def fit_heads(
             l2=1e-3,
             epochs=epochs,
             sample_weight=weight[teamed],
+            ngrams=ngrams,
+            S=S.take(teamed),
             init=init.team if init else None,
             progress=progress,
         )
@@ -283,10 +293,11 @@ def evaluate(heads: Heads, rows: Sequence[Row], X: np.ndarray) -> dict[str, Any]
     F1 on these rows), macro averages, and the kind's and team's accuracy and the confidence
     above which they reach the configured precision. Sets ``heads.thresholds``."""
     Z = heads.centering.transform(X) if len(rows) else X
+    texts = [r.text for r in rows]
     report: dict[str, Any] = {"rows": len(rows), "tags": {}, "kind": {}, "team": {}}
     thresholds: dict[str, Any] = {"tag": {}, "kind": 0.5, "team": 0.5}
     if heads.tags.labels and len(rows):
-        P = heads.tags.proba(Z)
+        P = heads.tags.proba(Z, texts)
         Y = classifier.multi_hot([r.tags for r in rows], heads.tags.labels)
         for j, name in enumerate(heads.tags.labels):
             best = (-1.0, 0.5, 0.0, 0.0)
@@ -323,7 +334,7 @@ def evaluate(heads: Heads, rows: Sequence[Row], X: np.ndarray) -> dict[str, Any]
         if len(head.labels) < 2 or not keep:
             thresholds[name] = 1.01 if len(head.labels) < 2 else 0.5
             continue
-        P = head.proba(Z[keep])
+        P = head.proba(Z[keep], [texts[i] for i in keep])
         conf = P.max(axis=1)
         right = np.array(
             [head.labels[k] == truth[i] for k, i in zip(P.argmax(axis=1), keep, strict=True)]
@@ -402,14 +413,15 @@ class Guess:
     confidence: float
 
 
-def predict(heads: Heads, X: np.ndarray) -> list[list[Guess]]:
-    """Above-threshold guesses for each row of raw embeddings. Below every threshold there
-    is no guess at all: "none of these" is an answer."""
+def predict(heads: Heads, X: np.ndarray, texts: Sequence[str]) -> list[list[Guess]]:
+    """Above-threshold guesses for each row of raw embeddings (``texts``: the rows' texts,
+    for the heads' n-grams). Below every threshold there is no guess at all: "none of these"
+    is an answer."""
     Z = heads.centering.transform(X)
     out: list[list[Guess]] = [[] for _ in range(len(Z))]
     tag_t: dict[str, float] = heads.thresholds.get("tag", {})
     if heads.tags.labels:
-        P = heads.tags.proba(Z)
+        P = heads.tags.proba(Z, texts)
         for i in range(len(Z)):
             for j, name in enumerate(heads.tags.labels):
                 if P[i, j] >= tag_t.get(name, 0.7):
@@ -417,7 +429,7 @@ def predict(heads: Heads, X: np.ndarray) -> list[list[Guess]]:
     for name, head in (("kind", heads.kind), ("team", heads.team)):
         if len(head.labels) < 2:
             continue
-        P = head.proba(Z)
+        P = head.proba(Z, texts)
         floor = float(heads.thresholds.get(name, 0.5))
         for i in range(len(Z)):
             k = int(P[i].argmax())

@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 #: The name automatic changes carry in the trail (``Activity.detail["rule"]``).
 RULE_NAME = "triage"
+#: The highest confidence a suggestion carries.
+MAX_CONFIDENCE = 0.9999
 
 
 def conversation_triage(*, conversation_id: int) -> list[Suggestion]:
@@ -40,7 +42,7 @@ def conversation_triage(*, conversation_id: int) -> list[Suggestion]:
     (item,) = engine.rows_for([row])
     heads = engine.loaded(model)
     X = engine.embed_rows([item]) if item.text else None
-    guesses = engine.predict(heads, X)[0] if X is not None else []
+    guesses = engine.predict(heads, X, [item.text])[0] if X is not None else []
     present = set(row.tags.values_list("name", flat=True))
     wanted = [
         g
@@ -60,7 +62,9 @@ def conversation_triage(*, conversation_id: int) -> list[Suggestion]:
                 model=model,
                 field=g.field,
                 value=g.value,
-                confidence=round(min(max(g.confidence, 0.0), 1.0), 4),
+                # A model is never certain: 100 % stays out of reach (a lead's 100 % threshold
+                # means "never automatically"), however saturated the float.
+                confidence=min(round(max(g.confidence, 0.0), 4), MAX_CONFIDENCE),
             )
             for g in wanted
         ]
