@@ -76,39 +76,12 @@ def _alternated(fns: dict[str, Any], repeat: int) -> dict[str, list[float]]:
 
 
 def figures_per_month_runs(params: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """An edition's figures as they were computed before the grouped pass (kept here to
-    compare): the engine over the period, then over each month alone."""
-    import itertools
-    from dataclasses import replace
-
-    from sellerdesk.reports.editions import month_starts
+    """An edition's figures as they were computed before the grouped pass (kept to compare):
+    the engine over the period, then over each month alone."""
     from sellerdesk.reports.engine import compute_report
+    from sellerdesk.reports.monthly import months_by_engine_runs
 
-    report = compute_report(params).as_dict()
-    monthly_config = replace(params.config, top=1, topics=())
-    zone = params.config.zone
-    months = []
-    for start, end in itertools.pairwise(month_starts(params)):
-        if start > params.as_of:
-            break
-        month = compute_report(
-            replace(params, config=monthly_config, start=start, end=end), lists=False
-        )
-        months.append(
-            {
-                "month": start.astimezone(zone).strftime("%Y-%m"),
-                "segments": [
-                    {
-                        "name": seg.name,
-                        "conversations": seg.conversations,
-                        "first_response_seconds": seg.first_response.as_dict(),
-                        "resolution_seconds": seg.resolution.as_dict(),
-                    }
-                    for seg in month.segments
-                ],
-            }
-        )
-    return report, months
+    return compute_report(params).as_dict(), months_by_engine_runs(params)
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:

@@ -6,9 +6,7 @@ the month boundaries, spam and outreach."""
 
 from __future__ import annotations
 
-import itertools
 import random
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +19,7 @@ from sellerdesk.reports import editions, engine, services
 from sellerdesk.reports.config import build_params
 from sellerdesk.reports.editions import compute_figures, month_starts, parse_config_text
 from sellerdesk.reports.engine import compute_report
+from sellerdesk.reports.monthly import months_by_engine_runs
 from tests.builders import import_ok, message, status
 
 CONFIG = """timezone = "Europe/Istanbul"
@@ -100,33 +99,7 @@ def _history(count: int = 400, seed: int = 7) -> list[dict[str, Any]]:
     return items
 
 
-def _per_month_runs(params: Any) -> list[dict[str, Any]]:
-    """The monthly figures as editions computed them before the grouped pass: the engine
-    run over each month alone (counts and times only)."""
-    monthly_config = replace(params.config, top=1, topics=())
-    zone = params.config.zone
-    months = []
-    for start, end in itertools.pairwise(month_starts(params)):
-        if start > params.as_of:
-            break
-        month = compute_report(
-            replace(params, config=monthly_config, start=start, end=end), lists=False
-        )
-        months.append(
-            {
-                "month": start.astimezone(zone).strftime("%Y-%m"),
-                "segments": [
-                    {
-                        "name": s.name,
-                        "conversations": s.conversations,
-                        "first_response_seconds": s.first_response.as_dict(),
-                        "resolution_seconds": s.resolution.as_dict(),
-                    }
-                    for s in month.segments
-                ],
-            }
-        )
-    return months
+_per_month_runs = months_by_engine_runs
 
 
 def _params(as_of: str = AS_OF, start: str = PERIOD[0], end: str = PERIOD[1]) -> Any:

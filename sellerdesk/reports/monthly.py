@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sellerdesk.reports import medians
 
 if TYPE_CHECKING:
+    from sellerdesk.reports.config import ReportParams
     from sellerdesk.reports.engine import SegmentFigures, _Query
 
 #: By month number: that month's figures, one per segment in the configuration's order.
@@ -111,3 +112,40 @@ def monthly_percentiles(cursor: Any, query: _Query, months: ByMonth) -> None:
 
 def _num(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def months_by_engine_runs(params: ReportParams) -> list[dict[str, Any]]:
+    """The months as editions computed them before the grouped pass: the engine run over
+    each month alone (counts and times only). Slow; it is the definition the grouped pass
+    is checked against (``tests/test_edition_months.py``) and timed against (``make
+    bench-help``)."""
+    import itertools
+    from dataclasses import replace
+
+    from sellerdesk.reports.editions import month_starts
+    from sellerdesk.reports.engine import compute_report
+
+    monthly_config = replace(params.config, top=1, topics=())
+    zone = params.config.zone
+    months = []
+    for start, end in itertools.pairwise(month_starts(params)):
+        if start > params.as_of:
+            break
+        month = compute_report(
+            replace(params, config=monthly_config, start=start, end=end), lists=False
+        )
+        months.append(
+            {
+                "month": start.astimezone(zone).strftime("%Y-%m"),
+                "segments": [
+                    {
+                        "name": s.name,
+                        "conversations": s.conversations,
+                        "first_response_seconds": s.first_response.as_dict(),
+                        "resolution_seconds": s.resolution.as_dict(),
+                    }
+                    for s in month.segments
+                ],
+            }
+        )
+    return months
