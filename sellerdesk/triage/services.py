@@ -103,15 +103,20 @@ def _decide(suggestion: Suggestion, actor: User, state: str) -> None:
     suggestion.save(update_fields=["state", "decided_by", "decided_at"])
 
 
-def suggestion_accept(*, suggestion: Suggestion, conversation: Conversation, actor: User) -> None:
-    """An agent takes the suggestion: applied as their own change (in the trail under their
-    name). Accepting "complaint" sets the kind only; the outcome stays theirs to decide."""
+def _check_decidable(suggestion: Suggestion, conversation: Conversation, actor: User) -> None:
+    """An agent may accept or reject a suggestion of this conversation still undecided."""
     if not actor.is_agent:
         raise workflow.PermissionDenied("only support staff may do this")
     if suggestion.conversation_id != conversation.pk:
         raise ValidationError("that suggestion belongs to another conversation")
     if suggestion.state not in {State.PENDING, State.AUTO}:
         raise ValidationError("that suggestion has already been decided")
+
+
+def suggestion_accept(*, suggestion: Suggestion, conversation: Conversation, actor: User) -> None:
+    """An agent takes the suggestion: applied as their own change (in the trail under their
+    name). Accepting "complaint" sets the kind only; the outcome stays theirs to decide."""
+    _check_decidable(suggestion, conversation, actor)
     with transaction.atomic():
         if suggestion.field == Field.TAG:
             workflow.conversation_add_tag(
@@ -134,12 +139,7 @@ def suggestion_accept(*, suggestion: Suggestion, conversation: Conversation, act
 def suggestion_reject(*, suggestion: Suggestion, conversation: Conversation, actor: User) -> None:
     """An agent says no: recorded (it teaches the next training run), and a tag that was
     applied automatically is taken off again, in the trail under the agent's name."""
-    if not actor.is_agent:
-        raise workflow.PermissionDenied("only support staff may do this")
-    if suggestion.conversation_id != conversation.pk:
-        raise ValidationError("that suggestion belongs to another conversation")
-    if suggestion.state not in {State.PENDING, State.AUTO}:
-        raise ValidationError("that suggestion has already been decided")
+    _check_decidable(suggestion, conversation, actor)
     with transaction.atomic():
         if suggestion.state == State.AUTO and suggestion.field == Field.TAG:
             workflow.conversation_remove_tag(
