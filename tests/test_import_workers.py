@@ -127,6 +127,10 @@ def test_every_line_of_one_conversation_goes_to_the_same_worker():
     assert _owner(first, 3) == _owner(second, 3)
     assert _owner(b'{"id": ', 3) == 0  # unreadable lines go to the first worker
     assert _owner(b"[1, 2]", 3) == 0
+    # Read off the line's start or parsed out of it, the same id routes the same way.
+    reordered = json.dumps({"merchant": {"id": "m-1"}, "id": "c-7"}).encode()
+    assert _owner(reordered, 3) == _owner(first, 3)
+    assert _owner(b'{"id": "c-7", "id": "c-7"}', 7) == _owner(first, 7)
 
 
 @pytest.mark.django_db

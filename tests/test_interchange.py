@@ -199,6 +199,13 @@ def test_an_empty_conversation_id_is_rejected():
         (("messages", 1, "author"), "agent"),
         (("messages", 1, "author", "type"), 1),
         (("messages", 1, "author", "id"), 3),
+        # Values that are false in Python but no string: refused, never read as "".
+        (("messages", 1, "author", "id"), 0),
+        (("messages", 1, "author", "id"), False),
+        (("messages", 1, "author", "id"), []),
+        (("messages", 1, "author", "name"), {}),
+        (("status_changes", 0, "by"), False),
+        (("status_changes", 0, "by"), 0),
         (("messages", 1, "author", "name"), ["Ayşe"]),
         (("messages", 1, "public"), "false"),
         (("messages", 1, "public"), 0),
@@ -779,3 +786,40 @@ def test_a_tag_typed_longer_than_its_limit_is_rejected_even_if_it_composes_short
     assert code == 1
     assert "tags[0]:" in err
     assert not Tag.objects.exists()
+
+
+# --- the id read without parsing (routing an import over processes) ---------------------------
+
+
+def test_the_id_read_off_a_lines_start_is_the_parsed_id():
+    from sellerdesk.conversations.interchange import leading_id
+
+    text = line(conversation("c-7", subject='{"id": "c-8"}')).encode()
+    assert leading_id(text) == parse_line(text).id == "c-7"
+    assert leading_id(' \t{ "id" :"中文-1", "x": 1}'.encode()) == "中文-1"
+    # Not at the start, escaped, or not a string: read by parsing instead.
+    assert leading_id(b'{"merchant": {"id": "m-1"}, "id": "c-1"}') is None
+    assert leading_id(b'{"id": "c\\u002d1"}') is None
+    assert leading_id(b'{"id": 7}') is None
+
+
+@pytest.mark.parametrize("second", ['"c-2"', "7", "null"])
+def test_an_id_given_twice_with_another_value_is_rejected(second):
+    text = line(conversation("c-1"))[:-1] + f', "id": {second}}}'
+    assert rejected(text) == "id: given more than once in the object"
+
+
+def test_an_id_given_twice_with_the_same_value_is_accepted():
+    text = line(conversation("c-1"))[:-1] + ', "id": "c-1"}'
+    assert parse_line(text).id == "c-1"
+
+
+def test_a_tag_is_checked_every_time_it_is_seen_until_found_valid(db, tmp_path):
+    from sellerdesk.conversations.interchange import _TAG_MAX
+
+    long_tag = "x" * (_TAG_MAX + 1)
+    for _ in range(2):  # refused both times: only valid tags are remembered
+        assert "longer than" in rejected(conversation(tags=[long_tag]))
+    first = parse_line(line(conversation(tags=["  Order  Cancel "])))
+    again = parse_line(line(conversation("c-2", tags=["  Order  Cancel "])))
+    assert first.tags == again.tags == {"order cancel": "Order Cancel"}

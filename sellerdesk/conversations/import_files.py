@@ -27,6 +27,7 @@ from typing import IO, Any, cast
 from django.db import connection, connections
 
 from sellerdesk.conversations.importer import ImportResult, Rejection, conversations_import
+from sellerdesk.conversations.interchange import leading_id
 from sellerdesk.conversations.models import (
     Conversation,
     ConversationTag,
@@ -93,12 +94,18 @@ class _Lines:
 
 
 def _owner(raw: bytes, workers: int) -> int:
-    """Which worker imports this line: by the conversation id, or the first one."""
-    try:
-        obj = json.loads(raw)
-    except ValueError:
-        return 0
-    conversation_id = obj.get("id") if isinstance(obj, dict) else None
+    """Which worker imports this line: by the conversation id, or the first one.
+
+    Every worker asks this of every line: the id is read off the line's start where it
+    opens with it (the common case, a regular expression) and parsed out of the JSON only
+    otherwise."""
+    conversation_id: Any = leading_id(raw)
+    if conversation_id is None:
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            return 0
+        conversation_id = obj.get("id") if isinstance(obj, dict) else None
     if not isinstance(conversation_id, str):
         return 0
     return zlib.crc32(conversation_id.encode("utf-8", "surrogatepass")) % workers

@@ -24,7 +24,9 @@ def parse_rfc3339(value: str) -> datetime:
             raise TimestampError(f"timestamp {value!r} has no offset")
         raise TimestampError(f"{value!r} is not an RFC 3339 timestamp")
     try:
-        parsed = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+        if "t" in value or "z" in value:  # RFC 3339 allows them; fromisoformat does not
+            value = value.replace("z", "Z").replace("t", "T")
+        parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise TimestampError(f"{value!r} is not a valid timestamp: {exc}") from None
     try:
