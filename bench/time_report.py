@@ -93,22 +93,39 @@ def main(argv: list[str] | None = None) -> None:
     report = compute_report(params)
     warmup = time.perf_counter() - started
 
+    # The engine runs some statements on connections of its own, in threads: each connection
+    # made during a timed run gets the run's timer too.
+    from django.db.backends.signals import connection_created
+
+    current: list[_StatementTimer] = []
+
+    def time_new_connections(sender: Any, connection: Any, **kwargs: Any) -> None:
+        if current:
+            connection.execute_wrappers.append(current[0])
+
+    connection_created.connect(time_new_connections)
     times: list[float] = []
     per_statement: list[list[tuple[str, Any, float]]] = []
     for _ in range(args.repeat):
         timer = _StatementTimer()
+        current[:] = [timer]
         with connection.execute_wrapper(timer):
             started = time.perf_counter()
             report = compute_report(params)
             times.append(time.perf_counter() - started)
+        current.clear()
         per_statement.append(timer.calls)
+    connection_created.disconnect(time_new_connections)
 
+    # Statements on several connections finish in any order: matched across runs by label
+    # (the n-th statement of a label), each with its own duration.
     statements = []
-    if per_statement and all(len(c) == len(per_statement[0]) for c in per_statement):
-        for index, (sql, _, _) in enumerate(per_statement[0]):
-            durations = [calls[index][2] for calls in per_statement]
+    runs = [_by_label(calls) for calls in per_statement]
+    if runs and all(run.keys() == runs[0].keys() for run in runs):
+        for key, (sql, _) in runs[0].items():
+            durations = [run[key][1] for run in runs]
             statements.append({
-                "label": _label(sql, index), "median_s": statistics.median(durations), "sql": sql,
+                "label": key[0], "median_s": statistics.median(durations), "sql": sql,
             })  # fmt: skip
 
     if args.profile:
@@ -128,6 +145,19 @@ def main(argv: list[str] | None = None) -> None:
     }))  # fmt: skip
 
 
+def _by_label(calls: list[tuple[str, Any, float]]) -> dict[tuple[str, int], tuple[str, float]]:
+    """{(label, n): (sql, seconds)} for the n-th statement of each label, in the order run."""
+    found: dict[tuple[str, int], tuple[str, float]] = {}
+    seen: dict[str, int] = {}
+    for index, (sql, _, seconds) in enumerate(calls):
+        label = _label(sql, index)
+        if label.startswith("statement "):
+            label = "other"
+        seen[label] = seen.get(label, 0) + 1
+        found[(label, seen[label])] = (sql, seconds)
+    return found
+
+
 def _explain(connection: Any, calls: list[tuple[str, Any, float]], path: Path) -> None:
     """The plan of every query the report ran, with its settings (``SET LOCAL ...``) applied in
     the same transaction; a plan that cannot be had is noted, never fatal."""
@@ -145,7 +175,7 @@ def _explain(connection: Any, calls: list[tuple[str, Any, float]], path: Path) -
     ):
         for index, (sql, params, seconds) in enumerate(calls):
             head = sql.lstrip()[:10].lower()
-            if head.startswith("set "):
+            if head.startswith("set ") and not sql.lstrip().lower().startswith("set transaction"):
                 cursor.execute(sql, params)
                 continue
             if not head.startswith(("select", "with")):

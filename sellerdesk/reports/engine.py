@@ -9,8 +9,9 @@ conversations. Four statements: the figures with their means (and medians on Pos
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -307,56 +308,147 @@ def compute_report(
                 lambda cursor, _q, _f: monthly.monthly_sums(cursor, month_query, by_month),
                 lambda cursor, _q, _f: monthly.monthly_medians(cursor, month_query, by_month),
             ]
-    # On PostgreSQL the statements run on three connections that read the very same
-    # snapshot: the medians (the one statement that cannot run in parallel inside the
-    # database) on one, the tag pairs and topics on another, beside the figures and tags.
-    # Not inside a caller's transaction: its own writes would be missing from the snapshot.
-    share = connection.vendor == "postgresql" and not connection.in_atomic_block
-    with read_snapshot(connection, repeatable=share), connection.cursor() as cursor:
-        _tune(cursor, query.vendor)
-        cursor.execute(
-            f"SELECT 1 FROM {_t(Conversation)} WHERE status_changed_at > %s LIMIT 1",
-            [query.adapt(params.as_of)],
-        )
-        query.changed_after_as_of = cursor.fetchone() is not None
-        if months is not None:
-            month_query.changed_after_as_of = query.changed_after_as_of
-        if share:
-            cursor.execute("SELECT pg_export_snapshot()")
-            snapshot = cursor.fetchone()[0]
-            beside: list[list[_Step]] = (
-                [[_medians], [_top_pairs, _topics]] if lists else [[_medians]]
-            )
-            here: list[_Step] = [_main_figures, _top_tags] if lists else [_main_figures]
-            # The months' statement sorts about as many values as the period's medians do,
-            # and cannot run in parallel inside the database either: on a connection of its
-            # own.
-            if monthly_steps:
-                beside.append(monthly_steps)
-            with ThreadPoolExecutor(max_workers=len(beside)) as pool:
-                done = [
-                    pool.submit(_on_snapshot, using, snapshot, steps, query, figures)
-                    for steps in beside
-                ]
-                for step in here:
+    queries = [query, month_query] if months is not None else [query]
+    # Every statement but the first (did anything change after as_of?) fills figures of its
+    # own. Where the database lets several connections read one snapshot, they run side by
+    # side, in groups: the medians (the one statement that cannot run in parallel inside
+    # PostgreSQL) on one connection, the tag pairs and topics on another, the figures and
+    # tags on a third; the months' statement, which sorts about as many values as the
+    # medians, on a fourth. Not inside a caller's transaction: its own writes would be
+    # missing from the snapshot.
+    groups: list[list[_Step]] = (
+        [[_main_figures, _top_tags], [_medians], [_top_pairs, _topics]]
+        if lists
+        else [[_main_figures], [_medians]]
+    )
+    if monthly_steps:
+        groups.append(monthly_steps)
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        _in_one_postgresql_snapshot(using, groups, queries, figures)
+    elif _sqlite_may_share(connection):
+        _in_one_sqlite_snapshot(using, groups, queries, figures)
+    else:
+        with read_snapshot(connection), connection.cursor() as cursor:
+            _tune(cursor, query.vendor)
+            _note_changes_after_as_of(cursor, queries)
+            for steps in groups:
+                for step in steps:
                     step(cursor, query, figures)
-                for future in done:
-                    future.result()
-        else:
-            _medians(cursor, query, figures)
-            _main_figures(cursor, query, figures)
-            if lists:
-                _top_tags(cursor, query, figures)
-                _top_pairs(cursor, query, figures)
-                _topics(cursor, query, figures)
-            for step in monthly_steps:
-                step(cursor, query, figures)
     return Report(
         params=params,
         segments=figures,
         business_hours=clock.label if clock else None,
         months=by_month if months is not None else None,
     )
+
+
+def _note_changes_after_as_of(cursor: Any, queries: list[_Query]) -> None:
+    """Whether any conversation changed status after as_of (the stretch look-up's fast path),
+    read in the report's snapshot."""
+    cursor.execute(
+        f"SELECT 1 FROM {_t(Conversation)} WHERE status_changed_at > %s LIMIT 1",
+        [queries[0].adapt(queries[0].params.as_of)],
+    )
+    changed = cursor.fetchone() is not None
+    for query in queries:
+        query.changed_after_as_of = changed
+
+
+def _in_one_postgresql_snapshot(
+    using: str, groups: list[list[_Step]], queries: list[_Query], figures: list[SegmentFigures]
+) -> None:
+    """The first group on this connection, the others on connections of their own that import
+    its snapshot (``pg_export_snapshot``)."""
+    connection = connections[using]
+    query = queries[0]
+    with read_snapshot(connection, repeatable=True), connection.cursor() as cursor:
+        _tune(cursor, query.vendor)
+        _note_changes_after_as_of(cursor, queries)
+        cursor.execute("SELECT pg_export_snapshot()")
+        snapshot = cursor.fetchone()[0]
+        here, *beside = groups
+        with ThreadPoolExecutor(max_workers=len(beside)) as pool:
+            done = [
+                pool.submit(_on_snapshot, using, snapshot, steps, query, figures)
+                for steps in beside
+            ]
+            for step in here:
+                step(cursor, query, figures)
+            for future in done:
+                future.result()
+
+
+def _sqlite_may_share(connection: Any) -> bool:
+    """Whether the report may read this SQLite database on several connections: a file
+    (not an in-memory database, which each connection would see empty or shared-cache
+    locked), outside any transaction of the caller's."""
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        return False
+    connection.ensure_connection()
+    if connection.connection.in_transaction:
+        return False
+    name = str(connection.settings_dict["NAME"])
+    return not (name == ":memory:" or "mode=memory" in name)
+
+
+#: How long the report's SQLite readers may take to open their snapshots.
+_SNAPSHOT_WAIT_S = 30.0
+
+
+def _in_one_sqlite_snapshot(
+    using: str, groups: list[list[_Step]], queries: list[_Query], figures: list[SegmentFigures]
+) -> None:
+    """Each group on a connection of its own, in threads, every connection reading the same
+    snapshot of the SQLite database, so that SQLite's statements use the machine's cores.
+
+    SQLite cannot hand a snapshot to another connection (PostgreSQL exports one), so the
+    readers all open theirs while nothing can commit: this connection holds the write lock
+    (``BEGIN IMMEDIATE``, waiting for a writer already at work) for the few milliseconds it
+    takes each reader to start a read transaction and read its first page; then it lets
+    go, and writers go on beside the readers (WAL). This connection reads nothing after.
+    """
+    connection = connections[using]
+    query = queries[0]
+    opened = threading.Barrier(len(groups) + 1, timeout=_SNAPSHOT_WAIT_S)
+
+    def read(steps: list[_Step]) -> None:
+        own = connections[using]
+        try:
+            try:
+                with own.cursor() as cursor:
+                    cursor.execute("BEGIN DEFERRED")
+                    cursor.execute(f"SELECT 1 FROM {_t(Conversation)} LIMIT 1")  # the snapshot
+                    cursor.fetchall()
+            except BaseException:
+                opened.abort()
+                raise
+            opened.wait()
+            with own.cursor() as cursor:
+                try:
+                    for step in steps:
+                        step(cursor, query, figures)
+                finally:
+                    cursor.execute("COMMIT")
+        finally:
+            own.close()
+
+    done: list[Future[None]] = []
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool, connection.cursor() as cursor:
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            _note_changes_after_as_of(cursor, queries)
+            done = [pool.submit(read, steps) for steps in groups]
+            try:
+                opened.wait()
+            except threading.BrokenBarrierError:
+                opened.abort()  # a reader failed to open its snapshot: it says why below
+        finally:
+            cursor.execute("COMMIT")
+    failures = [exc for exc in (future.exception() for future in done) if exc is not None]
+    if failures:
+        # The reader that failed first, rather than the others it stopped waiting.
+        failures.sort(key=lambda exc: isinstance(exc, threading.BrokenBarrierError))
+        raise failures[0]
 
 
 _Step = Callable[[Any, "_Query", list["SegmentFigures"]], None]
