@@ -69,7 +69,7 @@ def test_only_a_sqlite_file_outside_a_transaction_is_read_on_several_connections
         in_atomic_block = False
         settings_dict = {"NAME": name}
 
-        class connection:  # noqa: N801 - the DB-API connection Django keeps as .connection
+        class connection:  # the DB-API connection Django keeps as .connection
             in_transaction = False
 
         def ensure_connection(self) -> None:
