@@ -622,6 +622,32 @@ def test_a_report_index_a_killed_first_load_left_out_is_put_back_by_the_next_imp
     assert _report_indexes() == _migrated_report_indexes()
 
 
+def _all_indexes() -> dict[str, str | None]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'")
+        return dict(cursor.fetchall())
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's deferred indexes")
+def test_a_first_load_leaves_every_index_as_migrated(db):
+    migrated = _all_indexes()
+    assert "conv_created_idx" in migrated
+    assert "conv_tag_time_idx" in migrated
+    _import_sample_lines(parse_in_process=True, batch_size=700)
+    assert _all_indexes() == migrated
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's deferred indexes")
+def test_model_indexes_a_killed_first_load_left_out_are_put_back_by_the_next_import(db):
+    migrated = _all_indexes()
+    import_ok(conversation("c-1"))
+    with connection.cursor() as cursor:  # as a load killed mid-way leaves them
+        cursor.execute("DROP INDEX conv_created_idx")
+        cursor.execute("DROP INDEX conv_tag_time_idx")
+    import_ok(conversation("c-2", tags=["order_cancel"]))
+    assert _all_indexes() == migrated
+
+
 _SEARCH = importlib.import_module("sellerdesk.conversations.migrations.0011_search")
 
 
