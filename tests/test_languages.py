@@ -472,6 +472,28 @@ def test_the_published_report_names_countries_in_the_readers_language(client, le
         assert "South Korea" not in page
 
 
+@pytest.mark.parametrize(
+    ("language", "everyone"),
+    [
+        ("zh-hans", "全部商家"),
+        ("tr", "Tüm satıcılar"),
+        ("ko", "전체 판매자"),
+        ("ru", "Все продавцы"),
+    ],
+)
+def test_the_default_segment_is_named_in_the_readers_language(
+    client, published, language, everyone
+):  # noqa: F811
+    """sellerdesk's own name for every merchant ("All merchants") reads in the page's language,
+    in the headings, the tables and the charts' legends; names staff wrote stay as written."""
+    page = _get(client, reverse("help:report", kwargs={"series": "2022"}) + f"?lang={language}")
+    assert f'">{everyone}</h2>' in page
+    svg = page[page.index("<svg") : page.index("</svg>")]
+    assert everyone in svg
+    assert "All merchants" not in page
+    assert "TR merchants" in page
+
+
 def test_the_downloads_do_not_change_with_the_language(client, published):  # noqa: F811
     for name in ("help:report_csv", "help:report_json"):
         url = reverse(name, kwargs={"series": "2022", "version": 1})
