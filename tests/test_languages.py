@@ -482,8 +482,11 @@ def test_the_published_report_names_countries_in_the_readers_language(client, le
     ],
 )
 def test_the_default_segment_is_named_in_the_readers_language(
-    client, published, language, everyone
-):  # noqa: F811
+    client,
+    published,  # noqa: F811
+    language,
+    everyone,
+):
     """sellerdesk's own name for every merchant ("All merchants") reads in the page's language,
     in the headings, the tables and the charts' legends; names staff wrote stay as written."""
     page = _get(client, reverse("help:report", kwargs={"series": "2022"}) + f"?lang={language}")

@@ -12,9 +12,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from sellerdesk.core.countries import COUNTRY_NAMES
-from sellerdesk.reports.config import ALL_MERCHANTS
 from sellerdesk.core.timeutil import format_duration
 from sellerdesk.reports import charts
+from sellerdesk.reports.config import ALL_MERCHANTS
 from sellerdesk.reports.engine import KINDS, OUTCOMES
 from sellerdesk.reports.models import Edition, ImprovementStatus
 from sellerdesk.reports.render import (
