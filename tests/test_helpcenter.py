@@ -169,7 +169,7 @@ def test_an_empty_or_oversized_comment_is_refused_and_nothing_stored(article, al
     client = client_for(alice)
     url = reverse("help:comment", kwargs={"slug": "payouts"})
     response = client.post(url, {"body": "   "}, follow=True)
-    assert "the comment is empty" in response.content.decode()
+    assert "please write your comment" in response.content.decode()
     client.post(url, {"body": "x" * 5001})
     assert not Comment.objects.exists()
 

@@ -15,18 +15,24 @@ from django.conf import settings
 from django.core import mail
 from django.urls import reverse
 from django.utils import translation
+from django.utils.translation import ngettext
 
 from sellerdesk.accounts.models import User
 from sellerdesk.conversations import services as conversation_services
 from sellerdesk.conversations import workflow
+from sellerdesk.core import errors as i18n_errors
 from sellerdesk.core import i18n
+from sellerdesk.core.countries import COUNTRY_NAMES, country_name
 from sellerdesk.core.timeutil import format_duration
 from sellerdesk.helpcenter import services as help_services
+from sellerdesk.helpcenter.models import Article
 from sellerdesk.outbox import delivery
 from sellerdesk.portal.dates import day_in_words
+from sellerdesk.portal.templatetags.portal_tags import CHAT_ERRORS
+from sellerdesk.reports import services as report_services
 from tests.conftest import REPO
 from tests.pofile import read
-from tests.test_editions import published  # noqa: F401
+from tests.test_editions import _create, _data, published  # noqa: F401
 
 LOCALE = REPO / "sellerdesk" / "locale"
 LOCALES = ("zh_Hans", "tr", "ko", "ru")
@@ -84,6 +90,76 @@ def test_catalogue_has_every_entry_translated_and_none_fuzzy(locale):
                 f"{locale}: {e.msgid!r} drops a placeholder"
             )
             assert "\ufffd" not in text
+
+
+def test_the_four_catalogues_hold_the_same_entries():
+    """Every merchant-facing string is in all four languages (a .po merged by hand for one
+    language only would leave the others in English)."""
+    keys = {locale: {(e.key, e.msgid_plural) for e in read(_po(locale))[1:]} for locale in LOCALES}
+    for locale in LOCALES[1:]:
+        assert keys[locale] == keys[LOCALES[0]], locale
+
+
+def test_russian_has_three_plural_forms():
+    """One (1, 21, 101), few (2-4, 22-24), many (5-20, 25-30, 11-14): Russian's CLDR forms for
+    whole numbers, and every plural entry fills the three."""
+    entries = read(_po("ru"))
+    assert (
+        "Plural-Forms: nplurals=3; plural=(n%10==1 && n%100!=11 ? 0 : n%10>=2 && "
+        "n%10<=4 && (n%100<10 || n%100>=20) ? 1 : 2);\n" in entries[0].msgstr
+    )
+    plurals = [e for e in entries[1:] if e.msgid_plural]
+    assert len(plurals) >= 10
+    for e in plurals:
+        assert sorted(e.msgstr_plural) == [0, 1, 2], e.msgid
+        assert all(e.msgstr_plural.values()), e.msgid
+
+
+@pytest.mark.parametrize(
+    ("count", "effect", "states"),
+    [
+        (1, "Эффект: за 1 день до и после", "1 государство — член ЕС"),
+        (3, "Эффект: за 3 дня до и после", "3 государства — члена ЕС"),
+        (5, "Эффект: за 5 дней до и после", "5 государств — членов ЕС"),
+        (11, "Эффект: за 11 дней до и после", "11 государств — членов ЕС"),
+        (21, "Эффект: за 21 день до и после", "21 государство — член ЕС"),
+        (22, "Эффект: за 22 дня до и после", "22 государства — члена ЕС"),
+    ],
+)
+def test_russian_counts_take_the_right_form(count, effect, states):
+    with translation.override("ru"):
+        caption = ngettext(
+            "Effect: %(d)s day before and after", "Effect: %(d)s days before and after", count
+        )
+        assert caption % {"d": count} == effect
+        eu = ngettext("the EU's %(count)d member state", "the EU's %(count)d member states", count)
+        assert eu % {"count": count} == states
+
+
+def test_country_names_are_translated_in_every_catalogue():
+    for locale in LOCALES:
+        found = {e.msgid: e.msgstr for e in read(_po(locale))[1:] if not e.msgctxt}
+        missing = [name for name in COUNTRY_NAMES.values() if not found.get(name)]
+        assert missing == [], f"{locale}: {missing[:5]}"
+        if locale != "tr":  # Turkish writes many names as English does (Kenya, Peru)
+            same = [name for name in COUNTRY_NAMES.values() if found[name] == name]
+            assert same == [], f"{locale}: {same[:5]}"
+
+
+@pytest.mark.parametrize(
+    ("language", "names"),
+    [
+        ("en", ("Türkiye", "China", "South Korea")),
+        ("zh-hans", ("土耳其", "中国", "韩国")),
+        ("tr", ("Türkiye", "Çin", "Güney Kore")),
+        ("ko", ("튀르키예", "중국", "대한민국")),
+        ("ru", ("Турция", "Китай", "Южная Корея")),
+    ],
+)
+def test_country_names_in_the_active_language(language, names):
+    with translation.override(language):
+        assert tuple(country_name(code) for code in ("TR", "CN", "KR")) == names
+    assert country_name("XX") == "XX"
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -272,6 +348,59 @@ def test_a_refused_form_says_why_in_the_merchants_language(client_for, alice, ac
     assert "lütfen bir mesaj yazın" in response.content.decode()
 
 
+def test_a_refused_comment_says_why_in_the_merchants_language(client_for, alice, lead):
+    section = help_services.section_save(actor=lead, slug="orders", title="Orders")
+    help_services.article_save(
+        actor=lead, section=section, slug="cancel", language="en", title="Cancel an order",
+        body="Open the order.", published=True,
+    )  # fmt: skip
+    client = client_for(alice, "ru")
+    url = reverse("help:comment", kwargs={"slug": "cancel"})
+    page = client.post(url, {"body": "   "}, follow=True).content.decode()
+    assert "пожалуйста, напишите комментарий" in page
+    page = client.post(url, {"body": "x" * 5001}, follow=True).content.decode()
+    assert "комментарий может содержать не более 5000 символов" in page
+    # A NUL never gets this far from a form (the request guard refuses it): the service's own
+    # refusal, for any other caller, still reads in the merchant's language.
+    article = Article.objects.get(slug="cancel")
+    with translation.override("ru"), pytest.raises(i18n_errors.ValidationError) as refused:
+        help_services.comment_post(author=alice, article=article, body="a\ud800b")
+    assert str(refused.value).startswith("в комментарии есть символ, который нельзя сохранить")
+
+
+def test_a_reply_the_database_cannot_store_is_refused_in_the_merchants_words(
+    alice, acme_conversation
+):
+    with translation.override("ko"), pytest.raises(i18n_errors.ValidationError) as refused:
+        workflow.reply_post(conversation=acme_conversation, author=alice, body="a\ud800b")
+    assert (
+        str(refused.value) == "메시지에 저장할 수 없는 문자가 있습니다. 해당 문자를 삭제해 주세요"
+    )
+
+
+def test_the_chat_panel_words_the_sockets_errors_in_the_page_language(
+    client_for, alice, acme_conversation
+):
+    from sellerdesk.connectors.chat import consumers
+
+    # Every code the socket sends a person, but the protocol's own (a page never sends a
+    # binary or malformed frame) and a service's refusal, already in the merchant's words.
+    sent = set(
+        re.findall(r'(?:_error|FrameError)\(\s*"(\w+)"', Path(consumers.__file__).read_text())
+    )
+    sent |= {"sign_in", "forbidden"}
+    assert sent - {"binary", "bad_frame", "invalid"} <= set(CHAT_ERRORS)
+    detail = _get(
+        client_for(alice, "tr"), reverse("portal:detail", kwargs={"pk": acme_conversation.pk})
+    )
+    strings = re.search(r'<script id="chat-strings" type="application/json">(.*?)</script>', detail)
+    errors = json.loads(strings.group(1))["errors"]
+    assert errors["too_big"] == (
+        "Bu mesaj sohbet için çok uzun. Lütfen kısaltın ya da birkaç mesaja bölün."
+    )
+    assert errors["unavailable"].startswith("Sohbet şu anda kullanılamıyor.")
+
+
 HELP = {
     "zh-hans": ("有什么可以帮您？", "搜索帮助中心", "联系客服"),
     "tr": ("Size nasıl yardımcı olabiliriz?", "Yardım merkezinde arayın", "Destek ekibine yazın"),
@@ -320,6 +449,52 @@ def test_the_published_edition_in_each_language(client, published, language):  #
     assert "Time taken" not in page
     svg = page[page.index("<svg") : page.index("</svg>")]
     assert REPORT[language][2] in svg  # the chart's title, in its language
+
+
+COUNTRIES = {
+    "en": "Merchants established in the EU&#x27;s 27 member states, China, South Korea.",
+    "zh-hans": "注册地位于欧盟 27 个成员国、中国、韩国的商家。",
+    "tr": "AB&#x27;nin 27 üye devleti, Çin, Güney Kore merkezli satıcılar.",
+    "ko": "EU 27개 회원국, 중국, 대한민국에 설립된 판매자.",
+    "ru": "Продавцы, зарегистрированные в: 27 государств — членов ЕС, Китай, Южная Корея.",
+}
+
+
+@pytest.mark.parametrize("language", COUNTRIES)
+def test_the_published_report_names_countries_in_the_readers_language(client, lead, language):
+    _data()
+    config = '[[segment]]\nname = "Asia and the EU"\ncountries = ["EU", "CN", "KR"]\n'
+    edition = _create(lead, series="2023", config_text=config)
+    report_services.edition_publish(actor=lead, edition=edition)
+    page = _get(client, reverse("help:report", kwargs={"series": "2023"}) + f"?lang={language}")
+    assert COUNTRIES[language] in page
+    if language != "en":
+        assert "South Korea" not in page
+
+
+@pytest.mark.parametrize(
+    ("language", "everyone"),
+    [
+        ("zh-hans", "全部商家"),
+        ("tr", "Tüm satıcılar"),
+        ("ko", "전체 판매자"),
+        ("ru", "Все продавцы"),
+    ],
+)
+def test_the_default_segment_is_named_in_the_readers_language(
+    client,
+    published,  # noqa: F811
+    language,
+    everyone,
+):
+    """sellerdesk's own name for every merchant ("All merchants") reads in the page's language,
+    in the headings, the tables and the charts' legends; names staff wrote stay as written."""
+    page = _get(client, reverse("help:report", kwargs={"series": "2022"}) + f"?lang={language}")
+    assert f'">{everyone}</h2>' in page
+    svg = page[page.index("<svg") : page.index("</svg>")]
+    assert everyone in svg
+    assert "All merchants" not in page
+    assert "TR merchants" in page
 
 
 def test_the_downloads_do_not_change_with_the_language(client, published):  # noqa: F811

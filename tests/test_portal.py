@@ -357,7 +357,7 @@ def test_too_many_attachments_are_refused(client_for, alice, media, settings):
     )
 
     assert response.status_code == 400
-    assert "at most 1 attachments a message" in response.content.decode()
+    assert "at most 1 attachment a message" in response.content.decode()
     assert not Conversation.objects.exists()
 
 

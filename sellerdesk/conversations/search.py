@@ -44,7 +44,7 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import ngettext
 
 from sellerdesk.conversations.models import Conversation, Message, Tag
 from sellerdesk.core.cursors import cursor_pack, cursor_unpack
@@ -87,7 +87,11 @@ def parse_query(text: str | None) -> SearchQuery | None:
         return None
     if len(cleaned) > MAX_QUERY_CHARS:
         raise ValidationError(
-            gettext("A search may be at most %(count)d characters long.")
+            ngettext(
+                "A search may be at most %(count)d character long.",
+                "A search may be at most %(count)d characters long.",
+                MAX_QUERY_CHARS,
+            )
             % {"count": MAX_QUERY_CHARS}
         )
     terms: list[str] = []
@@ -99,7 +103,12 @@ def parse_query(text: str | None) -> SearchQuery | None:
         return None
     if len(terms) > MAX_TERMS:
         raise ValidationError(
-            gettext("A search may have at most %(count)d words or phrases.") % {"count": MAX_TERMS}
+            ngettext(
+                "A search may have at most %(count)d word or phrase.",
+                "A search may have at most %(count)d words or phrases.",
+                MAX_TERMS,
+            )
+            % {"count": MAX_TERMS}
         )
     return SearchQuery(text=cleaned, terms=tuple(terms))
 

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.text import get_valid_filename
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from sellerdesk.accounts.models import Merchant, Team, User
 from sellerdesk.api import webhooks
@@ -44,7 +44,7 @@ from sellerdesk.conversations.models import (
     Status,
 )
 from sellerdesk.core.errors import ValidationError
-from sellerdesk.core.text import normalize_tag
+from sellerdesk.core.text import normalize_tag, text_problem
 
 
 class PermissionDenied(ValidationError):
@@ -148,6 +148,7 @@ def merchant_conversation_open(
     body = body.strip()
     if not body:
         raise ValidationError(gettext("write a message"))
+    _check_merchant_text(subject, body)
     _check_files(files)
     refs = _clean_refs(order_ref=order_ref, product_ref=product_ref, invoice_ref=invoice_ref)
     with transaction.atomic():
@@ -241,6 +242,7 @@ def reply_post(
             raise PermissionDenied("not this merchant's conversation")
         if not public or then_status is not None or macro is not None:
             raise PermissionDenied("merchants write public replies only")
+        _check_merchant_text(body)
         author_type = AuthorType.MERCHANT
     else:
         _require_staff(author)
@@ -804,14 +806,28 @@ def bulk_apply(
     return count
 
 
+def _check_merchant_text(*texts: str) -> None:
+    """A merchant's text that no database stores (a NUL, a lone surrogate: ``text_problem``)
+    is refused in the merchant's words, before the services' English for developers."""
+    if any(text and text_problem(text) for text in texts):
+        raise ValidationError(
+            gettext("the message contains a character that cannot be stored; please remove it")
+        )
+
+
 # --- Attachments ----------------------------------------------------------------------------
 
 
 def _check_files(files: Sequence[UploadedFile]) -> None:
-    if len(files) > settings.SELLERDESK_ATTACHMENTS_PER_MESSAGE:
+    most = settings.SELLERDESK_ATTACHMENTS_PER_MESSAGE
+    if len(files) > most:
         raise ValidationError(
-            gettext("at most %(count)d attachments a message")
-            % {"count": settings.SELLERDESK_ATTACHMENTS_PER_MESSAGE}
+            ngettext(
+                "at most %(count)d attachment a message",
+                "at most %(count)d attachments a message",
+                most,
+            )
+            % {"count": most}
         )
     limit = settings.SELLERDESK_ATTACHMENT_MAX_BYTES
     for upload in files:

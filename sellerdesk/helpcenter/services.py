@@ -7,12 +7,12 @@ import re
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from sellerdesk.accounts.models import AuditAction, User
 from sellerdesk.accounts.services import audit_record
 from sellerdesk.core.errors import ValidationError
-from sellerdesk.core.text import clean_text
+from sellerdesk.core.text import clean_text, text_problem
 from sellerdesk.helpcenter.markup import markdown_to_html
 from sellerdesk.helpcenter.models import (
     FALLBACK,
@@ -142,10 +142,22 @@ def comment_post(*, author: User, article: Article, body: str) -> Comment:
         raise PermissionDenied("only merchants' users comment on articles")
     if not article.published:
         raise ValidationError(gettext("this article is not published"))
-    text = clean_text(body, "the comment")
+    # The merchant reads these refusals: in their language, not clean_text's English.
+    text = body.strip()
+    if not text:
+        raise ValidationError(gettext("please write your comment"))
+    if text_problem(text):
+        raise ValidationError(
+            gettext("the comment contains a character that cannot be stored; please remove it")
+        )
     if len(text) > COMMENT_MAX_CHARS:
         raise ValidationError(
-            gettext("a comment holds at most %(count)d characters") % {"count": COMMENT_MAX_CHARS}
+            ngettext(
+                "a comment holds at most %(count)d character",
+                "a comment holds at most %(count)d characters",
+                COMMENT_MAX_CHARS,
+            )
+            % {"count": COMMENT_MAX_CHARS}
         )
     return Comment.objects.create(article=article, author=author, body=text)
 

@@ -135,6 +135,9 @@ class _Query:
         #: Set (the period cut at each month, ``editions.month_starts``): the population
         #: also carries ``m``, the number of the month each conversation was filed in.
         self.month_cuts: list[datetime] | None = None
+        #: With month cuts on PostgreSQL: where the period's own statements put each month's
+        #: figures as well (``compute_report(months=...)``).
+        self.months: dict[int, list[SegmentFigures]] | None = None
 
     def month_column(self) -> tuple[str, list[Any]]:
         """``, <month number> AS m`` for the population's SELECT (empty without month cuts).
@@ -272,9 +275,9 @@ def compute_report(
     ``months``: the period cut at each month (``editions.month_starts``; first and last are
     the period's bounds). The report then also holds, for each month from the first to the
     one as_of falls in, the counts and times a run over that month alone would give
-    (``Report.months``), computed in the same snapshot by statements grouped by month
-    (``reports.monthly``: one on PostgreSQL, on a connection of its own; three on SQLite),
-    beside the period's."""
+    (``Report.months``), computed in the same snapshot (``reports.monthly``: on PostgreSQL
+    by the period's own statements, grouped by month as well; on SQLite by three statements
+    more)."""
     connection = connections[using]
     clock = None
     if params.business_hours is not None:
@@ -292,29 +295,34 @@ def compute_report(
             raise ValueError("month by month is computed in calendar time only")
         if months[0] != params.start or months[-1] != params.end:
             raise ValueError("the month cuts must start and end with the period")
-        month_query = _Query(params, connection.vendor, connection.ops.adapt_datetimefield_value)
-        month_query.month_cuts = list(months)
         by_month = {
             index: [SegmentFigures(s.name, s.entries) for s in params.config.segments]
             for index, start in enumerate(months[:-1])
             if start <= params.as_of
         }
         if connection.vendor == "postgresql":
-            monthly_steps = [
-                lambda cursor, _q, _f: monthly.monthly_percentiles(cursor, month_query, by_month)
-            ]
+            # The period's own statements group by month as well: the counts and sums per
+            # (country, month) beside the per-country ones (``_main_figures``), the medians
+            # with GROUPING SETS ((), (month)) (``medians.percentile_medians``). No
+            # statement of its own: the population is read no more than for the engine.
+            query.month_cuts = list(months)
+            query.months = by_month
         else:
+            month_query = _Query(
+                params, connection.vendor, connection.ops.adapt_datetimefield_value
+            )
+            month_query.month_cuts = list(months)
             monthly_steps = [
                 lambda cursor, _q, _f: monthly.monthly_sums(cursor, month_query, by_month),
                 lambda cursor, _q, _f: monthly.monthly_medians(cursor, month_query, by_month),
             ]
-    queries = [query, month_query] if months is not None else [query]
+    queries = [query, month_query] if monthly_steps else [query]
     # Every statement but the first (did anything change after as_of?) fills figures of its
     # own. Where the database lets several connections read one snapshot, they run side by
     # side, in groups: the medians (the one statement that cannot run in parallel inside
     # PostgreSQL) on one connection, the tag pairs and topics on another, the figures and
-    # tags on a third; the months' statement, which sorts about as many values as the
-    # medians, on a fourth. Not inside a caller's transaction: its own writes would be
+    # tags on a third; on SQLite the months' statements, which sort about as many values as
+    # the medians, on a fourth. Not inside a caller's transaction: its own writes would be
     # missing from the snapshot.
     groups: list[list[_Step]] = (
         [[_main_figures, _top_tags], [_medians], [_top_pairs, _topics]]
@@ -516,20 +524,33 @@ def _main_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> 
     columns = ["n", *[f"k_{k}" for k in KINDS], "fr_n", "fr_sum", "res_n", "res_sum"]
     columns += [f"o_{o}" for o in [*OUTCOMES, "undecided"]] + ["cres_n", "cres_sum"]
     with_sql, args = query.with_clause(query.segments_cte(), query.population_cte())
+    # With month cuts (PostgreSQL): per (country, month), added up per segment and per
+    # (segment, month) in one GROUP BY GROUPING SETS; integer sums, exact either way.
+    by_month = query.month_cuts is not None and query.months is not None
+    key = "country, m" if by_month else "country"
     per_part = [
-        f"SELECT country, {per_country} FROM {part} GROUP BY country"
+        f"SELECT {key}, {per_country} FROM {part} GROUP BY {key}"
         for part in query.population_parts()
     ]
     cursor.execute(
         f"""{with_sql},
         bc AS ({" UNION ALL ".join(per_part)})
-        SELECT s.seg, {", ".join(f"SUM(bc.{c})" for c in columns)}
+        SELECT s.seg, {"CASE WHEN GROUPING(bc.m) = 1 THEN -1 ELSE bc.m END" if by_month else "-1"},
+          {", ".join(f"SUM(bc.{c})" for c in columns)}
         FROM bc JOIN seg s ON s.country = bc.country
-        GROUP BY s.seg""",
+        GROUP BY {"GROUPING SETS ((s.seg), (s.seg, bc.m))" if by_month else "s.seg"}""",
         args,
     )
     for row in cursor.fetchall():
-        values = dict(zip(columns, row[1:], strict=True))
+        values = dict(zip(columns, row[2:], strict=True))
+        if row[1] >= 0:
+            month = (query.months or {})[int(row[1])][row[0]]
+            month.conversations = int(values["n"])
+            month.responded = int(values["fr_n"])
+            month.first_response.mean = mean_of_micros(values["fr_sum"], values["fr_n"])
+            month.resolved = int(values["res_n"])
+            month.resolution.mean = mean_of_micros(values["res_sum"], values["res_n"])
+            continue
         figure = figures[row[0]]
         figure.conversations = int(values["n"])
         figure.by_kind = {k: int(values[f"k_{k}"] or 0) for k in KINDS}

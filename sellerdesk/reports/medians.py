@@ -46,7 +46,18 @@ COLUMNS = ("fr", "res", "cres")
 
 
 def medians_by_percentile(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
-    _assign(percentile_medians(cursor, query, metrics=(0, 1, 2)), figures)
+    """The period's medians; with month cuts, each month's too (into ``query.months``)."""
+    found = percentile_medians(cursor, query, metrics=(0, 1, 2))
+    if query.month_cuts is None:
+        _assign(found, figures)
+        return
+    _assign({key: value for key, value in found.items() if key[0] == -1}, figures)
+    months = query.months or {}
+    for (group, seg, metric), value in found.items():
+        # Complaints' times are not charted (``monthly.METRICS``).
+        if group >= 0 and metric in (0, 1):
+            figure = months[group][seg]
+            (figure.first_response, figure.resolution)[metric].median = value
 
 
 def medians_by_histogram(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
@@ -80,8 +91,11 @@ def percentile_medians(cursor: Any, query: _Query, *, metrics: tuple[int, ...]) 
 
     Each segment's values are picked by a FILTER on a flag the country carries, rather than
     by joining every conversation to each of its segments and sorting those rows by segment
-    before each segment's values are sorted again. (``monthly.monthly_percentiles`` is the
-    same statement grouped by month, for an edition's charts.)
+    before each segment's values are sorted again.
+
+    With month cuts (``query.month_cuts``, an edition's charts) the same pass also gives each
+    month's: ``GROUP BY GROUPING SETS ((), (m))``, the period as group -1 and each month as
+    group ``m``; the population is read once for both.
     """
     segments = query.params.config.segments
     flags = [f"s{index}" for index in range(len(segments))]
@@ -91,15 +105,18 @@ def percentile_medians(cursor: Any, query: _Query, *, metrics: tuple[int, ...]) 
         for flag in flags
         for metric in metrics
     ]
+    monthly = query.month_cuts is not None
     # Every segment's values are sorted whole (1.2 million values at 1M conversations):
     # enough memory that the sorts stay out of temporary files.
     cursor.execute("SET LOCAL work_mem = '256MB'")
     cursor.execute(
         f"""{with_sql}
-        SELECT 0, {", ".join(aggregates)}
-        FROM (SELECT f.*, pop.fr, pop.res,
+        SELECT {"CASE WHEN GROUPING(p.m) = 1 THEN -1 ELSE p.m END" if monthly else "0"},
+          {", ".join(aggregates)}
+        FROM (SELECT f.*, pop.fr, pop.res{", pop.m" if monthly else ""},
                 CASE WHEN pop.kind = 'complaint' THEN pop.res END AS cres
-              FROM pop JOIN segflags f ON f.country = pop.country) p""",
+              FROM pop JOIN segflags f ON f.country = pop.country) p
+        {"GROUP BY GROUPING SETS ((), (p.m))" if monthly else ""}""",
         args,
     )
     found: Found = {}

@@ -3,11 +3,15 @@
 The figures a run of the engine over each month alone would give (conversations, the mean
 and median time to a first response and to resolution, per segment), computed over the
 period's population at once: each conversation carries the number of the month it was filed
-in (``_Query.month_cuts``), and every statement groups by it as well as by segment. On
-PostgreSQL one statement (``percentile_cont`` with GROUP BY month, the counts and sums
-beside); elsewhere the counts and sums per (month, country) then per (month, segment), and
-the histogram search grouped by month (three statements). They read the engine's snapshot,
-beside the period's figures, whatever the number of months.
+in (``_Query.month_cuts``), and the statements group by it as well as by segment.
+
+On PostgreSQL the period's own statements do it (``engine.compute_report``): the counts and
+sums per (country, month) beside the per-country ones (``engine._main_figures``), and the
+medians with ``GROUP BY GROUPING SETS ((), (m))`` (``medians.percentile_medians``), so the
+months read the population no more than the engine does. Elsewhere (SQLite) the counts and
+sums per (month, country) then per (month, segment), and the histogram search grouped by
+month (three statements, below). They read the engine's snapshot, whatever the number of
+months.
 
 Every figure equals a run over each month alone exactly: the medians rank the same values,
 and the means divide the same sums, which the engine takes in whole microseconds as integers
@@ -69,45 +73,6 @@ def monthly_medians(cursor: Any, query: _Query, months: ByMonth) -> None:
     for (month, seg, metric), value in found.items():
         figure = months[month][seg]
         (figure.first_response, figure.resolution)[metric].median = value
-
-
-def monthly_percentiles(cursor: Any, query: _Query, months: ByMonth) -> None:
-    """PostgreSQL: every monthly figure in one statement. The medians' pass (each segment's
-    values picked by its countries' flag, grouped by month: ``percentile_cont``) counts and
-    sums them as well, so the population is read once for the months."""
-    from sellerdesk.reports.engine import mean_of_micros, sum_micros  # the engine imports us
-
-    segments = query.params.config.segments
-    with_sql, args = query.with_clause(medians.segment_flags(query), query.population_cte())
-    per_segment = [
-        f"""COUNT(*) FILTER (WHERE p.s{seg}), COUNT(p.fr) FILTER (WHERE p.s{seg}),
-          {sum_micros("p.fr")} FILTER (WHERE p.s{seg}), COUNT(p.res) FILTER (WHERE p.s{seg}),
-          {sum_micros("p.res")} FILTER (WHERE p.s{seg}),
-          percentile_cont(0.5) WITHIN GROUP (ORDER BY p.fr) FILTER (WHERE p.s{seg}),
-          percentile_cont(0.5) WITHIN GROUP (ORDER BY p.res) FILTER (WHERE p.s{seg})"""
-        for seg in range(len(segments))
-    ]
-    # As the period's medians: enough memory that each month's sorts stay in memory.
-    cursor.execute("SET LOCAL work_mem = '256MB'")
-    cursor.execute(
-        f"""{with_sql}
-        SELECT p.m, {", ".join(per_segment)}
-        FROM (SELECT {", ".join(f"f.s{seg}" for seg in range(len(segments)))},
-                pop.m, pop.fr, pop.res
-              FROM pop JOIN segflags f ON f.country = pop.country) p
-        GROUP BY p.m""",
-        args,
-    )
-    for month, *values in cursor.fetchall():
-        for seg, figure in enumerate(months[int(month)]):
-            n, fr_n, fr_sum, res_n, res_sum, fr_median, res_median = values[7 * seg : 7 * seg + 7]
-            figure.conversations = int(n)
-            figure.responded = int(fr_n)
-            figure.first_response.mean = mean_of_micros(fr_sum, fr_n)
-            figure.first_response.median = _num(fr_median)
-            figure.resolved = int(res_n)
-            figure.resolution.mean = mean_of_micros(res_sum, res_n)
-            figure.resolution.median = _num(res_median)
 
 
 def _num(value: Any) -> float | None:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_noop
 from sellerdesk.core.countries import COUNTRY_NAMES
 from sellerdesk.core.timeutil import format_duration
 from sellerdesk.reports import charts
+from sellerdesk.reports.config import ALL_MERCHANTS
 from sellerdesk.reports.engine import KINDS, OUTCOMES
 from sellerdesk.reports.models import Edition, ImprovementStatus
 from sellerdesk.reports.render import (
@@ -25,6 +26,12 @@ from sellerdesk.reports.render import (
 
 HOURS = 3600.0
 DAYS = 86400.0
+
+
+def segment_label(name: str) -> str:
+    """A segment's name for readers: the default segment's ("All merchants", sellerdesk's
+    own words) in the reader's language; the names staff wrote, as written."""
+    return _("All merchants") if name == ALL_MERCHANTS else name
 
 
 def _entries(edition: Edition) -> dict[str, tuple[str, ...]]:
@@ -65,6 +72,7 @@ def segment_context(
     complaints = segment["complaints"]
     return {
         "name": segment["name"],
+        "label": segment_label(segment["name"]),
         "countries": describe_countries(entries) if entries else "",
         "conversations": segment["conversations"],
         "kinds": [(KIND_LABELS[k], segment["by_kind"][k]) for k in KINDS],
@@ -105,7 +113,7 @@ def p2b_summary(edition: Edition, segments: list[dict[str, Any]]) -> dict[str, A
         for t in data["tags"][:5]
     ]
     return {
-        "segment": widest["name"],
+        "segment": widest["label"],
         "total_complaints": widest["complaints"],
         "main_types": main_types,
         "average_processing": widest["complaint_resolution"]["mean"],
@@ -125,7 +133,7 @@ def chart_context(edition: Edition) -> dict[str, Any]:
             for m in monthly:
                 seg = m["segments"][index] if index < len(m["segments"]) else None
                 values.append(pick(seg) if seg else None)
-            out.append((name, values))
+            out.append((segment_label(name), values))
         return out
 
     def hours(key: str) -> Any:
@@ -141,7 +149,7 @@ def chart_context(edition: Edition) -> dict[str, Any]:
             rows.append(
                 {
                     "month": m["month"],
-                    "segment": seg["name"],
+                    "segment": segment_label(seg["name"]),
                     "conversations": seg["conversations"],
                     "first_response": _timing(seg["first_response_seconds"]),
                     "resolution": _timing(seg["resolution_seconds"]),
@@ -341,7 +349,7 @@ def effect_rows(effect: dict[str, Any] | None) -> list[tuple[str, str, Any, Any]
         then = after.get(seg["name"])
         if then is None:
             continue
-        name = seg["name"]
+        name = segment_label(seg["name"])
         rows.append((name, _("Conversations"), seg["conversations"], then["conversations"]))
         for label, key in (
             (gettext_noop("Response (%(stat)s)"), "first_response_seconds"),

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from django.template.loader import render_to_string
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from sellerdesk.core.countries import EU_MEMBERS, country_name
@@ -119,10 +119,17 @@ def describe_countries(entries: tuple[str, ...]) -> str:
     names = []
     for code in entries:
         if code == "EU":
-            names.append(gettext("the EU's %(count)d member states") % {"count": len(EU_MEMBERS)})
+            count = len(EU_MEMBERS)
+            names.append(
+                ngettext(
+                    "the EU's %(count)d member state", "the EU's %(count)d member states", count
+                )
+                % {"count": count}
+            )
         else:
             names.append(country_name(code))
-    return ", ".join(names)
+    # Chinese lists with an enumeration comma (、), not a comma and a space.
+    return pgettext("between the countries of a list", ", ").join(names)
 
 
 def _context(report: Report) -> dict[str, Any]:

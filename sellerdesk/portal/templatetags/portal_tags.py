@@ -60,4 +60,23 @@ def chat_strings() -> dict[str, object]:
         % {"status": "{status}"},
         "not_sent": _("Not sent: %(reason)s") % {"reason": "{reason}"},
         "statuses": {key: str(label) for key, label in STATUS_LABELS.items()},
+        # The socket's ``error`` frames carry a code and an English detail for developers;
+        # the panel shows the merchant these words for the codes a person can meet. A
+        # service's refusal of a message (``invalid`` with a ``client_id``) comes in the
+        # merchant's language already and is shown as it is.
+        "errors": {code: str(text) for code, text in CHAT_ERRORS.items()},
     }
+
+
+#: What the chat panel says for an ``error`` frame's code (connectors/chat/consumers.py).
+CHAT_ERRORS = {
+    "sign_in": _("Please sign in again to use the chat."),
+    "signed_out": _("You signed out: please sign in again to use the chat."),
+    "forbidden": _("This account cannot use the chat."),
+    "unavailable": _("The chat is unavailable just now. Please try again in a moment."),
+    "rate_limited": _("You are sending too fast: please wait a moment and try again."),
+    "too_big": _("This message is too long for the chat. Please shorten it or split it."),
+    "not_found": _("This conversation is not available."),
+    "not_subscribed": _("The chat lost this conversation: please reload the page."),
+    "too_many": _("Too many conversations are open: please close some tabs and reload."),
+}

@@ -152,7 +152,10 @@
         delete pending[e.client_id];
         if (form) { var box = form.querySelector("textarea"); if (box && !box.value) box.value = frame.body; }
       }
-      say(t("not_sent", "Not sent: {reason}", { reason: e.detail }));
+      // A code a person can meet reads in the page's language (chat_strings); a service's
+      // refusal of a message ("invalid") is already in it.
+      var reason = (e.code !== "invalid" && (strings.errors || {})[e.code]) || e.detail;
+      say(t("not_sent", "Not sent: {reason}", { reason: reason }));
     }
   };
 
