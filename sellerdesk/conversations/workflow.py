@@ -45,6 +45,7 @@ from sellerdesk.conversations.models import (
 )
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.text import normalize_tag
+from sellerdesk.sla import config
 
 
 class PermissionDenied(ValidationError):
@@ -71,16 +72,27 @@ def _trail(
     verb: str,
     *,
     automatic: bool = False,
+    at: datetime | None = None,
+    touch: bool = True,
     **detail: Any,
 ) -> Activity:
+    """Write the trail's row (at ``at``, else now) and record it as the conversation's last
+    change. ``touch=False`` when the caller has stored ``updated_at = at`` already (in the
+    conversation's own INSERT): one UPDATE fewer."""
     rule = _RULE.get()
     if rule is not None:
         automatic = True
         detail.setdefault("rule", rule)
     row = Activity.objects.create(
-        conversation=conversation, actor=actor, verb=verb, automatic=automatic, detail=detail
+        conversation=conversation,
+        actor=actor,
+        verb=verb,
+        automatic=automatic,
+        detail=detail,
+        at=at or timezone.now(),
     )
-    _touch(conversation, row.at)
+    if touch:
+        _touch(conversation, row.at)
     return row
 
 
@@ -150,8 +162,11 @@ def merchant_conversation_open(
         raise ValidationError(gettext("write a message"))
     _check_files(files)
     refs = _clean_refs(order_ref=order_ref, product_ref=product_ref, invoice_ref=invoice_ref)
-    with transaction.atomic():
-        conversation = services.conversation_open(
+    # The trail's time is the conversation's last change, stored in its INSERT; the first
+    # message is written with its author there too (nothing is read back).
+    now = timezone.now()
+    with transaction.atomic(), config.reuse():
+        conversation, message = services.conversation_start(
             merchant=user.merchant,
             channel=channel,
             subject=subject.strip(),
@@ -160,14 +175,15 @@ def merchant_conversation_open(
             author_type=AuthorType.MERCHANT,
             author_id=user.email,
             author_name=user.get_full_name(),
+            author_user=user,
+            references=refs,
+            created_at=now,
+            updated_at=now,
+            savepoint=False,
         )
-        Conversation.objects.filter(pk=conversation.pk).update(**refs)
-        for name, value in refs.items():
-            setattr(conversation, name, value)
-        message = conversation.messages.get()
-        Message.objects.filter(pk=message.pk).update(author_user=user)
+        assert message is not None
         _store_files(conversation, message, files)
-        _trail(conversation, user, ActivityVerb.OPENED, channel=channel)
+        _trail(conversation, user, ActivityVerb.OPENED, channel=channel, at=now, touch=False)
         _sla(conversation)
         webhooks.emit("conversation.created", conversation)
     return conversation
@@ -277,7 +293,8 @@ def _reply_store(
     # every caller lets a failure roll back the whole of it, and a savepoint is two more
     # round trips. A client id needs one: its resend is refused inside and answered with the
     # stored message, and the caller's transaction goes on.
-    with transaction.atomic(savepoint=bool(client_id)):
+    # config.reuse(): the SLA refresh and the webhook events read the configuration once.
+    with transaction.atomic(savepoint=bool(client_id)), config.reuse():
         message = services.message_add(
             conversation=conversation,
             author_type=author_type,
@@ -351,7 +368,8 @@ def integration_conversation_open(
     if not body:
         raise ValidationError(gettext("write a message"))
     refs = _clean_refs(order_ref=order_ref, product_ref=product_ref, invoice_ref=invoice_ref)
-    with transaction.atomic():
+    now = timezone.now()  # the trail's time and the last change (as the portal's opening)
+    with transaction.atomic(), config.reuse():
         conversation = services.conversation_open(
             merchant=merchant,
             channel=channel,
@@ -361,11 +379,12 @@ def integration_conversation_open(
             author_type=AuthorType.MERCHANT,
             author_id=merchant.external_id,
             author_name=author_name.strip() or merchant.name,
+            references=refs,
+            created_at=now,
+            updated_at=now,
+            savepoint=False,
         )
-        Conversation.objects.filter(pk=conversation.pk).update(**refs)
-        for name, value in refs.items():
-            setattr(conversation, name, value)
-        _trail(conversation, None, ActivityVerb.OPENED, channel=channel)
+        _trail(conversation, None, ActivityVerb.OPENED, channel=channel, at=now, touch=False)
         _sla(conversation)
         webhooks.emit("conversation.created", conversation)
     return conversation
@@ -381,7 +400,7 @@ def integration_reply_post(
     body = body.strip()
     if not body:
         raise ValidationError(gettext("write a message"))
-    with transaction.atomic(savepoint=False):  # as reply_post
+    with transaction.atomic(savepoint=False), config.reuse():  # as reply_post
         message = services.message_add(
             conversation=conversation,
             author_type=AuthorType.MERCHANT,

@@ -45,6 +45,7 @@ from sellerdesk.conversations.models import (
 )
 from sellerdesk.core.countries import country_from_address
 from sellerdesk.core.errors import ValidationError
+from sellerdesk.sla import config
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,9 @@ def inbound_process(*, inbound: InboundEmail, raw: bytes | None = None) -> Inbou
                 .get(pk=inbound.pk)
             )
             if row.state != InboundState.PROCESSED:
-                _process(row, found)
+                # The SLA refresh and the webhook events read the configuration once.
+                with config.reuse():
+                    _process(row, found)
         return row
     except Exception as error:  # whatever failed, the mail is kept and shown to admins
         text = f"{type(error).__name__}: {error}"[:5000]
@@ -355,27 +358,29 @@ def _open(
     merchant: Merchant, mail: ParsedMail, row: InboundEmail, sender: threads.Sender
 ) -> tuple[Conversation, Message]:
     body = _body(mail)
-    # Opened, then its first message added with its author in the same transaction (the
-    # caller's): what conversation_open(body=...) stores, without reading the message back
-    # and setting its author in two more statements.
-    conversation = conversation_services.conversation_open(
+    # Opened with its first message and its author, and the trail's time as its last change,
+    # in the conversation's own INSERT: nothing is read back or updated after. No savepoints:
+    # any failure rolls back the whole of the mail's processing (then quarantined or retried).
+    now = timezone.now()
+    conversation, message = conversation_services.conversation_start(
         merchant=merchant,
         channel=Channel.EMAIL,
         subject=threads.strip_token(mail.subject),
         kind=Kind.QUESTION,
         created_at=row.received_at,
-    )
-    message = conversation_services.message_add(
-        conversation=conversation,
-        author_type=AuthorType.MERCHANT,
         body=body.text,
+        author_type=AuthorType.MERCHANT,
         author_id=sender.address,
         author_name=_author_name(mail, sender),
-        created_at=row.received_at,
         author_user=sender.user,
+        updated_at=now,
+        savepoint=False,
     )
+    assert message is not None
     # The portal's opening, for a mail: the trail and the service-level targets.
-    workflow._trail(conversation, sender.user, ActivityVerb.OPENED, channel=Channel.EMAIL)
+    workflow._trail(
+        conversation, sender.user, ActivityVerb.OPENED, channel=Channel.EMAIL, at=now, touch=False
+    )
     workflow._sla(conversation)
     _store(conversation, message, body, mail, row)
     webhooks.emit("conversation.created", conversation)
@@ -395,6 +400,7 @@ def _merchant_message(
         created_at=max(row.received_at, conversation.created_at),
         author_user=sender.user,
         touch=True,  # the conversation's last change, in the message's own UPDATE
+        savepoint=False,  # as in _open
     )
     conversation.updated_at = message.created_at
     # As workflow.reply_post for a merchant (whose sender here may have no user): the answer
@@ -420,6 +426,7 @@ def _system_note(
         author_id=address[:200],
         author_name=f"{label} ({address or 'no sender'})"[:500],
         created_at=max(row.received_at, conversation.created_at),
+        savepoint=False,  # as in _open
     )
     _store(conversation, message, body, mail, row)
     return message
