@@ -172,7 +172,7 @@ def conversation_start(
             first["first_response_seconds"] = facts.seconds_between(moment, moment)
     message: Message | None = None
     with transaction.atomic(savepoint=savepoint):
-        conversation = Conversation.objects.create(
+        conversation = Conversation(
             external_id=external_id or f"sd-{uuid.uuid4().hex}",
             merchant=merchant,
             country=merchant.country,
@@ -185,22 +185,25 @@ def conversation_start(
             **(references or {}),
             **first,
         )
+        rows.insert(conversation)  # built once (core.rows), as the message's below
         if merchant.profile_at is None or moment >= merchant.profile_at:
             Merchant.objects.filter(pk=merchant.pk).update(profile_at=moment)
         events.publish_conversation(
             conversation=conversation, change="created", audience="everyone"
         )
         if body is not None:
-            message = Message.objects.create(
-                conversation=conversation,
-                external_id="1",
-                author_type=message_author,
-                author_id=message_author_id,
-                author_name=author_name,
-                public=True,
-                body=body,
-                created_at=moment,
-                author_user=author_user,
+            message = rows.insert(
+                Message(
+                    conversation=conversation,
+                    external_id="1",
+                    author_type=message_author,
+                    author_id=message_author_id,
+                    author_name=author_name,
+                    public=True,
+                    body=body,
+                    created_at=moment,
+                    author_user=author_user,
+                )
             )
             events.publish_message(message=message, conversation=conversation)
         if tags:

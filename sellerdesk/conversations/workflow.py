@@ -43,6 +43,7 @@ from sellerdesk.conversations.models import (
     Priority,
     Status,
 )
+from sellerdesk.core import rows
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.text import normalize_tag
 from sellerdesk.sla import config
@@ -83,13 +84,15 @@ def _trail(
     if rule is not None:
         automatic = True
         detail.setdefault("rule", rule)
-    row = Activity.objects.create(
-        conversation=conversation,
-        actor=actor,
-        verb=verb,
-        automatic=automatic,
-        detail=detail,
-        at=at or timezone.now(),
+    row = rows.insert(  # built once (core.rows): nearly every change writes one
+        Activity(
+            conversation=conversation,
+            actor=actor,
+            verb=verb,
+            automatic=automatic,
+            detail=detail,
+            at=at or timezone.now(),
+        )
     )
     if touch:
         _touch(conversation, row.at)
@@ -238,8 +241,10 @@ def reply_post(
     then_status: str | None = None,
     macro: Macro | None = None,
     client_id: str = "",
+    locked: bool = False,
 ) -> Message:
-    """A reply (or, from staff, an internal note) by a signed-in person.
+    """A reply (or, from staff, an internal note) by a signed-in person. ``locked``: as
+    ``services.message_add``'s (the conversation read and locked in the caller's transaction).
 
     With ``client_id`` (live chat) a reply the client sends again is stored once: the second
     call returns the stored message and changes nothing.
@@ -272,6 +277,7 @@ def reply_post(
             then_status=then_status,
             macro=macro,
             client_id=client_id,
+            locked=locked,
         )
     except services.DuplicateMessage as resent:
         return resent.message
@@ -288,6 +294,7 @@ def _reply_store(
     then_status: str | None,
     macro: Macro | None,
     client_id: str,
+    locked: bool = False,
 ) -> Message:
     # No savepoint when called inside a transaction (the API's), here or in message_add:
     # every caller lets a failure roll back the whole of it, and a savepoint is two more
@@ -306,6 +313,7 @@ def _reply_store(
             touch=True,
             client_id=client_id,
             savepoint=bool(client_id),
+            locked=locked,
         )
         _store_files(conversation, message, files)
         if public:
@@ -391,10 +399,15 @@ def integration_conversation_open(
 
 
 def integration_reply_post(
-    *, conversation: Conversation, merchant: Merchant, body: str, author_name: str = ""
+    *,
+    conversation: Conversation,
+    merchant: Merchant,
+    body: str,
+    author_name: str = "",
+    locked: bool = False,
 ) -> Message:
     """The merchant answers through an integration: as a merchant user's reply, it stops the
-    7-day clock and hands the conversation back to support."""
+    7-day clock and hands the conversation back to support. ``locked``: as ``reply_post``'s."""
     if merchant.pk != conversation.merchant_id:
         raise PermissionDenied("not this merchant's conversation")
     body = body.strip()
@@ -408,6 +421,7 @@ def integration_reply_post(
             author_id=merchant.external_id,
             author_name=author_name.strip() or merchant.name,
             touch=True,
+            locked=locked,
         )
         webhooks.emit("message.created", conversation, webhooks.message_data(message))
         conversation.updated_at = message.created_at  # stored by message_add (touch)

@@ -27,11 +27,16 @@ def _qn(name: str) -> str:
 
 class Reader:
     """Reads ``model`` rows: ``columns(alias)`` is the SELECT list, ``build(values)`` makes
-    the instance from that many values of a row."""
+    the instance from that many values of a row. ``only``: those fields (and the primary
+    key) alone, the others deferred, as ``QuerySet.only``."""
 
-    def __init__(self, model: type[M]) -> None:
+    def __init__(self, model: type[M], only: Sequence[str] = ()) -> None:
         self.model = model
-        self.fields: list[Field[Any, Any]] = list(model._meta.concrete_fields)
+        self.fields: list[Field[Any, Any]] = [
+            f
+            for f in model._meta.concrete_fields
+            if not only or f.primary_key or f.name in only or f.attname in only
+        ]
         self.names = [f.attname for f in self.fields]
         self._converters: dict[str, list[tuple[int, list[Converter], Any]]] = {}
 
@@ -67,13 +72,14 @@ class Reader:
         return self.model.from_db(connection.alias, self.names, row)
 
 
-_readers: dict[type[Model], Reader] = {}
+_readers: dict[tuple[type[Model], tuple[str, ...]], Reader] = {}
 
 
-def reader(model: type[Model]) -> Reader:
-    found = _readers.get(model)
+def reader(model: type[Model], only: Sequence[str] = ()) -> Reader:
+    key = (model, tuple(only))
+    found = _readers.get(key)
     if found is None:
-        found = _readers[model] = Reader(model)
+        found = _readers[key] = Reader(model, only)
     return found
 
 
@@ -95,14 +101,16 @@ _inserts: dict[tuple[type[Model], str, bool], tuple[str, list[Field[Any, Any]], 
 def insert(obj: M, *, ignore_conflicts: bool = False) -> M:
     """INSERT ``obj`` as ``obj.save()`` would (a new row, its primary key set on it); with
     ``ignore_conflicts`` as ``bulk_create(ignore_conflicts=True)`` (a row a unique constraint
-    refuses is dropped: the primary key is then left None)."""
+    refuses is dropped: a database-made primary key is then None)."""
     model = type(obj)
     key = (model, connection.vendor, ignore_conflicts)
     prepared = _inserts.get(key)
     if prepared is None:
         meta = model._meta
-        fields = [f for f in meta.concrete_fields if not f.primary_key]
-        returning = bool(connection.features.can_return_columns_from_insert)
+        # The primary key is the database's unless it is a field of its own (a one-to-one).
+        auto = meta.auto_field
+        fields = [f for f in meta.concrete_fields if f is not auto]
+        returning = auto is not None and bool(connection.features.can_return_columns_from_insert)
         from django.db.models.constants import OnConflict
 
         conflict = OnConflict.IGNORE if ignore_conflicts else None
@@ -123,10 +131,9 @@ def insert(obj: M, *, ignore_conflicts: bool = False) -> M:
         cursor.execute(sql, params)
         if returning:
             row = cursor.fetchone()
-            pk = row[0] if row else None
-        else:
-            pk = cursor.lastrowid if cursor.rowcount else None
-    obj.pk = pk
+            obj.pk = row[0] if row else None
+        elif model._meta.auto_field is not None:
+            obj.pk = cursor.lastrowid if cursor.rowcount else None
     obj._state.adding = False
     obj._state.db = connection.alias
     return obj

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, QuerySet
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
@@ -43,6 +43,7 @@ from sellerdesk.conversations.models import (
     Kind,
     Message,
 )
+from sellerdesk.core import rows
 from sellerdesk.core.countries import country_from_address
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.sla import config
@@ -81,13 +82,15 @@ def inbound_receive(
 ) -> InboundEmail:
     """Store a mail as it arrived, before anything else is done with it."""
     with transaction.atomic():
-        return InboundEmail.objects.create(
-            raw=raw,
-            size=len(raw),
-            source=source,
-            mail_from=_clean(mail_from)[:320],
-            rcpt_to=[_clean(r)[:320] for r in rcpt_to],
-            received_at=received_at or timezone.now(),
+        return rows.insert(  # built once (core.rows), as the statements below
+            InboundEmail(
+                raw=raw,
+                size=len(raw),
+                source=source,
+                mail_from=_clean(mail_from)[:320],
+                rcpt_to=[_clean(r)[:320] for r in rcpt_to],
+                received_at=received_at or timezone.now(),
+            )
         )
 
 
@@ -138,11 +141,7 @@ def inbound_process(*, inbound: InboundEmail, raw: bytes | None = None) -> Inbou
         found = parsing.parse(raw)
         with transaction.atomic():
             # Only what processing reads: the other columns are written, not read.
-            row = (
-                InboundEmail.objects.select_for_update()
-                .only("state", "attempts", "mail_from", "rcpt_to", "received_at")
-                .get(pk=inbound.pk)
-            )
+            row = _inbound_locked(inbound.pk)
             if row.state != InboundState.PROCESSED:
                 # The SLA refresh and the webhook events read the configuration once.
                 with config.reuse():
@@ -162,6 +161,23 @@ def inbound_process(*, inbound: InboundEmail, raw: bytes | None = None) -> Inbou
             logger.warning("inbound e-mail %s quarantined: %s", inbound.pk, text)
             rows.update(attempts=F("attempts") + 1, state=InboundState.QUARANTINED, **fields)
     return InboundEmail.objects.defer("raw").get(pk=inbound.pk)
+
+
+_INBOUND = rows.reader(InboundEmail, ("state", "attempts", "mail_from", "rcpt_to", "received_at"))
+
+
+def _inbound_locked(pk: int) -> InboundEmail:
+    """The inbound row, locked, with only what processing reads."""
+    table = connection.ops.quote_name(InboundEmail._meta.db_table)
+    found = rows.fetch(
+        f"SELECT {_INBOUND.columns('i')} FROM {table} i WHERE i.id = %s"  # noqa: S608 - model names
+        + rows.for_update(),
+        [pk],
+    )
+    if found is None:
+        raise InboundEmail.DoesNotExist(f"no inbound e-mail {pk}")
+    row: InboundEmail = _INBOUND.build(found)
+    return row
 
 
 def _summary(mail: ParsedMail) -> dict[str, str]:
@@ -192,11 +208,12 @@ def _process(row: InboundEmail, mail: ParsedMail) -> None:
     row.processed_at = timezone.now()
     row.conversation = outcome.conversation
     row.message = outcome.message
-    row.save(
-        update_fields=[
+    rows.update(
+        row,
+        [
             *_summary(mail), "state", "error", "note", "attempts", "processed_at",
             "conversation", "message",
-        ]
+        ],
     )  # fmt: skip
 
 
@@ -240,11 +257,13 @@ def _thread_and_store(row: InboundEmail, mail: ParsedMail) -> _Outcome:
     merchant = sender.merchant or _applicant(address, mail.from_name)
     if conversation is None:
         conversation, message = _open(merchant, mail, row, sender)
-        EmailThread.objects.create(
-            conversation=conversation,
-            token=threads.new_token(),
-            reply_address=address,
-            reply_name=sender.name[:200],
+        rows.insert(
+            EmailThread(
+                conversation=conversation,
+                token=threads.new_token(),
+                reply_address=address,
+                reply_name=sender.name[:200],
+            )
         )
     else:
         message = _merchant_message(conversation, mail, row, sender)
@@ -437,13 +456,15 @@ def _store(
 ) -> None:
     # The same writer of attachment rows and files as the desk and the portal.
     workflow._store_files(conversation, message, body.files)
-    EmailMessageInfo.objects.create(
-        message=message,
-        inbound=row,
-        from_address=mail.from_address,
-        quoted_from=body.quoted_from,
-        from_html=mail.from_html,
-        auto=mail.auto,
+    rows.insert(
+        EmailMessageInfo(
+            message=message,
+            inbound=row,
+            from_address=mail.from_address,
+            quoted_from=body.quoted_from,
+            from_html=mail.from_html,
+            auto=mail.auto,
+        )
     )
 
 
@@ -451,14 +472,12 @@ def _record(mail: ParsedMail, conversation: Conversation, message: Message) -> N
     """Remember the mail's Message-ID, so that replies to it thread here."""
     if not mail.message_id:
         return
-    MessageIdRef.objects.bulk_create(
-        [
-            MessageIdRef(
-                mail_id=mail.message_id,
-                merchant_id=conversation.merchant_id,
-                conversation=conversation,
-                message=message,
-            )
-        ],
+    rows.insert(
+        MessageIdRef(
+            mail_id=mail.message_id,
+            merchant_id=conversation.merchant_id,
+            conversation=conversation,
+            message=message,
+        ),
         ignore_conflicts=True,
     )
