@@ -185,9 +185,10 @@ def conversation_start(
             **(references or {}),
             **first,
         )
-        rows.insert(conversation)  # built once (core.rows), as the message's below
+        rows.insert(conversation)  # built once (core.rows), as the statements below
         if merchant.profile_at is None or moment >= merchant.profile_at:
-            Merchant.objects.filter(pk=merchant.pk).update(profile_at=moment)
+            merchant.profile_at = moment
+            rows.update(merchant, ["profile_at"])
         events.publish_conversation(
             conversation=conversation, change="created", audience="everyone"
         )

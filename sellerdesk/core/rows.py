@@ -142,8 +142,9 @@ def insert(obj: M, *, ignore_conflicts: bool = False) -> M:
 _updates: dict[tuple[type[Model], str, tuple[str, ...]], tuple[str, list[Field[Any, Any]]]] = {}
 
 
-def update(obj: Model, fields: Sequence[str]) -> None:
-    """``obj.save(update_fields=fields)`` for a row known to exist."""
+def update(obj: Model, fields: Sequence[str]) -> int:
+    """``obj.save(update_fields=fields)``; returns the number of rows changed (0: there is
+    no such row, and nothing is inserted)."""
     model = type(obj)
     key = (model, connection.vendor, tuple(fields))
     prepared = _updates.get(key)
@@ -161,3 +162,4 @@ def update(obj: Model, fields: Sequence[str]) -> None:
     params.append(obj.pk)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        return int(cursor.rowcount)

@@ -224,11 +224,7 @@ def _thread_and_store(row: InboundEmail, mail: ParsedMail) -> _Outcome:
     wanted = list(
         dict.fromkeys([*([mail.message_id] if mail.message_id else []), *mail.thread_ids])
     )
-    known = (
-        list(MessageIdRef.objects.filter(mail_id__in=wanted).select_related("conversation"))
-        if wanted
-        else []
-    )
+    known = threads.refs_for(wanted)
     # Whoever claimed this Message-ID before: our own reply come back, or an earlier copy.
     same_id = [ref for ref in known if mail.message_id and ref.mail_id == mail.message_id]
     if any(ref.outbound for ref in same_id):
@@ -268,9 +264,10 @@ def _thread_and_store(row: InboundEmail, mail: ParsedMail) -> _Outcome:
     else:
         message = _merchant_message(conversation, mail, row, sender)
         # Replies go to whoever of the merchant wrote last.
-        if not EmailThread.objects.filter(pk=conversation.pk).update(
-            reply_address=address, reply_name=sender.name[:200]
-        ):
+        thread = EmailThread(
+            conversation_id=conversation.pk, reply_address=address, reply_name=sender.name[:200]
+        )
+        if not rows.update(thread, ["reply_address", "reply_name"]):
             EmailThread.objects.create(
                 conversation=conversation,
                 token=threads.new_token(),

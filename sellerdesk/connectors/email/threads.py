@@ -97,6 +97,36 @@ def _merchant_user(address: str) -> User | None:
     return user
 
 
+_REF = rows.reader(MessageIdRef)
+_CONVERSATION = rows.reader(Conversation)
+
+
+def refs_for(mail_ids: list[str]) -> list[MessageIdRef]:
+    """The stored Message-IDs among ``mail_ids``, of every merchant, each with its
+    conversation: one statement (built once per number of ids), as every mail asks."""
+    if not mail_ids:
+        return []
+    key = f"refs:{connection.vendor}:{len(mail_ids)}"
+    sql = _sender_sql.get(key)
+    if sql is None:
+        qn = connection.ops.quote_name
+        sql = _sender_sql[key] = (
+            f"SELECT {_REF.columns('r')}, {_CONVERSATION.columns('c')} "  # noqa: S608 - model names
+            f"FROM {qn(MessageIdRef._meta.db_table)} r "
+            f"JOIN {qn(Conversation._meta.db_table)} c ON c.id = r.conversation_id "
+            f"WHERE r.mail_id IN ({', '.join(['%s'] * len(mail_ids))})"
+        )
+    width = len(_REF)
+    found = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, mail_ids)
+        for values in cursor.fetchall():
+            ref: MessageIdRef = _REF.build(values[:width])
+            ref.conversation = _CONVERSATION.build(values[width:])
+            found.append(ref)
+    return found
+
+
 def sender_of(address: str, name: str) -> Sender:
     address = address.strip().lower()
     user = _merchant_user(address) if address else None
