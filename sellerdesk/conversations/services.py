@@ -283,7 +283,10 @@ def message_add(
         row.message_seq += 1
         if not external_id:
             # Imported ids need not be 1..n: skip numbers an imported message already holds.
-            taken = row.next_taken
+            # Read with the lock (conversation_lock); asked here only for a row read otherwise.
+            taken = row.__dict__.get("next_taken")
+            if taken is None:
+                taken = row.messages.filter(external_id=str(row.message_seq)).exists()
             while taken:
                 row.message_seq += 1
                 taken = row.messages.filter(external_id=str(row.message_seq)).exists()
@@ -361,7 +364,7 @@ def conversation_lock(
     row: Conversation = _CONVERSATION.build(found[:width])
     if with_merchant:
         row.merchant = _MERCHANT.build(found[width : width + len(_MERCHANT)])
-    row.next_taken = bool(found[-1])  # type: ignore[attr-defined]
+    row.__dict__["next_taken"] = bool(found[-1])
     return row
 
 

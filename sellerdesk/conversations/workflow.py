@@ -513,6 +513,7 @@ def _status_set(
         acting_rule = rule or _RULE.get()
         by = _label(actor) or by or (f"rule:{acting_rule}"[:200] if acting_rule else "")
         services.conversation_set_status(conversation=conversation, status=status, by=by)
+        named: dict[str, Any] = {"rule": rule} if rule else {}
         _trail(
             conversation,
             actor,
@@ -520,7 +521,7 @@ def _status_set(
             automatic=automatic,
             before=before,
             after=status,
-            **({"rule": rule} if rule else {}),
+            **named,
         )
         webhooks.emit(
             "conversation.status_changed", conversation, {"status": {"from": before, "to": status}}

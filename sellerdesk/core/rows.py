@@ -122,8 +122,8 @@ def insert(obj: M, *, ignore_conflicts: bool = False) -> M:
         suffix = connection.ops.on_conflict_suffix_sql(fields, conflict, None, None)
         if suffix:
             sql += " " + suffix
-        if returning:
-            sql += f" RETURNING {_qn(meta.pk.column)}"  # type: ignore[union-attr]
+        if returning and auto is not None:
+            sql += f" RETURNING {_qn(auto.column)}"
         prepared = _inserts[key] = (sql, fields, returning)
     sql, fields, returning = prepared
     params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
@@ -150,13 +150,18 @@ def update(obj: Model, fields: Sequence[str]) -> int:
     prepared = _updates.get(key)
     if prepared is None:
         meta = model._meta
-        targets = [meta.get_field(name) for name in fields]
-        assignments = ", ".join(f"{_qn(f.column)} = %s" for f in targets)  # type: ignore[union-attr]
+        columns: list[Field[Any, Any]] = []
+        for name in fields:
+            field = meta.get_field(name)
+            assert isinstance(field, Field)
+            columns.append(field)
+        assert meta.pk is not None
+        assignments = ", ".join(f"{_qn(f.column)} = %s" for f in columns)
         sql = (
             f"UPDATE {_qn(meta.db_table)} SET {assignments} "  # noqa: S608 - names from the model
-            f"WHERE {_qn(meta.pk.column)} = %s"  # type: ignore[union-attr]
+            f"WHERE {_qn(meta.pk.column)} = %s"
         )
-        prepared = _updates[key] = (sql, targets)  # type: ignore[assignment]
+        prepared = _updates[key] = (sql, columns)
     sql, targets = prepared
     params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in targets]
     params.append(obj.pk)
