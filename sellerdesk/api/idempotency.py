@@ -25,6 +25,7 @@ from django.utils import timezone
 from sellerdesk.api.guard import PARSED
 from sellerdesk.api.models import ApiKey, IdempotencyRecord
 from sellerdesk.api.problems import Problem, field_error
+from sellerdesk.core import rows
 
 HEADER = "Idempotency-Key"
 MAX_LENGTH = 200
@@ -52,14 +53,16 @@ def idempotent(
         try:
             with transaction.atomic():
                 response = create()
-                IdempotencyRecord.objects.create(
-                    api_key=key,
-                    key=value,
-                    fingerprint=fingerprint,
-                    status=response.status_code,
-                    body=response.content.decode(),
-                    location=response.get("Location", ""),
-                    created_at=now,
+                rows.insert(  # built once (core.rows): every create writes one
+                    IdempotencyRecord(
+                        api_key=key,
+                        key=value,
+                        fingerprint=fingerprint,
+                        status=response.status_code,
+                        body=response.content.decode(),
+                        location=response.get("Location", ""),
+                        created_at=now,
+                    )
                 )
         except IntegrityError:
             stored = _stored(key, value)

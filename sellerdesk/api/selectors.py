@@ -8,9 +8,11 @@ the whole marketplace, internal notes included.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 
@@ -18,7 +20,9 @@ from sellerdesk.accounts.models import STAFF_ROLES, Merchant, Role, User
 from sellerdesk.api.models import ApiKey
 from sellerdesk.conversations import search
 from sellerdesk.conversations import selectors as conversation_selectors
+from sellerdesk.conversations import services as conversation_services
 from sellerdesk.conversations.models import Attachment, Conversation, Message, Tag
+from sellerdesk.core import rows
 from sellerdesk.core.cursors import cursor_pack, cursor_unpack
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.text import normalize_tag, parse_id
@@ -33,16 +37,45 @@ def key_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
+_KEY = rows.reader(ApiKey)
+_MERCHANT = rows.reader(Merchant)
+_USER = rows.reader(User)
+_sql: dict[tuple[str, str], str] = {}
+
+
+def _statement(name: str, build: Callable[[Callable[[str], str]], str]) -> str:
+    """The SQL text of one of the reads below, built once per database vendor."""
+    key = (name, connection.vendor)
+    sql = _sql.get(key)
+    if sql is None:
+        sql = _sql[key] = build(connection.ops.quote_name)
+    return sql
+
+
 def apikey_for_token(token: str) -> ApiKey | None:
-    """The live key with this secret, or None."""
+    """The live key with this secret, with its merchant, or None. Every request asks: one
+    indexed look-up by the hash, its statement built once (``core.rows``)."""
     token = token.strip()
     if not token or len(token) > 200 or not token.isascii():
         return None
-    # The hash is unique: no ORDER BY (``first()`` would add one).
-    rows = ApiKey.objects.select_related("merchant").filter(
-        key_hash=key_hash(token), revoked_at__isnull=True
+    sql = _statement(
+        "apikey",
+        lambda qn: (
+            f"SELECT {_KEY.columns('k')}, {_MERCHANT.columns('m')} "  # noqa: S608 - model names
+            f"FROM {qn(ApiKey._meta.db_table)} k LEFT JOIN {qn(Merchant._meta.db_table)} m "
+            "ON m.id = k.merchant_id WHERE k.key_hash = %s AND k.revoked_at IS NULL"
+        ),
     )
-    return next(iter(rows.order_by()[:1]), None)
+    found = rows.fetch(sql, [key_hash(token)])
+    if found is None:
+        return None
+    key: ApiKey = _KEY.build(found[: len(_KEY)])
+    key.merchant = (
+        _MERCHANT.build(found[len(_KEY) : len(_KEY) + len(_MERCHANT)])
+        if key.merchant_id is not None
+        else None
+    )
+    return key
 
 
 def apikeys() -> list[ApiKey]:
@@ -73,11 +106,18 @@ def user_email_taken(*, email: str) -> bool:
 
 def staff_by_email(*, email: str) -> User | None:
     """An active staff member (agent, lead, admin) by e-mail address, or None."""
-    # Addresses are unique: no ORDER BY (``first()`` would add one).
-    rows = User.objects.filter(
-        email=email.strip().lower(), role__in=sorted(STAFF_ROLES), is_active=True
+    roles = sorted(STAFF_ROLES)
+    # Addresses are unique: no ORDER BY. Built once (an API post asks for its author).
+    sql = _statement(
+        "staff",
+        lambda qn: (
+            f"SELECT {_USER.columns('u')} FROM {qn(User._meta.db_table)} u "  # noqa: S608 - model names
+            f"WHERE u.email = %s AND u.role IN ({', '.join(['%s'] * len(roles))}) "
+            "AND u.is_active = %s"
+        ),
     )
-    return next(iter(rows.order_by()[:1]), None)
+    found = rows.fetch(sql, [email.strip().lower(), *roles, True])
+    return None if found is None else _USER.build(found)
 
 
 # --- Conversations ---------------------------------------------------------------------------
@@ -103,6 +143,20 @@ def conversation_get(*, key: ApiKey, pk: int, tags: bool = True) -> Conversation
         rows = _visible(key).select_related("merchant")
     # By its primary key: no ORDER BY (``first()`` would add one).
     row = next(iter(rows.filter(pk=pk).order_by()[:1]), None)
+    if row is None:
+        raise Http404("no such conversation")
+    return row
+
+
+def conversation_lock(*, key: ApiKey, pk: int) -> Conversation:
+    """The conversation if the key may see it, else 404, locked for a change in the caller's
+    transaction and read with its merchant in the same statement (posting a message:
+    ``message_add(locked=True)`` writes to it without reading it again)."""
+    if parse_id(pk) is None:
+        raise Http404("no such conversation")
+    row = conversation_services.conversation_lock(
+        pk=pk, merchant_id=key.merchant_id, with_merchant=True
+    )
     if row is None:
         raise Http404("no such conversation")
     return row

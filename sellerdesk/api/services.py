@@ -294,9 +294,11 @@ def message_post(
     author_email: str | None = None,
     author_name: str = "",
     status: str | None = None,
+    locked: bool = False,
 ) -> Message:
     """A reply or an internal note. A merchant's key writes the merchant's public reply; a
-    key of no merchant writes as the staff member named by ``author_email``."""
+    key of no merchant writes as the staff member named by ``author_email``. ``locked``: the
+    conversation was read with ``selectors.conversation_lock`` in the caller's transaction."""
     if key.merchant_id is not None:
         assert key.merchant is not None
         if not public:
@@ -305,7 +307,11 @@ def message_post(
             raise workflow.PermissionDenied("a merchant's key cannot set the status")
         _actor(key, author_email, "author_email")
         return workflow.integration_reply_post(
-            conversation=conversation, merchant=key.merchant, body=body, author_name=author_name
+            conversation=conversation,
+            merchant=key.merchant,
+            body=body,
+            author_name=author_name,
+            locked=locked,
         )
     if author_email is None:
         raise FieldError("author_email", "name the staff member who writes")
@@ -314,5 +320,10 @@ def message_post(
     author = _actor(key, author_email, "author_email")
     assert author is not None
     return workflow.reply_post(
-        conversation=conversation, author=author, body=body, public=public, then_status=status
+        conversation=conversation,
+        author=author,
+        body=body,
+        public=public,
+        then_status=status,
+        locked=locked,
     )

@@ -252,7 +252,7 @@ def _merchant(obj: dict[str, Any]) -> MerchantRecord:
 
 def _messages(obj: dict[str, Any], created_at: datetime) -> list[MessageRecord]:
     items = obj.get("messages")
-    if items.__class__ is list and not _TEXT_NEEDS_CHECK.get():
+    if isinstance(items, list) and not _TEXT_NEEDS_CHECK.get():
         fast = _plain_messages(items, created_at)
         if fast is not None:
             return fast
@@ -350,7 +350,7 @@ def _checked_messages(obj: dict[str, Any], created_at: datetime) -> list[Message
 
 def _status_changes(obj: dict[str, Any], created_at: datetime) -> list[StatusChangeRecord]:
     items = obj.get("status_changes")
-    if items.__class__ is list and not _TEXT_NEEDS_CHECK.get():
+    if isinstance(items, list) and not _TEXT_NEEDS_CHECK.get():
         fast = _plain_status_changes(items, created_at)
         if fast is not None:
             return fast

@@ -12,9 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from itertools import combinations
 
-from django.db import transaction
-from django.db.models import CharField, Exists, OuterRef
-from django.db.models.functions import Cast
+from django.db import connection, transaction
 from django.utils import timezone
 
 from sellerdesk.accounts.models import Merchant, MerchantStatus, User
@@ -35,6 +33,7 @@ from sellerdesk.conversations.models import (
     StatusChange,
     Tag,
 )
+from sellerdesk.core import rows
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.text import display_tag, normalize_tag, text_problem
 
@@ -101,10 +100,53 @@ def conversation_open(
     tags: Iterable[str] = (),
     created_at: datetime | None = None,
     external_id: str | None = None,
+    author_user: User | None = None,
+    references: dict[str, str] | None = None,
+    updated_at: datetime | None = None,
+    savepoint: bool = True,
 ) -> Conversation:
     """Open a conversation, filed by the merchant or written first by support (outreach).
 
     The merchant's country is copied onto the conversation: reports count it there for good.
+    With ``body``, its first message is stored too (``conversation_start`` returns both).
+    """
+    conversation, _ = conversation_start(
+        merchant=merchant, channel=channel, subject=subject, kind=kind,
+        initiated_by=initiated_by, body=body, author_type=author_type, author_id=author_id,
+        author_name=author_name, tags=tags, created_at=created_at, external_id=external_id,
+        author_user=author_user, references=references, updated_at=updated_at,
+        savepoint=savepoint,
+    )  # fmt: skip
+    return conversation
+
+
+def conversation_start(
+    *,
+    merchant: Merchant,
+    channel: str,
+    subject: str = "",
+    kind: str = Kind.QUESTION,
+    initiated_by: str = InitiatedBy.MERCHANT,
+    body: str | None = None,
+    author_type: str | None = None,
+    author_id: str = "",
+    author_name: str = "",
+    tags: Iterable[str] = (),
+    created_at: datetime | None = None,
+    external_id: str | None = None,
+    author_user: User | None = None,
+    references: dict[str, str] | None = None,
+    updated_at: datetime | None = None,
+    savepoint: bool = True,
+) -> tuple[Conversation, Message | None]:
+    """``conversation_open``, returning the first message too (None without ``body``).
+
+    The first message is written as ``message_add`` would write it (number 1, its author,
+    the first response when support wrote it), but without locking and re-reading the
+    conversation: it was inserted in this same transaction, so nobody else sees it and it has
+    no message yet. ``references`` (order, product, invoice) and ``updated_at`` (the last
+    change, when the caller's trail row says it) go into the conversation's own INSERT.
+    ``savepoint=False``: as ``message_add``'s.
     """
     if channel not in Channel.values:
         raise ValidationError(f"unknown channel {channel!r}")
@@ -114,8 +156,23 @@ def conversation_open(
         raise ValidationError(f"unknown initiator {initiated_by!r}")
     _check_text(subject=subject, external_id=external_id)
     moment = created_at or timezone.now()
-    with transaction.atomic():
-        conversation = Conversation.objects.create(
+    first: dict[str, object] = {}
+    if body is not None:
+        default_author = (
+            AuthorType.MERCHANT if initiated_by == InitiatedBy.MERCHANT else AuthorType.AGENT
+        )
+        message_author = author_type or default_author
+        message_author_id = author_id or (merchant.external_id if not author_type else "")
+        if message_author not in AuthorType.values:
+            raise ValidationError(f"unknown author type {message_author!r}")
+        _check_text(body=body, author_id=message_author_id, author_name=author_name)
+        first["message_seq"] = 1
+        if message_author == AuthorType.AGENT:  # a public reply by support: the first response
+            first["first_response_at"] = moment
+            first["first_response_seconds"] = facts.seconds_between(moment, moment)
+    message: Message | None = None
+    with transaction.atomic(savepoint=savepoint):
+        conversation = Conversation(
             external_id=external_id or f"sd-{uuid.uuid4().hex}",
             merchant=merchant,
             country=merchant.country,
@@ -124,27 +181,35 @@ def conversation_open(
             initiated_by=initiated_by,
             subject=subject,
             created_at=moment,
+            updated_at=updated_at,
+            **(references or {}),
+            **first,
         )
+        rows.insert(conversation)  # built once (core.rows), as the statements below
         if merchant.profile_at is None or moment >= merchant.profile_at:
-            Merchant.objects.filter(pk=merchant.pk).update(profile_at=moment)
+            merchant.profile_at = moment
+            rows.update(merchant, ["profile_at"])
         events.publish_conversation(
             conversation=conversation, change="created", audience="everyone"
         )
         if body is not None:
-            default_author = (
-                AuthorType.MERCHANT if initiated_by == InitiatedBy.MERCHANT else AuthorType.AGENT
+            message = rows.insert(
+                Message(
+                    conversation=conversation,
+                    external_id="1",
+                    author_type=message_author,
+                    author_id=message_author_id,
+                    author_name=author_name,
+                    public=True,
+                    body=body,
+                    created_at=moment,
+                    author_user=author_user,
+                )
             )
-            message_add(
-                conversation=conversation,
-                author_type=author_type or default_author,
-                author_id=author_id or (merchant.external_id if not author_type else ""),
-                author_name=author_name,
-                body=body,
-                created_at=moment,
-            )
+            events.publish_message(message=message, conversation=conversation)
         if tags:
             conversation_set_tags(conversation=conversation, names=tags)
-    return conversation
+    return conversation, message
 
 
 def _locked(conversation: Conversation) -> Conversation:
@@ -174,6 +239,7 @@ def message_add(
     touch: bool = False,
     client_id: str = "",
     savepoint: bool = True,
+    locked: bool = False,
 ) -> Message:
     """Add a reply, an internal note (``public=False``) or a system message; ``author_user``
     is the signed-in person who wrote it, if any. ``touch``: also record the message's time as
@@ -184,6 +250,9 @@ def message_add(
 
     ``savepoint=False`` for a caller inside a transaction that lets any failure roll back the
     whole of it (two round trips fewer): the failure then leaves the transaction unusable.
+
+    ``locked=True``: ``conversation`` was read by ``conversation_lock`` in the caller's
+    transaction (the API reads and locks it in one statement): it is written to as it is.
     """
     if author_type not in AuthorType.values:
         raise ValidationError(f"unknown author type {author_type!r}")
@@ -196,17 +265,13 @@ def message_add(
     )
     moment = created_at or timezone.now()
     with transaction.atomic(savepoint=savepoint):
-        # Locked, with whether the next number is taken already (in the same statement).
-        next_id = Cast(OuterRef("message_seq") + 1, output_field=CharField())
-        row = (
-            Conversation.objects.select_for_update(of=("self",))
-            .annotate(
-                next_taken=Exists(
-                    Message.objects.filter(conversation=OuterRef("pk"), external_id=next_id)
-                )
-            )
-            .get(pk=conversation.pk)
-        )
+        if locked:
+            row = conversation
+        else:
+            found = conversation_lock(pk=conversation.pk)
+            if found is None:
+                raise Conversation.DoesNotExist("no such conversation")
+            row = found
         if client_id:
             # Checked with the conversation locked, so two copies sent at once queue here;
             # the unique constraint stands behind it.
@@ -218,22 +283,27 @@ def message_add(
         row.message_seq += 1
         if not external_id:
             # Imported ids need not be 1..n: skip numbers an imported message already holds.
-            taken = row.next_taken
+            # Read with the lock (conversation_lock); asked here only for a row read otherwise.
+            taken = row.__dict__.get("next_taken")
+            if taken is None:
+                taken = row.messages.filter(external_id=str(row.message_seq)).exists()
             while taken:
                 row.message_seq += 1
                 taken = row.messages.filter(external_id=str(row.message_seq)).exists()
             external_id = str(row.message_seq)
-        message = Message.objects.create(
-            conversation=row,
-            external_id=external_id,
-            author_type=author_type,
-            author_id=author_id,
-            author_name=author_name,
-            public=public,
-            body=body,
-            created_at=moment,
-            author_user=author_user,
-            client_id=client_id,
+        message = rows.insert(
+            Message(
+                conversation=row,
+                external_id=external_id,
+                author_type=author_type,
+                author_id=author_id,
+                author_name=author_name,
+                public=public,
+                body=body,
+                created_at=moment,
+                author_user=author_user,
+                client_id=client_id,
+            )
         )
         fields = ["message_seq"]
         if touch:
@@ -244,10 +314,58 @@ def message_add(
             row.first_response_at = moment
             row.first_response_seconds = facts.seconds_between(row.created_at, moment)
             fields += ["first_response_at", "first_response_seconds"]
-        row.save(update_fields=fields)
+        rows.update(row, fields)
         events.publish_message(message=message, conversation=row)
-    _sync(conversation, row)
+    if row is not conversation:
+        _sync(conversation, row)
     return message
+
+
+_CONVERSATION = rows.reader(Conversation)
+_MERCHANT = rows.reader(Merchant)
+_lock_sql: dict[tuple[str, bool, bool], str] = {}
+
+
+def conversation_lock(
+    *, pk: int, merchant_id: int | None = None, with_merchant: bool = False
+) -> Conversation | None:
+    """Lock the conversation's row for a change and read it — with its merchant when asked,
+    and whether its next message number is taken already (``next_taken``) — in one
+    statement; None when there is no such conversation (or, with ``merchant_id``, when it is
+    another merchant's). Call inside the change's transaction; ``message_add(locked=True)``
+    then writes to it without reading it again."""
+    vendor = connection.vendor
+    key = (vendor, with_merchant, merchant_id is not None)
+    sql = _lock_sql.get(key)
+    if sql is None:
+        qn = connection.ops.quote_name
+        conversations = qn(Conversation._meta.db_table)
+        messages = qn(Message._meta.db_table)
+        select = _CONVERSATION.columns("c")
+        join = ""
+        if with_merchant:
+            select += ", " + _MERCHANT.columns("m")
+            join = f" JOIN {qn(Merchant._meta.db_table)} m ON m.id = c.merchant_id"
+        lock = rows.for_update()
+        if lock and with_merchant:
+            lock += " OF c"
+        sql = _lock_sql[key] = (
+            f"SELECT {select}, EXISTS (SELECT 1 FROM {messages} x "  # noqa: S608 - model names
+            "WHERE x.conversation_id = c.id "
+            "AND x.external_id = CAST(c.message_seq + 1 AS varchar(20))) "
+            f"FROM {conversations} c{join} WHERE c.id = %s"
+            + (" AND c.merchant_id = %s" if merchant_id is not None else "")
+            + lock
+        )
+    found = rows.fetch(sql, [pk] if merchant_id is None else [pk, merchant_id])
+    if found is None:
+        return None
+    width = len(_CONVERSATION)
+    row: Conversation = _CONVERSATION.build(found[:width])
+    if with_merchant:
+        row.merchant = _MERCHANT.build(found[width : width + len(_MERCHANT)])
+    row.__dict__["next_taken"] = bool(found[-1])
+    return row
 
 
 def conversation_set_status(

@@ -43,8 +43,10 @@ from sellerdesk.conversations.models import (
     Priority,
     Status,
 )
+from sellerdesk.core import rows
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.text import normalize_tag, text_problem
+from sellerdesk.sla import config
 
 
 class PermissionDenied(ValidationError):
@@ -71,16 +73,29 @@ def _trail(
     verb: str,
     *,
     automatic: bool = False,
+    at: datetime | None = None,
+    touch: bool = True,
     **detail: Any,
 ) -> Activity:
+    """Write the trail's row (at ``at``, else now) and record it as the conversation's last
+    change. ``touch=False`` when the caller has stored ``updated_at = at`` already (in the
+    conversation's own INSERT): one UPDATE fewer."""
     rule = _RULE.get()
     if rule is not None:
         automatic = True
         detail.setdefault("rule", rule)
-    row = Activity.objects.create(
-        conversation=conversation, actor=actor, verb=verb, automatic=automatic, detail=detail
+    row = rows.insert(  # built once (core.rows): nearly every change writes one
+        Activity(
+            conversation=conversation,
+            actor=actor,
+            verb=verb,
+            automatic=automatic,
+            detail=detail,
+            at=at or timezone.now(),
+        )
     )
-    _touch(conversation, row.at)
+    if touch:
+        _touch(conversation, row.at)
     return row
 
 
@@ -151,8 +166,11 @@ def merchant_conversation_open(
     _check_merchant_text(subject, body)
     _check_files(files)
     refs = _clean_refs(order_ref=order_ref, product_ref=product_ref, invoice_ref=invoice_ref)
-    with transaction.atomic():
-        conversation = services.conversation_open(
+    # The trail's time is the conversation's last change, stored in its INSERT; the first
+    # message is written with its author there too (nothing is read back).
+    now = timezone.now()
+    with transaction.atomic(), config.reuse():
+        conversation, message = services.conversation_start(
             merchant=user.merchant,
             channel=channel,
             subject=subject.strip(),
@@ -161,14 +179,15 @@ def merchant_conversation_open(
             author_type=AuthorType.MERCHANT,
             author_id=user.email,
             author_name=user.get_full_name(),
+            author_user=user,
+            references=refs,
+            created_at=now,
+            updated_at=now,
+            savepoint=False,
         )
-        Conversation.objects.filter(pk=conversation.pk).update(**refs)
-        for name, value in refs.items():
-            setattr(conversation, name, value)
-        message = conversation.messages.get()
-        Message.objects.filter(pk=message.pk).update(author_user=user)
+        assert message is not None
         _store_files(conversation, message, files)
-        _trail(conversation, user, ActivityVerb.OPENED, channel=channel)
+        _trail(conversation, user, ActivityVerb.OPENED, channel=channel, at=now, touch=False)
         _sla(conversation)
         webhooks.emit("conversation.created", conversation)
     return conversation
@@ -223,8 +242,10 @@ def reply_post(
     then_status: str | None = None,
     macro: Macro | None = None,
     client_id: str = "",
+    locked: bool = False,
 ) -> Message:
-    """A reply (or, from staff, an internal note) by a signed-in person.
+    """A reply (or, from staff, an internal note) by a signed-in person. ``locked``: as
+    ``services.message_add``'s (the conversation read and locked in the caller's transaction).
 
     With ``client_id`` (live chat) a reply the client sends again is stored once: the second
     call returns the stored message and changes nothing.
@@ -258,6 +279,7 @@ def reply_post(
             then_status=then_status,
             macro=macro,
             client_id=client_id,
+            locked=locked,
         )
     except services.DuplicateMessage as resent:
         return resent.message
@@ -274,12 +296,14 @@ def _reply_store(
     then_status: str | None,
     macro: Macro | None,
     client_id: str,
+    locked: bool = False,
 ) -> Message:
     # No savepoint when called inside a transaction (the API's), here or in message_add:
     # every caller lets a failure roll back the whole of it, and a savepoint is two more
     # round trips. A client id needs one: its resend is refused inside and answered with the
     # stored message, and the caller's transaction goes on.
-    with transaction.atomic(savepoint=bool(client_id)):
+    # config.reuse(): the SLA refresh and the webhook events read the configuration once.
+    with transaction.atomic(savepoint=bool(client_id)), config.reuse():
         message = services.message_add(
             conversation=conversation,
             author_type=author_type,
@@ -291,6 +315,7 @@ def _reply_store(
             touch=True,
             client_id=client_id,
             savepoint=bool(client_id),
+            locked=locked,
         )
         _store_files(conversation, message, files)
         if public:
@@ -353,7 +378,8 @@ def integration_conversation_open(
     if not body:
         raise ValidationError(gettext("write a message"))
     refs = _clean_refs(order_ref=order_ref, product_ref=product_ref, invoice_ref=invoice_ref)
-    with transaction.atomic():
+    now = timezone.now()  # the trail's time and the last change (as the portal's opening)
+    with transaction.atomic(), config.reuse():
         conversation = services.conversation_open(
             merchant=merchant,
             channel=channel,
@@ -363,27 +389,33 @@ def integration_conversation_open(
             author_type=AuthorType.MERCHANT,
             author_id=merchant.external_id,
             author_name=author_name.strip() or merchant.name,
+            references=refs,
+            created_at=now,
+            updated_at=now,
+            savepoint=False,
         )
-        Conversation.objects.filter(pk=conversation.pk).update(**refs)
-        for name, value in refs.items():
-            setattr(conversation, name, value)
-        _trail(conversation, None, ActivityVerb.OPENED, channel=channel)
+        _trail(conversation, None, ActivityVerb.OPENED, channel=channel, at=now, touch=False)
         _sla(conversation)
         webhooks.emit("conversation.created", conversation)
     return conversation
 
 
 def integration_reply_post(
-    *, conversation: Conversation, merchant: Merchant, body: str, author_name: str = ""
+    *,
+    conversation: Conversation,
+    merchant: Merchant,
+    body: str,
+    author_name: str = "",
+    locked: bool = False,
 ) -> Message:
     """The merchant answers through an integration: as a merchant user's reply, it stops the
-    7-day clock and hands the conversation back to support."""
+    7-day clock and hands the conversation back to support. ``locked``: as ``reply_post``'s."""
     if merchant.pk != conversation.merchant_id:
         raise PermissionDenied("not this merchant's conversation")
     body = body.strip()
     if not body:
         raise ValidationError(gettext("write a message"))
-    with transaction.atomic(savepoint=False):  # as reply_post
+    with transaction.atomic(savepoint=False), config.reuse():  # as reply_post
         message = services.message_add(
             conversation=conversation,
             author_type=AuthorType.MERCHANT,
@@ -391,6 +423,7 @@ def integration_reply_post(
             author_id=merchant.external_id,
             author_name=author_name.strip() or merchant.name,
             touch=True,
+            locked=locked,
         )
         webhooks.emit("message.created", conversation, webhooks.message_data(message))
         conversation.updated_at = message.created_at  # stored by message_add (touch)
@@ -482,6 +515,7 @@ def _status_set(
         acting_rule = rule or _RULE.get()
         by = _label(actor) or by or (f"rule:{acting_rule}"[:200] if acting_rule else "")
         services.conversation_set_status(conversation=conversation, status=status, by=by)
+        named: dict[str, Any] = {"rule": rule} if rule else {}
         _trail(
             conversation,
             actor,
@@ -489,7 +523,7 @@ def _status_set(
             automatic=automatic,
             before=before,
             after=status,
-            **({"rule": rule} if rule else {}),
+            **named,
         )
         webhooks.emit(
             "conversation.status_changed", conversation, {"status": {"from": before, "to": status}}

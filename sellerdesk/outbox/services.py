@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 
+from sellerdesk.core import rows
 from sellerdesk.outbox.models import OutboxItem, OutboxKind, OutboxStatus
 
 
@@ -25,10 +26,9 @@ def outbox_add(*, kind: str, key: str, payload: dict[str, Any], fresh_key: bool 
         raise RuntimeError("outbox_add must run inside the transaction of its change")
     if not fresh_key and OutboxItem.objects.filter(key=key[:200]).exists():
         return False
-    # A concurrent twin under the same key is dropped by the unique constraint.
-    OutboxItem.objects.bulk_create(
-        [OutboxItem(kind=kind, key=key[:200], payload=payload)], ignore_conflicts=True
-    )
+    # A concurrent twin under the same key is dropped by the unique constraint. The
+    # statement is built once (core.rows): a webhook event writes one per subscription.
+    rows.insert(OutboxItem(kind=kind, key=key[:200], payload=payload), ignore_conflicts=True)
     return True
 
 

@@ -177,3 +177,17 @@ class RuleRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule_id} on {self.conversation_id}"
+
+
+class ConfigGeneration(models.Model):
+    """One row whose ``value`` changes (by a random step) with every write to the tables the
+    write path keeps a per-process copy of: SLA policies, business hours and webhook
+    subscriptions (``sla.config``). Database triggers (migration ``sla.0003``) change it, so
+    an edit in the admin, a queryset ``update()``, raw SQL or another process is seen by every
+    process at its next read of this row. A random step rather than ``+ 1``: a change rolled
+    back in one process and another committed elsewhere never leave the same value."""
+
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return str(self.value)

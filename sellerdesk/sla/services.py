@@ -41,8 +41,9 @@ from sellerdesk.conversations.models import (
 )
 from sellerdesk.conversations.selectors import segment_countries
 from sellerdesk.outbox.services import email_enqueue
+from sellerdesk.sla import config
 from sellerdesk.sla.calendar import BusinessCalendar
-from sellerdesk.sla.models import BusinessHours, SlaBreach, SlaMetric, SlaPolicy
+from sellerdesk.sla.models import SlaBreach, SlaMetric, SlaPolicy
 
 _ALWAYS = BusinessCalendar.always()
 
@@ -51,7 +52,7 @@ def policy_for(conversation: Conversation) -> SlaPolicy | None:
     """The first active policy, by position, whose every condition the conversation meets."""
     if conversation.initiated_by != InitiatedBy.MERCHANT or conversation.spam:
         return None
-    for policy in SlaPolicy.objects.filter(active=True).order_by("position", "id"):
+    for policy in config.current().policies:
         if policy.kinds and conversation.kind not in policy.kinds:
             continue
         if policy.priorities and conversation.priority not in policy.priorities:
@@ -67,14 +68,10 @@ def policy_for(conversation: Conversation) -> SlaPolicy | None:
 
 
 def calendar_for(conversation: Conversation, policy: SlaPolicy) -> BusinessCalendar:
+    """The team's business hours, else the default ones (none: every hour counts)."""
     if not policy.business_hours:
         return _ALWAYS
-    hours = None
-    if conversation.team_id is not None:
-        hours = BusinessHours.objects.filter(team_id=conversation.team_id).first()
-    if hours is None:
-        hours = BusinessHours.objects.filter(team__isnull=True).order_by("id").first()
-    return hours.calendar() if hours is not None else _ALWAYS
+    return config.current().calendar(conversation.team_id) or _ALWAYS
 
 
 def _pending_stretches(
@@ -272,7 +269,7 @@ def due_soon_window() -> timedelta:
 def sla_refresh_many(rows: Sequence[Conversation]) -> None:
     """``sla_refresh`` for each row, after a batch change (``conversations.bulk``). Without an
     active policy it writes only where targets were stored before: one query tells."""
-    if SlaPolicy.objects.filter(active=True).exists():
+    if config.current().policies:
         for row in rows:
             sla_refresh(conversation=row)
         return

@@ -194,12 +194,15 @@ def message_post(
     idempotency_key: IdempotencyKey = None,
 ) -> HttpResponse:
     key = key_of(request)
-    conversation = selectors.conversation_get(key=key, pk=conversation_id, tags=False)
 
     def create() -> HttpResponse:
+        # Read (404 when the key may not see it) and locked in one statement, in the
+        # transaction that writes the message.
+        conversation = selectors.conversation_lock(key=key, pk=conversation_id)
         message = services.message_post(
             key=key,
             conversation=conversation,
+            locked=True,
             body=payload.body,
             public=payload.public,
             author_email=payload.author_email,

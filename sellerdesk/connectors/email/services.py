@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, QuerySet
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
@@ -43,8 +43,10 @@ from sellerdesk.conversations.models import (
     Kind,
     Message,
 )
+from sellerdesk.core import rows
 from sellerdesk.core.countries import country_from_address
 from sellerdesk.core.errors import ValidationError
+from sellerdesk.sla import config
 
 logger = logging.getLogger(__name__)
 
@@ -80,13 +82,15 @@ def inbound_receive(
 ) -> InboundEmail:
     """Store a mail as it arrived, before anything else is done with it."""
     with transaction.atomic():
-        return InboundEmail.objects.create(
-            raw=raw,
-            size=len(raw),
-            source=source,
-            mail_from=_clean(mail_from)[:320],
-            rcpt_to=[_clean(r)[:320] for r in rcpt_to],
-            received_at=received_at or timezone.now(),
+        return rows.insert(  # built once (core.rows), as the statements below
+            InboundEmail(
+                raw=raw,
+                size=len(raw),
+                source=source,
+                mail_from=_clean(mail_from)[:320],
+                rcpt_to=[_clean(r)[:320] for r in rcpt_to],
+                received_at=received_at or timezone.now(),
+            )
         )
 
 
@@ -137,13 +141,11 @@ def inbound_process(*, inbound: InboundEmail, raw: bytes | None = None) -> Inbou
         found = parsing.parse(raw)
         with transaction.atomic():
             # Only what processing reads: the other columns are written, not read.
-            row = (
-                InboundEmail.objects.select_for_update()
-                .only("state", "attempts", "mail_from", "rcpt_to", "received_at")
-                .get(pk=inbound.pk)
-            )
+            row = _inbound_locked(inbound.pk)
             if row.state != InboundState.PROCESSED:
-                _process(row, found)
+                # The SLA refresh and the webhook events read the configuration once.
+                with config.reuse():
+                    _process(row, found)
         return row
     except Exception as error:  # whatever failed, the mail is kept and shown to admins
         text = f"{type(error).__name__}: {error}"[:5000]
@@ -159,6 +161,23 @@ def inbound_process(*, inbound: InboundEmail, raw: bytes | None = None) -> Inbou
             logger.warning("inbound e-mail %s quarantined: %s", inbound.pk, text)
             rows.update(attempts=F("attempts") + 1, state=InboundState.QUARANTINED, **fields)
     return InboundEmail.objects.defer("raw").get(pk=inbound.pk)
+
+
+_INBOUND = rows.reader(InboundEmail, ("state", "attempts", "mail_from", "rcpt_to", "received_at"))
+
+
+def _inbound_locked(pk: int) -> InboundEmail:
+    """The inbound row, locked, with only what processing reads."""
+    table = connection.ops.quote_name(InboundEmail._meta.db_table)
+    found = rows.fetch(
+        f"SELECT {_INBOUND.columns('i')} FROM {table} i WHERE i.id = %s"  # noqa: S608 - model names
+        + rows.for_update(),
+        [pk],
+    )
+    if found is None:
+        raise InboundEmail.DoesNotExist(f"no inbound e-mail {pk}")
+    row: InboundEmail = _INBOUND.build(found)
+    return row
 
 
 def _summary(mail: ParsedMail) -> dict[str, str]:
@@ -189,11 +208,12 @@ def _process(row: InboundEmail, mail: ParsedMail) -> None:
     row.processed_at = timezone.now()
     row.conversation = outcome.conversation
     row.message = outcome.message
-    row.save(
-        update_fields=[
+    rows.update(
+        row,
+        [
             *_summary(mail), "state", "error", "note", "attempts", "processed_at",
             "conversation", "message",
-        ]
+        ],
     )  # fmt: skip
 
 
@@ -204,11 +224,7 @@ def _thread_and_store(row: InboundEmail, mail: ParsedMail) -> _Outcome:
     wanted = list(
         dict.fromkeys([*([mail.message_id] if mail.message_id else []), *mail.thread_ids])
     )
-    known = (
-        list(MessageIdRef.objects.filter(mail_id__in=wanted).select_related("conversation"))
-        if wanted
-        else []
-    )
+    known = threads.refs_for(wanted)
     # Whoever claimed this Message-ID before: our own reply come back, or an earlier copy.
     same_id = [ref for ref in known if mail.message_id and ref.mail_id == mail.message_id]
     if any(ref.outbound for ref in same_id):
@@ -237,18 +253,21 @@ def _thread_and_store(row: InboundEmail, mail: ParsedMail) -> _Outcome:
     merchant = sender.merchant or _applicant(address, mail.from_name)
     if conversation is None:
         conversation, message = _open(merchant, mail, row, sender)
-        EmailThread.objects.create(
-            conversation=conversation,
-            token=threads.new_token(),
-            reply_address=address,
-            reply_name=sender.name[:200],
+        rows.insert(
+            EmailThread(
+                conversation=conversation,
+                token=threads.new_token(),
+                reply_address=address,
+                reply_name=sender.name[:200],
+            )
         )
     else:
         message = _merchant_message(conversation, mail, row, sender)
         # Replies go to whoever of the merchant wrote last.
-        if not EmailThread.objects.filter(pk=conversation.pk).update(
-            reply_address=address, reply_name=sender.name[:200]
-        ):
+        thread = EmailThread(
+            conversation_id=conversation.pk, reply_address=address, reply_name=sender.name[:200]
+        )
+        if not rows.update(thread, ["reply_address", "reply_name"]):
             EmailThread.objects.create(
                 conversation=conversation,
                 token=threads.new_token(),
@@ -355,27 +374,29 @@ def _open(
     merchant: Merchant, mail: ParsedMail, row: InboundEmail, sender: threads.Sender
 ) -> tuple[Conversation, Message]:
     body = _body(mail)
-    # Opened, then its first message added with its author in the same transaction (the
-    # caller's): what conversation_open(body=...) stores, without reading the message back
-    # and setting its author in two more statements.
-    conversation = conversation_services.conversation_open(
+    # Opened with its first message and its author, and the trail's time as its last change,
+    # in the conversation's own INSERT: nothing is read back or updated after. No savepoints:
+    # any failure rolls back the whole of the mail's processing (then quarantined or retried).
+    now = timezone.now()
+    conversation, message = conversation_services.conversation_start(
         merchant=merchant,
         channel=Channel.EMAIL,
         subject=threads.strip_token(mail.subject),
         kind=Kind.QUESTION,
         created_at=row.received_at,
-    )
-    message = conversation_services.message_add(
-        conversation=conversation,
-        author_type=AuthorType.MERCHANT,
         body=body.text,
+        author_type=AuthorType.MERCHANT,
         author_id=sender.address,
         author_name=_author_name(mail, sender),
-        created_at=row.received_at,
         author_user=sender.user,
+        updated_at=now,
+        savepoint=False,
     )
+    assert message is not None
     # The portal's opening, for a mail: the trail and the service-level targets.
-    workflow._trail(conversation, sender.user, ActivityVerb.OPENED, channel=Channel.EMAIL)
+    workflow._trail(
+        conversation, sender.user, ActivityVerb.OPENED, channel=Channel.EMAIL, at=now, touch=False
+    )
     workflow._sla(conversation)
     _store(conversation, message, body, mail, row)
     webhooks.emit("conversation.created", conversation)
@@ -395,6 +416,7 @@ def _merchant_message(
         created_at=max(row.received_at, conversation.created_at),
         author_user=sender.user,
         touch=True,  # the conversation's last change, in the message's own UPDATE
+        savepoint=False,  # as in _open
     )
     conversation.updated_at = message.created_at
     # As workflow.reply_post for a merchant (whose sender here may have no user): the answer
@@ -420,6 +442,7 @@ def _system_note(
         author_id=address[:200],
         author_name=f"{label} ({address or 'no sender'})"[:500],
         created_at=max(row.received_at, conversation.created_at),
+        savepoint=False,  # as in _open
     )
     _store(conversation, message, body, mail, row)
     return message
@@ -430,13 +453,15 @@ def _store(
 ) -> None:
     # The same writer of attachment rows and files as the desk and the portal.
     workflow._store_files(conversation, message, body.files)
-    EmailMessageInfo.objects.create(
-        message=message,
-        inbound=row,
-        from_address=mail.from_address,
-        quoted_from=body.quoted_from,
-        from_html=mail.from_html,
-        auto=mail.auto,
+    rows.insert(
+        EmailMessageInfo(
+            message=message,
+            inbound=row,
+            from_address=mail.from_address,
+            quoted_from=body.quoted_from,
+            from_html=mail.from_html,
+            auto=mail.auto,
+        )
     )
 
 
@@ -444,14 +469,12 @@ def _record(mail: ParsedMail, conversation: Conversation, message: Message) -> N
     """Remember the mail's Message-ID, so that replies to it thread here."""
     if not mail.message_id:
         return
-    MessageIdRef.objects.bulk_create(
-        [
-            MessageIdRef(
-                mail_id=mail.message_id,
-                merchant_id=conversation.merchant_id,
-                conversation=conversation,
-                message=message,
-            )
-        ],
+    rows.insert(
+        MessageIdRef(
+            mail_id=mail.message_id,
+            merchant_id=conversation.merchant_id,
+            conversation=conversation,
+            message=message,
+        ),
         ignore_conflicts=True,
     )

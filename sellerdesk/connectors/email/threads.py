@@ -14,11 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import connection
 
 from sellerdesk.accounts.models import Merchant, Role, User
 from sellerdesk.connectors.email.models import EmailThread, MessageIdRef
 from sellerdesk.connectors.email.parsing import ParsedMail
 from sellerdesk.conversations.models import Conversation
+from sellerdesk.core import rows
 
 _TOKEN_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # noqa: S105 - an alphabet, not a secret
 TOKEN_LENGTH = 10
@@ -67,13 +69,67 @@ def potential_merchant_id(address: str) -> str:
     return f"email:{address}"[:200]
 
 
-def sender_of(address: str, name: str) -> Sender:
-    address = address.strip().lower()
-    user = (
-        User.objects.filter(email=address, role=Role.MERCHANT).select_related("merchant").first()
-        if address
+_USER = rows.reader(User)
+_MERCHANT = rows.reader(Merchant)
+_sender_sql: dict[str, str] = {}
+
+
+def _merchant_user(address: str) -> User | None:
+    """The merchant user with this address, with their merchant (one statement, built once:
+    every mail asks)."""
+    sql = _sender_sql.get(connection.vendor)
+    if sql is None:
+        qn = connection.ops.quote_name
+        sql = _sender_sql[connection.vendor] = (
+            f"SELECT {_USER.columns('u')}, {_MERCHANT.columns('m')} "  # noqa: S608 - model names
+            f"FROM {qn(User._meta.db_table)} u LEFT JOIN {qn(Merchant._meta.db_table)} m "
+            "ON m.id = u.merchant_id WHERE u.email = %s AND u.role = %s ORDER BY u.id"
+        )
+    found = rows.fetch(sql, [address, Role.MERCHANT.value])
+    if found is None:
+        return None
+    user: User = _USER.build(found[: len(_USER)])
+    user.merchant = (
+        _MERCHANT.build(found[len(_USER) : len(_USER) + len(_MERCHANT)])
+        if user.merchant_id is not None
         else None
     )
+    return user
+
+
+_REF = rows.reader(MessageIdRef)
+_CONVERSATION = rows.reader(Conversation)
+
+
+def refs_for(mail_ids: list[str]) -> list[MessageIdRef]:
+    """The stored Message-IDs among ``mail_ids``, of every merchant, each with its
+    conversation: one statement (built once per number of ids), as every mail asks."""
+    if not mail_ids:
+        return []
+    key = f"refs:{connection.vendor}:{len(mail_ids)}"
+    sql = _sender_sql.get(key)
+    if sql is None:
+        qn = connection.ops.quote_name
+        sql = _sender_sql[key] = (
+            f"SELECT {_REF.columns('r')}, {_CONVERSATION.columns('c')} "  # noqa: S608 - model names
+            f"FROM {qn(MessageIdRef._meta.db_table)} r "
+            f"JOIN {qn(Conversation._meta.db_table)} c ON c.id = r.conversation_id "
+            f"WHERE r.mail_id IN ({', '.join(['%s'] * len(mail_ids))})"
+        )
+    width = len(_REF)
+    found = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, mail_ids)
+        for values in cursor.fetchall():
+            ref: MessageIdRef = _REF.build(values[:width])
+            ref.conversation = _CONVERSATION.build(values[width:])
+            found.append(ref)
+    return found
+
+
+def sender_of(address: str, name: str) -> Sender:
+    address = address.strip().lower()
+    user = _merchant_user(address) if address else None
     if user is not None:
         return Sender(address, name, user, user.merchant)
     merchant = (

@@ -1,0 +1,170 @@
+"""Rows read and written by statements built once per process, for the few statements every
+message runs (the API's post, a mail, a chat line).
+
+Django's ORM compiles each statement anew — for a 40-column row, most of a request's CPU —
+while these statements never change. The helpers here build the SQL text once (per model and
+database vendor), send each value through its field exactly as the ORM does on the way in
+(``get_db_prep_save``) and out (the backend's and the field's converters), and give back
+model instances as the ORM would. No signals are sent: sellerdesk connects none to these
+models (saving through them is the same rows, the same constraints, the same triggers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from django.db import connection
+from django.db.models import Field, Model
+
+M = TypeVar("M", bound=Model)
+Converter = Callable[[Any, Any, Any], Any]
+
+
+def _qn(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+class Reader:
+    """Reads ``model`` rows: ``columns(alias)`` is the SELECT list, ``build(values)`` makes
+    the instance from that many values of a row. ``only``: those fields (and the primary
+    key) alone, the others deferred, as ``QuerySet.only``."""
+
+    def __init__(self, model: type[M], only: Sequence[str] = ()) -> None:
+        self.model = model
+        self.fields: list[Field[Any, Any]] = [
+            f
+            for f in model._meta.concrete_fields
+            if not only or f.primary_key or f.name in only or f.attname in only
+        ]
+        self.names = [f.attname for f in self.fields]
+        self._converters: dict[str, list[tuple[int, list[Converter], Any]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def columns(self, alias: str) -> str:
+        return ", ".join(f"{alias}.{_qn(f.column)}" for f in self.fields)
+
+    def _for(self) -> list[tuple[int, list[Converter], Any]]:
+        vendor = connection.vendor
+        found = self._converters.get(vendor)
+        if found is None:
+            found = []
+            table = self.model._meta.db_table
+            for i, field in enumerate(self.fields):
+                expression = field.get_col(table)
+                converters = connection.ops.get_db_converters(
+                    expression
+                ) + expression.get_db_converters(connection)
+                if converters:
+                    found.append((i, converters, expression))
+            self._converters[vendor] = found
+        return found
+
+    def build(self, values: Sequence[Any]) -> Any:
+        row = list(values)
+        for i, converters, expression in self._for():
+            value = row[i]
+            for converter in converters:
+                value = converter(value, expression, connection)
+            row[i] = value
+        return self.model.from_db(connection.alias, self.names, row)
+
+
+_readers: dict[tuple[type[Model], tuple[str, ...]], Reader] = {}
+
+
+def reader(model: type[Model], only: Sequence[str] = ()) -> Reader:
+    key = (model, tuple(only))
+    found = _readers.get(key)
+    if found is None:
+        found = _readers[key] = Reader(model, only)
+    return found
+
+
+def for_update() -> str:
+    """`` FOR UPDATE`` where the database locks rows (PostgreSQL), else nothing (SQLite's
+    transactions here take the write lock at BEGIN)."""
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
+def fetch(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+_inserts: dict[tuple[type[Model], str, bool], tuple[str, list[Field[Any, Any]], bool]] = {}
+
+
+def insert(obj: M, *, ignore_conflicts: bool = False) -> M:
+    """INSERT ``obj`` as ``obj.save()`` would (a new row, its primary key set on it); with
+    ``ignore_conflicts`` as ``bulk_create(ignore_conflicts=True)`` (a row a unique constraint
+    refuses is dropped: a database-made primary key is then None)."""
+    model = type(obj)
+    key = (model, connection.vendor, ignore_conflicts)
+    prepared = _inserts.get(key)
+    if prepared is None:
+        meta = model._meta
+        # The primary key is the database's unless it is a field of its own (a one-to-one).
+        auto = meta.auto_field
+        fields = [f for f in meta.concrete_fields if f is not auto]
+        returning = auto is not None and bool(connection.features.can_return_columns_from_insert)
+        from django.db.models.constants import OnConflict
+
+        conflict = OnConflict.IGNORE if ignore_conflicts else None
+        head = connection.ops.insert_statement(on_conflict=conflict)
+        sql = (
+            f"{head} {_qn(meta.db_table)} ({', '.join(_qn(f.column) for f in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))})"
+        )
+        suffix = connection.ops.on_conflict_suffix_sql(fields, conflict, None, None)
+        if suffix:
+            sql += " " + suffix
+        if returning and auto is not None:
+            sql += f" RETURNING {_qn(auto.column)}"
+        prepared = _inserts[key] = (sql, fields, returning)
+    sql, fields, returning = prepared
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if returning:
+            row = cursor.fetchone()
+            obj.pk = row[0] if row else None
+        elif model._meta.auto_field is not None:
+            obj.pk = cursor.lastrowid if cursor.rowcount else None
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    return obj
+
+
+_updates: dict[tuple[type[Model], str, tuple[str, ...]], tuple[str, list[Field[Any, Any]]]] = {}
+
+
+def update(obj: Model, fields: Sequence[str]) -> int:
+    """``obj.save(update_fields=fields)``; returns the number of rows changed (0: there is
+    no such row, and nothing is inserted)."""
+    model = type(obj)
+    key = (model, connection.vendor, tuple(fields))
+    prepared = _updates.get(key)
+    if prepared is None:
+        meta = model._meta
+        columns: list[Field[Any, Any]] = []
+        for name in fields:
+            field = meta.get_field(name)
+            assert isinstance(field, Field)
+            columns.append(field)
+        assert meta.pk is not None
+        assignments = ", ".join(f"{_qn(f.column)} = %s" for f in columns)
+        sql = (
+            f"UPDATE {_qn(meta.db_table)} SET {assignments} "  # noqa: S608 - names from the model
+            f"WHERE {_qn(meta.pk.column)} = %s"
+        )
+        prepared = _updates[key] = (sql, columns)
+    sql, targets = prepared
+    params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in targets]
+    params.append(obj.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
