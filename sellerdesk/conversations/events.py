@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from asgiref.sync import async_to_sync
@@ -92,11 +93,27 @@ def publish_on_commit(
 ) -> None:
     """Send ``payload`` to the sockets that may see it, once the current transaction commits
     (at once outside one). A rolled-back change publishes nothing."""
-    groups = [DESK_GROUP]
-    if audience == "everyone":
-        groups.append(merchant_group(conversation.merchant_id))
+    groups = _groups(conversation, audience)
     message = {"type": HANDLER, "event": payload}
     transaction.on_commit(lambda: _send(groups, message))
+
+
+def _groups(conversation: Conversation, audience: Audience) -> list[str]:
+    if audience == "everyone":
+        return [DESK_GROUP, merchant_group(conversation.merchant_id)]
+    return [DESK_GROUP]
+
+
+def publish_many(items: Sequence[tuple[Conversation, dict[str, Any], Audience]]) -> None:
+    """``publish_on_commit`` for many events (conversation, payload, audience), in order, with
+    one hand-over to the layer after the commit (a batch's: ``conversations.bulk``)."""
+    if not items:
+        return
+    sends = [
+        (_groups(conversation, audience), {"type": HANDLER, "event": payload})
+        for conversation, payload, audience in items
+    ]
+    transaction.on_commit(lambda: _send_many(sends))
 
 
 def publish_message(*, message: Message, conversation: Conversation) -> None:
@@ -117,27 +134,34 @@ def publish_conversation(*, conversation: Conversation, change: str, audience: A
 
 
 def _send(groups: list[str], message: dict[str, Any]) -> None:
-    """Hand the message to the channel layer. A layer that fails (Redis down) costs the live
-    update, never the committed change: clients catch up from the database."""
+    _send_many([(groups, message)])
+
+
+def _send_many(sends: list[tuple[list[str], dict[str, Any]]]) -> None:
+    """Hand the messages to the channel layer, in order. A layer that fails (Redis down)
+    costs the live update, never the committed change: clients catch up from the database."""
     layer = get_channel_layer()
     if layer is None:
         return
-    if isinstance(layer, InMemoryChannelLayer) and not any(g in layer.groups for g in groups):
+    if isinstance(layer, InMemoryChannelLayer):
         # The in-memory layer reaches this process's sockets only, and none listens (the
         # mail receiver, the worker, a command): nothing to deliver, and handing it over would
         # cost an event loop in a new thread for each event.
-        return
+        sends = [(g, m) for g, m in sends if any(group in layer.groups for group in g)]
+        if not sends:
+            return
+    groups = sorted({group for g, _ in sends for group in g})
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         loop = None
     try:
         if loop is None:
-            async_to_sync(_group_send)(layer, groups, message)
+            async_to_sync(_group_send)(layer, sends)
         else:
             # Committed inside a running event loop's thread (an async caller that is allowed
             # to use the ORM): send from the loop instead of blocking it.
-            task = loop.create_task(_group_send(layer, groups, message))
+            task = loop.create_task(_group_send(layer, sends))
             _PENDING.add(task)
             task.add_done_callback(_PENDING.discard)
     except Exception:
@@ -147,6 +171,7 @@ def _send(groups: list[str], message: dict[str, Any]) -> None:
 _PENDING: set[asyncio.Task[None]] = set()
 
 
-async def _group_send(layer: Any, groups: list[str], message: dict[str, Any]) -> None:
-    for group in groups:
-        await layer.group_send(group, message)
+async def _group_send(layer: Any, sends: list[tuple[list[str], dict[str, Any]]]) -> None:
+    for groups, message in sends:
+        for group in groups:
+            await layer.group_send(group, message)
