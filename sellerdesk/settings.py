@@ -192,7 +192,10 @@ CHANNEL_LAYERS = {
             },
         }
         if REDIS_URL
-        else {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
+        else {
+            "BACKEND": "sellerdesk.connectors.chat.layers.SweepingInMemoryChannelLayer",
+            "CONFIG": {"capacity": 1000},
+        }
     )
 }
 #: The largest websocket frame the chat accepts, in bytes (larger: closed with 1009).
