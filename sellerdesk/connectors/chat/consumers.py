@@ -401,6 +401,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await self._send(event)
 
+    async def chat_events(self, message: dict[str, Any]) -> None:
+        """A batch's events for this socket's group (``events.publish_many``), in order."""
+        for event in message["events"]:
+            await self.chat_event({"event": event})
+
     async def chat_signout(self, message: dict[str, Any]) -> None:
         """The socket's session signed out: the socket goes with it."""
         if self.user is None or self.closing:
@@ -545,7 +550,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
 #: What ``dispatch`` hands over without Channels' hop: a client's frame, and the channel
 #: layer's events (``chat_event`` and its siblings).
 _UNHOPPED = frozenset(
-    {"websocket.receive", events.HANDLER, events.SIGN_OUT_HANDLER, "chat.typing", "chat.viewing"}
+    {
+        "websocket.receive",
+        events.HANDLER,
+        events.MANY_HANDLER,
+        events.SIGN_OUT_HANDLER,
+        "chat.typing",
+        "chat.viewing",
+    }
 )
 
 
