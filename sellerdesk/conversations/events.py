@@ -179,15 +179,20 @@ def _send_many(sends: list[tuple[list[str], dict[str, Any]]], *, together: bool 
 
 
 _PENDING: set[asyncio.Task[None]] = set()
+#: Group sends of one batch under way at once.
+SENDS_AT_ONCE = 8
 
 
 async def _group_send(
     layer: Any, sends: list[tuple[list[str], dict[str, Any]]], together: bool = False
 ) -> None:
     if together:
-        await asyncio.gather(
-            *(layer.group_send(group, message) for groups, message in sends for group in groups)
-        )
+        # A few at a time: the layer's connection pool (Redis) is bounded.
+        pairs = [(group, message) for groups, message in sends for group in groups]
+        for start in range(0, len(pairs), SENDS_AT_ONCE):
+            await asyncio.gather(
+                *(layer.group_send(g, m) for g, m in pairs[start : start + SENDS_AT_ONCE])
+            )
         return
     for groups, message in sends:
         for group in groups:
