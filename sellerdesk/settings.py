@@ -192,7 +192,10 @@ CHANNEL_LAYERS = {
             },
         }
         if REDIS_URL
-        else {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
+        else {
+            "BACKEND": "sellerdesk.connectors.chat.layers.SweepingInMemoryChannelLayer",
+            "CONFIG": {"capacity": 1000},
+        }
     )
 }
 #: The largest websocket frame the chat accepts, in bytes (larger: closed with 1009).
@@ -202,6 +205,14 @@ SELLERDESK_CHAT_MAX_FRAME_BYTES = int(os.environ.get("SELLERDESK_CHAT_MAX_FRAME_
 #: more than a burst's worth while refused is closed (1008).
 SELLERDESK_CHAT_FRAMES_PER_SECOND = float(os.environ.get("SELLERDESK_CHAT_FRAMES_PER_SECOND", "20"))
 SELLERDESK_CHAT_FRAME_BURST = int(os.environ.get("SELLERDESK_CHAT_FRAME_BURST", "40"))
+#: Group commit: each server process stores the chat messages that arrive within
+#: ``..._BATCH_WINDOW_MS`` (up to ``..._BATCH_MAX``) in one transaction, with at most
+#: ``..._BATCH_IN_FLIGHT`` such transactions at once (``connectors.chat.writer``). Off: each
+#: message is its own transaction, as the portal's form stores it.
+SELLERDESK_CHAT_GROUP_COMMIT = _env_bool("SELLERDESK_CHAT_GROUP_COMMIT", default=True)
+SELLERDESK_CHAT_BATCH_WINDOW_MS = float(os.environ.get("SELLERDESK_CHAT_BATCH_WINDOW_MS", "2"))
+SELLERDESK_CHAT_BATCH_MAX = int(os.environ.get("SELLERDESK_CHAT_BATCH_MAX", "200"))
+SELLERDESK_CHAT_BATCH_IN_FLIGHT = int(os.environ.get("SELLERDESK_CHAT_BATCH_IN_FLIGHT", "2"))
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from asgiref.sync import async_to_sync
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 DESK_GROUP = "desk"
 #: The Channels handler name a group message is delivered to (``ChatConsumer.chat_event``).
 HANDLER = "chat.event"
+
+#: The handler of a batch's events to one group, in order (``ChatConsumer.chat_events``).
+MANY_HANDLER = "chat.events"
 
 #: The handler that closes a socket whose session ended (``ChatConsumer.chat_signout``).
 SIGN_OUT_HANDLER = "chat.signout"
@@ -92,11 +96,33 @@ def publish_on_commit(
 ) -> None:
     """Send ``payload`` to the sockets that may see it, once the current transaction commits
     (at once outside one). A rolled-back change publishes nothing."""
-    groups = [DESK_GROUP]
-    if audience == "everyone":
-        groups.append(merchant_group(conversation.merchant_id))
+    groups = _groups(conversation, audience)
     message = {"type": HANDLER, "event": payload}
     transaction.on_commit(lambda: _send(groups, message))
+
+
+def _groups(conversation: Conversation, audience: Audience) -> list[str]:
+    if audience == "everyone":
+        return [DESK_GROUP, merchant_group(conversation.merchant_id)]
+    return [DESK_GROUP]
+
+
+def publish_many(items: Sequence[tuple[Conversation, dict[str, Any], Audience]]) -> None:
+    """``publish_on_commit`` for many events (conversation, payload, audience) at once: after
+    the commit each group gets one layer message carrying its events in order
+    (``MANY_HANDLER``), so a batch costs a send per group, not per event per group (with
+    Redis, each send is a few round trips)."""
+    if not items:
+        return
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for conversation, payload, audience in items:
+        for group in _groups(conversation, audience):
+            by_group.setdefault(group, []).append(payload)
+    sends = [
+        ([group], {"type": MANY_HANDLER, "events": payloads})
+        for group, payloads in by_group.items()
+    ]
+    transaction.on_commit(lambda: _send_many(sends, together=True))
 
 
 def publish_message(*, message: Message, conversation: Conversation) -> None:
@@ -117,27 +143,35 @@ def publish_conversation(*, conversation: Conversation, change: str, audience: A
 
 
 def _send(groups: list[str], message: dict[str, Any]) -> None:
-    """Hand the message to the channel layer. A layer that fails (Redis down) costs the live
-    update, never the committed change: clients catch up from the database."""
+    _send_many([(groups, message)])
+
+
+def _send_many(sends: list[tuple[list[str], dict[str, Any]]], *, together: bool = False) -> None:
+    """Hand the messages to the channel layer, in order (``together``: each to its own
+    groups, all at once). A layer that fails (Redis down) costs the live update, never the
+    committed change: clients catch up from the database."""
     layer = get_channel_layer()
     if layer is None:
         return
-    if isinstance(layer, InMemoryChannelLayer) and not any(g in layer.groups for g in groups):
+    if isinstance(layer, InMemoryChannelLayer):
         # The in-memory layer reaches this process's sockets only, and none listens (the
         # mail receiver, the worker, a command): nothing to deliver, and handing it over would
         # cost an event loop in a new thread for each event.
-        return
+        sends = [(g, m) for g, m in sends if any(group in layer.groups for group in g)]
+        if not sends:
+            return
+    groups = sorted({group for g, _ in sends for group in g})
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         loop = None
     try:
         if loop is None:
-            async_to_sync(_group_send)(layer, groups, message)
+            async_to_sync(_group_send)(layer, sends, together)
         else:
             # Committed inside a running event loop's thread (an async caller that is allowed
             # to use the ORM): send from the loop instead of blocking it.
-            task = loop.create_task(_group_send(layer, groups, message))
+            task = loop.create_task(_group_send(layer, sends, together))
             _PENDING.add(task)
             task.add_done_callback(_PENDING.discard)
     except Exception:
@@ -145,8 +179,21 @@ def _send(groups: list[str], message: dict[str, Any]) -> None:
 
 
 _PENDING: set[asyncio.Task[None]] = set()
+#: Group sends of one batch under way at once.
+SENDS_AT_ONCE = 8
 
 
-async def _group_send(layer: Any, groups: list[str], message: dict[str, Any]) -> None:
-    for group in groups:
-        await layer.group_send(group, message)
+async def _group_send(
+    layer: Any, sends: list[tuple[list[str], dict[str, Any]]], together: bool = False
+) -> None:
+    if together:
+        # A few at a time: the layer's connection pool (Redis) is bounded.
+        pairs = [(group, message) for groups, message in sends for group in groups]
+        for start in range(0, len(pairs), SENDS_AT_ONCE):
+            await asyncio.gather(
+                *(layer.group_send(g, m) for g, m in pairs[start : start + SENDS_AT_ONCE])
+            )
+        return
+    for groups, message in sends:
+        for group in groups:
+            await layer.group_send(group, message)

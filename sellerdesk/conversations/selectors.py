@@ -47,6 +47,20 @@ def _visible(user: User) -> QuerySet[Conversation]:
     return Conversation.objects.none()
 
 
+def conversation_visible_to(user: User, conversation: Conversation) -> bool:
+    """Whether ``user`` may see ``conversation``, already read: the rule of ``_visible``, for
+    a row read some other way (the chat's batches read theirs locked, all at once)."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_agent:
+        return True
+    return (
+        user.role == Role.MERCHANT
+        and user.merchant_id is not None
+        and conversation.merchant_id == user.merchant_id
+    )
+
+
 def conversation_get(*, user: User, pk: int | str) -> Conversation:
     """The conversation if the person may see it, else 404."""
     key = parse_id(pk)
