@@ -441,6 +441,7 @@ def _reply_add(batch: _Batch, row: Conversation, reply: ChatReply) -> Message:
             raise workflow.PermissionDenied("not this merchant's conversation")
         if not reply.public:
             raise workflow.PermissionDenied("merchants write public replies only")
+        workflow._check_merchant_text(body)
         author_type = AuthorType.MERCHANT
     else:
         workflow._require_staff(author)
