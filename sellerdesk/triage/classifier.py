@@ -273,6 +273,30 @@ def none_floor(
     return best
 
 
+def kmeans(X: np.ndarray, k: int, *, iterations: int = 25, seed: int = 7) -> np.ndarray:
+    """k-means++ on unit vectors (cosine), deterministic for a seed; returns assignments."""
+    rng = np.random.default_rng(seed)
+    centers = [X[rng.integers(len(X))]]
+    for _ in range(1, k):
+        d = 1.0 - np.max(X @ np.stack(centers).T, axis=1)
+        d = np.clip(d, 0, None) ** 2
+        total = d.sum()
+        centers.append(X[rng.choice(len(X), p=d / total)] if total > 0 else X[rng.integers(len(X))])
+    C = np.stack(centers)
+    assign = np.zeros(len(X), dtype=int)
+    for _ in range(iterations):
+        new = (X @ C.T).argmax(axis=1)
+        if _ > 0 and np.array_equal(new, assign):
+            break
+        assign = new
+        for j in range(k):
+            members = X[assign == j]
+            if len(members):
+                c = members.mean(axis=0)
+                C[j] = c / (np.linalg.norm(c) or 1.0)
+    return assign
+
+
 def one_hot(values: Sequence[str], labels: Sequence[str]) -> np.ndarray:
     index = {name: i for i, name in enumerate(labels)}
     Y = np.zeros((len(values), len(labels)), dtype=np.float32)

@@ -23,7 +23,7 @@ from sellerdesk.conversations.models import (
 )
 from sellerdesk.conversations.selectors import segment_countries
 from sellerdesk.core.text import parse_id
-from sellerdesk.triage import engine
+from sellerdesk.triage import classifier, engine
 from sellerdesk.triage.embedding import embedder_name
 from sellerdesk.triage.models import Embedding, Field, Run, State, Suggestion, TagSetting
 
@@ -142,30 +142,6 @@ class Discovery:
     clusters: list[Cluster]
 
 
-def _kmeans(X: np.ndarray, k: int, *, iterations: int = 25, seed: int = 7) -> np.ndarray:
-    """k-means++ on unit vectors (cosine), deterministic for a seed; returns assignments."""
-    rng = np.random.default_rng(seed)
-    centers = [X[rng.integers(len(X))]]
-    for _ in range(1, k):
-        d = 1.0 - np.max(X @ np.stack(centers).T, axis=1)
-        d = np.clip(d, 0, None) ** 2
-        total = d.sum()
-        centers.append(X[rng.choice(len(X), p=d / total)] if total > 0 else X[rng.integers(len(X))])
-    C = np.stack(centers)
-    assign = np.zeros(len(X), dtype=int)
-    for _ in range(iterations):
-        new = (X @ C.T).argmax(axis=1)
-        if _ > 0 and np.array_equal(new, assign):
-            break
-        assign = new
-        for j in range(k):
-            members = X[assign == j]
-            if len(members):
-                c = members.mean(axis=0)
-                C[j] = c / (np.linalg.norm(c) or 1.0)
-    return assign
-
-
 def _untagged(start: datetime, end: datetime, segment: str) -> Any:
     rows = Conversation.objects.filter(
         created_at__gte=start,
@@ -215,7 +191,7 @@ def discover(
     if model is not None and len(X[0]) == model.dim:
         X = engine.loaded(model).centering.transform(X)
     k = max(1, min(clusters, len(have) // 3 or 1))
-    assign = _kmeans(X, k)
+    assign = classifier.kmeans(X, k)
     chosen: list[tuple[int, list[int]]] = []
     for j in range(k):
         members = np.flatnonzero(assign == j)

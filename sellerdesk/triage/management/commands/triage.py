@@ -117,6 +117,9 @@ class Command(BaseCommand):
     def _print(self, report: dict[str, Any]) -> None:
         w = self.stdout.write
         w(f"held-out conversations: {report['rows']}")
+        if report.get("figures"):
+            # Thresholds are chosen on these rows; the figures are not read where chosen.
+            w(f"figures: {report['figures']}; thresholds: chosen on all of them")
         w(f"{'tag':<32} {'P':>6} {'R':>6} {'F1':>6} {'thresh':>7} {'support':>8}")
         for name, fig in sorted(report["tags"].items()):
             w(
