@@ -237,3 +237,24 @@ def test_parse_instant_takes_a_timestamp_as_it_is():
 def test_parse_instant_refuses_what_is_neither_a_date_nor_a_timestamp(value):
     with pytest.raises(TimestampError):
         parse_instant(value, ZoneInfo("UTC"))
+
+
+def test_what_the_benchmark_reads_without_django_imports_without_settings():
+    """The benchmark's DuckDB cross-check builds report parameters in a process that never
+    configures Django: the modules it reads must not touch the settings on import."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [
+            sys.executable, "-c",
+            "import sys; sys.path.insert(0, 'bench'); import duckdb_report; "
+            "import sellerdesk.core.countries, sellerdesk.core.timeutil",
+        ],
+        env=env, cwd=REPO, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
