@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -145,15 +145,7 @@ def _refresh_resolutions(rows: Sequence[Conversation]) -> None:
         row.status_changed_at = max((c.at for c in changes), default=None)
         row.resolved_at = open_ended.started_at if open_ended else None
         row.resolution_seconds = facts.seconds_between(row.created_at, row.resolved_at)
-        stretches += [
-            ResolutionStretch(
-                conversation=row,
-                started_at=s.started_at,
-                ended_at=s.ended_at,
-                started_seconds=(s.started_at - row.created_at).total_seconds(),
-            )
-            for s in spans
-        ]
+        stretches += _stretch_rows(row, spans)
     ResolutionStretch.objects.filter(conversation_id__in=[row.pk for row in rows]).delete()
     ResolutionStretch.objects.bulk_create(stretches, batch_size=CHUNK)
 
@@ -611,15 +603,7 @@ def _write(batch: _Batch) -> None:
         stretches = []
         for pk, log in batch.logs.items():
             row = batch.touched[pk]
-            stretches += [
-                ResolutionStretch(
-                    conversation=row,
-                    started_at=s.started_at,
-                    ended_at=s.ended_at,
-                    started_seconds=(s.started_at - row.created_at).total_seconds(),
-                )
-                for s in facts.resolution_stretches(log)[1]
-            ]
+            stretches += _stretch_rows(row, facts.resolution_stretches(log)[1])
         ResolutionStretch.objects.bulk_create(stretches, batch_size=CHUNK)
     if batch.trail:
         Activity.objects.bulk_create(batch.trail, batch_size=CHUNK)
@@ -658,3 +642,16 @@ def _write(batch: _Batch) -> None:
             for row, item in batch.published
         ]
     )
+
+
+def _stretch_rows(row: Conversation, spans: Iterable[Any]) -> list[ResolutionStretch]:
+    """The resolution stretches of ``row`` as rows (``facts.resolution_stretches``' spans)."""
+    return [
+        ResolutionStretch(
+            conversation=row,
+            started_at=s.started_at,
+            ended_at=s.ended_at,
+            started_seconds=(s.started_at - row.created_at).total_seconds(),
+        )
+        for s in spans
+    ]

@@ -302,17 +302,24 @@ def _plain_messages(items: list[Any], created_at: datetime) -> list[MessageRecor
             or len(author_name) > _AUTHOR_NAME_MAX
         ):
             return None
-        try:
-            moment = parse_rfc3339(moment_text)
-        except TimestampError:
-            return None
-        if moment < created_at:
+        moment = _plain_moment(moment_text, created_at)
+        if moment is None:
             return None
         seen.add(message_id)
         records.append(
             MessageRecord(message_id, author_type, author_id, author_name, public, body, moment)
         )
     return records
+
+
+def _plain_moment(text: str, created_at: datetime) -> datetime | None:
+    """An event's valid timestamp, not before its conversation's, or None (the checked path
+    then says what is wrong with it)."""
+    try:
+        moment = parse_rfc3339(text)
+    except TimestampError:
+        return None
+    return None if moment < created_at else moment
 
 
 def _checked_messages(obj: dict[str, Any], created_at: datetime) -> list[MessageRecord]:
@@ -378,11 +385,8 @@ def _plain_status_changes(
             or len(by) > _BY_MAX
         ):
             return None
-        try:
-            moment = parse_rfc3339(moment_text)
-        except TimestampError:
-            return None
-        if moment < created_at:
+        moment = _plain_moment(moment_text, created_at)
+        if moment is None:
             return None
         records.append(StatusChangeRecord(status, moment, by, seq))
     return records
