@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,7 +33,7 @@ from django.utils.translation import gettext
 from sellerdesk.accounts.models import User
 from sellerdesk.api import webhooks
 from sellerdesk.api.models import WebhookSubscription
-from sellerdesk.conversations import events, facts, selectors
+from sellerdesk.conversations import events, facts, selectors, services
 from sellerdesk.conversations.models import (
     RESOLVED_STATUSES,
     Activity,
@@ -145,7 +145,7 @@ def _refresh_resolutions(rows: Sequence[Conversation]) -> None:
         row.status_changed_at = max((c.at for c in changes), default=None)
         row.resolved_at = open_ended.started_at if open_ended else None
         row.resolution_seconds = facts.seconds_between(row.created_at, row.resolved_at)
-        stretches += _stretch_rows(row, spans)
+        stretches += services.stretch_rows(row, spans)
     ResolutionStretch.objects.filter(conversation_id__in=[row.pk for row in rows]).delete()
     ResolutionStretch.objects.bulk_create(stretches, batch_size=CHUNK)
 
@@ -603,7 +603,7 @@ def _write(batch: _Batch) -> None:
         stretches = []
         for pk, log in batch.logs.items():
             row = batch.touched[pk]
-            stretches += _stretch_rows(row, facts.resolution_stretches(log)[1])
+            stretches += services.stretch_rows(row, facts.resolution_stretches(log)[1])
         ResolutionStretch.objects.bulk_create(stretches, batch_size=CHUNK)
     if batch.trail:
         Activity.objects.bulk_create(batch.trail, batch_size=CHUNK)
@@ -642,16 +642,3 @@ def _write(batch: _Batch) -> None:
             for row, item in batch.published
         ]
     )
-
-
-def _stretch_rows(row: Conversation, spans: Iterable[Any]) -> list[ResolutionStretch]:
-    """The resolution stretches of ``row`` as rows (``facts.resolution_stretches``' spans)."""
-    return [
-        ResolutionStretch(
-            conversation=row,
-            started_at=s.started_at,
-            ended_at=s.ended_at,
-            started_seconds=(s.started_at - row.created_at).total_seconds(),
-        )
-        for s in spans
-    ]

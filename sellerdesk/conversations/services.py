@@ -408,15 +408,20 @@ def _refresh_resolution(row: Conversation) -> None:
         ]
     )  # fmt: skip
     ResolutionStretch.objects.filter(conversation=row).delete()
-    ResolutionStretch.objects.bulk_create(
+    ResolutionStretch.objects.bulk_create(stretch_rows(row, stretches))
+
+
+def stretch_rows(row: Conversation, spans: Iterable[facts.Stretch]) -> list[ResolutionStretch]:
+    """A conversation's resolution stretches (``facts.resolution_stretches``) as rows."""
+    return [
         ResolutionStretch(
             conversation=row,
             started_at=s.started_at,
             ended_at=s.ended_at,
             started_seconds=(s.started_at - row.created_at).total_seconds(),
         )
-        for s in stretches
-    )
+        for s in spans
+    ]
 
 
 def conversation_set_tags(*, conversation: Conversation, names: Iterable[str]) -> list[Tag]:
