@@ -138,6 +138,9 @@ class _Query:
         #: With month cuts on PostgreSQL: where the period's own statements put each month's
         #: figures as well (``compute_report(months=...)``).
         self.months: dict[int, list[SegmentFigures]] | None = None
+        #: Set with months on PostgreSQL: the months' medians come from a statement of their
+        #: own (``monthly.monthly_percentiles``), not from the period's medians statement.
+        self.month_medians_apart = False
 
     def month_column(self) -> tuple[str, list[Any]]:
         """``, <month number> AS m`` for the population's SELECT (empty without month cuts).
@@ -266,6 +269,7 @@ def compute_report(
     using: str = "default",
     lists: bool = True,
     months: list[datetime] | None = None,
+    months_apart: bool = False,
 ) -> Report:
     """The report's figures for every segment, read in one snapshot of the database.
 
@@ -277,7 +281,12 @@ def compute_report(
     one as_of falls in, the counts and times a run over that month alone would give
     (``Report.months``), computed in the same snapshot (``reports.monthly``: on PostgreSQL
     by the period's own statements, grouped by month as well; on SQLite by three statements
-    more)."""
+    more).
+
+    ``months_apart`` (PostgreSQL, with ``months``): the months' medians by a statement of
+    their own, on a connection of its own beside the period's medians, rather than grouped
+    in the period's medians statement (``editions.MONTHS_APART``). Same figures; more work
+    in all but less on the longest connection."""
     connection = connections[using]
     clock = None
     if params.business_hours is not None:
@@ -290,6 +299,7 @@ def compute_report(
     figures = [SegmentFigures(s.name, s.entries) for s in params.config.segments]
     by_month: dict[int, list[SegmentFigures]] = {}
     monthly_steps: list[_Step] = []
+    month_query = query
     if months is not None:
         if clock is not None:
             raise ValueError("month by month is computed in calendar time only")
@@ -302,11 +312,19 @@ def compute_report(
         }
         if connection.vendor == "postgresql":
             # The period's own statements group by month as well: the counts and sums per
-            # (country, month) beside the per-country ones (``_main_figures``), the medians
-            # with GROUPING SETS ((), (month)) (``medians.percentile_medians``). No
-            # statement of its own: the population is read no more than for the engine.
+            # (country, month) beside the per-country ones (``_main_figures``), and the
+            # medians with GROUPING SETS ((), (month)) (``medians.percentile_medians``), so
+            # the population is read no more than for the engine. ``months_apart``: the
+            # months' medians by a statement of their own instead, on a connection of its
+            # own beside the period's medians (more work in all, less on the longest
+            # connection).
             query.month_cuts = list(months)
             query.months = by_month
+            if months_apart:
+                query.month_medians_apart = True
+                monthly_steps = [
+                    lambda cursor, _q, _f: monthly.monthly_percentiles(cursor, query, by_month)
+                ]
         else:
             month_query = _Query(
                 params, connection.vendor, connection.ops.adapt_datetimefield_value
@@ -316,7 +334,7 @@ def compute_report(
                 lambda cursor, _q, _f: monthly.monthly_sums(cursor, month_query, by_month),
                 lambda cursor, _q, _f: monthly.monthly_medians(cursor, month_query, by_month),
             ]
-    queries = [query, month_query] if monthly_steps else [query]
+    queries = [query, month_query] if month_query is not query else [query]
     # Every statement but the first (did anything change after as_of?) fills figures of its
     # own. Where the database lets several connections read one snapshot, they run side by
     # side, in groups: the medians (the one statement that cannot run in parallel inside
@@ -527,11 +545,24 @@ def _main_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> 
     # With month cuts (PostgreSQL): per (country, month), added up per segment and per
     # (segment, month) in one GROUP BY GROUPING SETS; integer sums, exact either way.
     by_month = query.month_cuts is not None and query.months is not None
-    key = "country, m" if by_month else "country"
-    per_part = [
-        f"SELECT {key}, {per_country} FROM {part} GROUP BY {key}"
-        for part in query.population_parts()
-    ]
+    if by_month:
+        # The month is a column of a small VALUES list joined on it, not the CASE itself:
+        # PostgreSQL cannot tell how few values an expression takes, and grouping by the
+        # CASE it expected a group per conversation (500,000 at 1M), so it sorted the
+        # population rather than hashing about 400 groups in its parallel workers. Every
+        # month number is in the list (none of the population is left out by the join).
+        numbers = ", ".join(f"({n})" for n in range(len(query.month_cuts or ()) - 1))
+        per_part = [
+            f"""SELECT {part}.country, mo.n AS m, {per_country}
+            FROM {part} JOIN (VALUES {numbers}) mo(n) ON mo.n = {part}.m
+            GROUP BY {part}.country, mo.n"""
+            for part in query.population_parts()
+        ]
+    else:
+        per_part = [
+            f"SELECT country, {per_country} FROM {part} GROUP BY country"
+            for part in query.population_parts()
+        ]
     cursor.execute(
         f"""{with_sql},
         bc AS ({" UNION ALL ".join(per_part)})
