@@ -81,25 +81,58 @@ def inbound_receive(
     received_at: datetime | None = None,
 ) -> InboundEmail:
     """Store a mail as it arrived, before anything else is done with it."""
-    with transaction.atomic():
-        return rows.insert(  # built once (core.rows), as the statements below
-            InboundEmail(
-                raw=raw,
-                size=len(raw),
-                source=source,
-                mail_from=_clean(mail_from)[:320],
-                rcpt_to=[_clean(r)[:320] for r in rcpt_to],
-                received_at=received_at or timezone.now(),
-            )
-        )
+    inbound, _ = rows.insert_committed(  # built once (core.rows), as the statements below
+        _arrived(raw, source, mail_from, rcpt_to, received_at), meanwhile=lambda: None
+    )
+    return inbound
+
+
+#: What reading a mail gave: the mail, or the error to quarantine it with.
+Parsed = ParsedMail | Exception
+
+
+def inbound_accept(
+    *, raw: bytes, source: str, mail_from: str = "", rcpt_to: Sequence[str] = ()
+) -> tuple[InboundEmail, Parsed]:
+    """Store a mail as it arrived (``inbound_receive``) and read it: the reading begins only
+    once the row and its commit are on their way to the database, and overlaps the commit's
+    flush to disk (``rows.insert_committed``). Returns once the mail is committed; raises,
+    with nothing stored, when it cannot be. Then ``inbound_process(parsed=...)``."""
+    return rows.insert_committed(
+        _arrived(raw, source, mail_from, rcpt_to, None), meanwhile=lambda: _parse(raw)
+    )
+
+
+def _arrived(
+    raw: bytes,
+    source: str,
+    mail_from: str,
+    rcpt_to: Sequence[str],
+    received_at: datetime | None,
+) -> InboundEmail:
+    return InboundEmail(
+        raw=raw,
+        size=len(raw),
+        source=source,
+        mail_from=_clean(mail_from)[:320],
+        rcpt_to=[_clean(r)[:320] for r in rcpt_to],
+        received_at=received_at or timezone.now(),
+    )
+
+
+def _parse(raw: bytes) -> Parsed:
+    try:
+        return parsing.parse(raw)
+    except Exception as error:  # quarantined by inbound_process, with this error
+        return error
 
 
 def inbound_deliver(
     *, raw: bytes, source: str, mail_from: str = "", rcpt_to: Sequence[str] = ()
 ) -> InboundEmail:
     """Store, then process: what the SMTP receiver and the IMAP fetcher call per mail."""
-    inbound = inbound_receive(raw=raw, source=source, mail_from=mail_from, rcpt_to=rcpt_to)
-    return inbound_process(inbound=inbound, raw=raw)
+    inbound, parsed = inbound_accept(raw=raw, source=source, mail_from=mail_from, rcpt_to=rcpt_to)
+    return inbound_process(inbound=inbound, raw=raw, parsed=parsed)
 
 
 def inbound_waiting(*, older_than: timedelta | None = None) -> QuerySet[InboundEmail]:
@@ -130,18 +163,27 @@ def _clean(value: str) -> str:
 # --- Processing --------------------------------------------------------------------------------
 
 
-def inbound_process(*, inbound: InboundEmail, raw: bytes | None = None) -> InboundEmail:
+def inbound_process(
+    *, inbound: InboundEmail, raw: bytes | None = None, parsed: Parsed | None = None
+) -> InboundEmail:
     """Parse, thread and store one received (or quarantined) mail. Never raises for the mail's
     sake: a mail that cannot be processed is quarantined with the error. ``raw``: the stored
-    bytes when the caller has them (saves reading them back)."""
+    bytes when the caller has them (saves reading them back); ``parsed``: what
+    ``inbound_accept`` read of them."""
     found: ParsedMail | None = None
     try:
-        if raw is None:
-            raw = bytes(InboundEmail.objects.values_list("raw", flat=True).get(pk=inbound.pk))
-        found = parsing.parse(raw)
+        if isinstance(parsed, Exception):
+            raise parsed
+        if parsed is not None:
+            found = parsed
+        else:
+            if raw is None:
+                raw = bytes(InboundEmail.objects.values_list("raw", flat=True).get(pk=inbound.pk))
+            found = parsing.parse(raw)
+        outermost = not connection.in_atomic_block
         with transaction.atomic():
             # Only what processing reads: the other columns are written, not read.
-            row = _inbound_locked(inbound.pk)
+            row = _inbound_locked(inbound.pk, lazy_commit=outermost)
             if row.state != InboundState.PROCESSED:
                 # The SLA refresh and the webhook events read the configuration once.
                 with config.reuse():
@@ -164,19 +206,34 @@ def inbound_process(*, inbound: InboundEmail, raw: bytes | None = None) -> Inbou
 
 
 _INBOUND = rows.reader(InboundEmail, ("state", "attempts", "mail_from", "rcpt_to", "received_at"))
+_locked_sql: dict[tuple[str, bool], str] = {}
 
 
-def _inbound_locked(pk: int) -> InboundEmail:
-    """The inbound row, locked, with only what processing reads."""
-    table = connection.ops.quote_name(InboundEmail._meta.db_table)
-    found = rows.fetch(
-        f"SELECT {_INBOUND.columns('i')} FROM {table} i WHERE i.id = %s"  # noqa: S608 - model names
-        + rows.for_update(),
-        [pk],
-    )
+def _inbound_locked(pk: int, *, lazy_commit: bool = False) -> InboundEmail:
+    """The inbound row, locked, with only what processing reads.
+
+    ``lazy_commit`` (PostgreSQL; call as the first statement of the processing transaction,
+    not inside a caller's): that transaction commits without waiting for its flush to disk
+    (``synchronous_commit`` off for it alone, set by this same statement). The raw mail was
+    committed durably before (``inbound_receive``); should the server stop before the flush,
+    the processing is undone whole, the mail is *received* again, and processed again
+    (``inbound_process_waiting``: the worker's ``email.retry``, ``smtpd`` at start). The next
+    durable commit on the server (the next mail's) flushes it anyway.
+    """
+    lazy = lazy_commit and connection.vendor == "postgresql"
+    key = (connection.vendor, lazy)
+    sql = _locked_sql.get(key)
+    if sql is None:
+        table = connection.ops.quote_name(InboundEmail._meta.db_table)
+        extra = ", set_config('synchronous_commit', 'off', true)" if lazy else ""
+        sql = _locked_sql[key] = (
+            f"SELECT {_INBOUND.columns('i')}{extra} FROM {table} i "  # noqa: S608 - model names
+            "WHERE i.id = %s" + rows.for_update()
+        )
+    found = rows.fetch(sql, [pk])
     if found is None:
         raise InboundEmail.DoesNotExist(f"no inbound e-mail {pk}")
-    row: InboundEmail = _INBOUND.build(found)
+    row: InboundEmail = _INBOUND.build(found[: len(_INBOUND)])
     return row
 
 
