@@ -90,6 +90,37 @@ def for_update() -> str:
     return " FOR UPDATE" if connection.features.has_select_for_update else ""
 
 
+class Unread:
+    """The type of ``UNREAD``: a value the caller has not read (None being a value read)."""
+
+
+UNREAD = Unread()
+
+
+def fetch_together(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+    """Each read statement's rows, in order. On PostgreSQL they go in one pipeline: one
+    round trip for all (and one more for psycopg's BEGIN when they open the transaction).
+    Each runs as it would alone, after the one before; an error of any is raised."""
+    if len(statements) < 2 or connection.vendor != "postgresql" or not _pipeline_supported():
+        found = []
+        for sql, params in statements:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                found.append(cursor.fetchall())
+        return found
+    connection.ensure_connection()
+    cursors = [connection.cursor() for _ in statements]
+    try:
+        with connection.wrap_database_errors:
+            with connection.connection.pipeline():
+                for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                    cursor.execute(sql, params)
+            return [cursor.fetchall() for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
 def fetch(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
