@@ -7,6 +7,8 @@ database vendor), send each value through its field exactly as the ORM does on t
 (``get_db_prep_save``) and out (the backend's and the field's converters), and give back
 model instances as the ORM would. No signals are sent: sellerdesk connects none to these
 models (saving through them is the same rows, the same constraints, the same triggers).
+On PostgreSQL, statements that need not wait for each other go in one pipeline, one round
+trip (``insert_committed``, ``fetch_together``).
 """
 
 from __future__ import annotations
@@ -193,7 +195,12 @@ def insert_committed(obj: M, *, meanwhile: Callable[[], T]) -> tuple[M, T]:
     transaction, as in tests) it runs after the commit. Either way nothing returns before
     the row is committed; an error storing it is raised (the row is then not stored).
     """
-    if connection.vendor != "postgresql" or connection.in_atomic_block or not _pipeline_supported():
+    if (
+        connection.vendor != "postgresql"
+        or connection.in_atomic_block
+        or not connection.get_autocommit()
+        or not _pipeline_supported()
+    ):
         with transaction.atomic():
             insert(obj)
         return obj, meanwhile()
