@@ -173,3 +173,34 @@ def test_the_stdlib_email_corpus_is_ingested_with_no_crash_and_no_loss(db, setti
 def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     return tmp_path
+
+
+def test_a_content_type_is_parsed_once_per_value_and_a_long_one_each_time():
+    raw = fixture("attachments.eml")
+    first = parsing.parse(raw)
+    before = parsing._kept_header.cache_info()
+    again = parsing.parse(raw)
+    after = parsing._kept_header.cache_info()
+    assert (again.text, again.subject) == (first.text, first.subject)
+    assert [(a.filename, a.content_type, a.data) for a in again.attachments] == [
+        (a.filename, a.content_type, a.data) for a in first.attachments
+    ]
+    assert after.misses == before.misses  # every header object of the second reading kept
+    assert after.hits > before.hits
+
+    name = "x" * 1200 + ".txt"
+    long_type = (
+        b"From: a@b.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; "
+        b'boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhi\r\n'
+        b'--b\r\nContent-Type: application/octet-stream; name="' + name.encode() + b'"\r\n'
+        b"Content-Disposition: attachment\r\n\r\ndata\r\n--b--\r\n"
+    )
+    size = parsing._kept_header.cache_info().currsize
+    mail = parsing.parse(long_type)
+    assert [(a.content_type, a.data) for a in mail.attachments] == [
+        ("application/octet-stream", b"data")
+    ]
+    assert mail.attachments[0].filename.startswith("xxxx")
+    assert mail.text == "hi"
+    kept = parsing._kept_header.cache_info().currsize - size
+    assert kept <= 2  # the short headers only (multipart/mixed, text/plain)

@@ -61,7 +61,7 @@ def test_a_mail_met_by_a_full_disk_waits_and_is_processed_when_there_is_room(ali
 def test_the_database_away_mid_processing_also_leaves_the_mail_to_be_tried_again(
     alice, monkeypatch
 ):
-    def away(row, mail):
+    def away(*_args):
         raise OperationalError("terminating connection due to administrator command")
 
     monkeypatch.setattr(services, "_process", away)

@@ -118,3 +118,22 @@ def test_without_the_generation_row_nothing_is_kept(django_assert_num_queries):
     config.current()
     with django_assert_num_queries(4):  # the generation, then the three tables afresh
         config.current()
+
+
+def test_a_generation_read_with_other_statements_is_used_without_reading_it_again(
+    django_assert_num_queries,
+):
+    first = config.current()  # the copy, as of now
+    sql, params = config.generation_statement()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    with django_assert_num_queries(0), config.reuse(generation_rows=rows):
+        assert config.current() is first
+        assert config.current() is first
+    policy = SlaPolicy.objects.create(name="P", first_response_minutes=60)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        moved = cursor.fetchall()
+    with config.reuse(generation_rows=moved):
+        assert [p.pk for p in config.current().policies] == [policy.pk]

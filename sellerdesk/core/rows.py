@@ -7,6 +7,8 @@ database vendor), send each value through its field exactly as the ORM does on t
 (``get_db_prep_save``) and out (the backend's and the field's converters), and give back
 model instances as the ORM would. No signals are sent: sellerdesk connects none to these
 models (saving through them is the same rows, the same constraints, the same triggers).
+On PostgreSQL, statements that need not wait for each other go in one pipeline, one round
+trip (``insert_committed``, ``fetch_together``).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Field, Model
 
 M = TypeVar("M", bound=Model)
+T = TypeVar("T")
 Converter = Callable[[Any, Any, Any], Any]
 
 
@@ -89,6 +92,37 @@ def for_update() -> str:
     return " FOR UPDATE" if connection.features.has_select_for_update else ""
 
 
+class Unread:
+    """The type of ``UNREAD``: a value the caller has not read (None being a value read)."""
+
+
+UNREAD = Unread()
+
+
+def fetch_together(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+    """Each read statement's rows, in order. On PostgreSQL they go in one pipeline: one
+    round trip for all (and one more for psycopg's BEGIN when they open the transaction).
+    Each runs as it would alone, after the one before; an error of any is raised."""
+    if len(statements) < 2 or connection.vendor != "postgresql" or not _pipeline_supported():
+        found = []
+        for sql, params in statements:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                found.append(cursor.fetchall())
+        return found
+    connection.ensure_connection()
+    cursors = [connection.cursor() for _ in statements]
+    try:
+        with connection.wrap_database_errors:
+            with connection.connection.pipeline():
+                for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                    cursor.execute(sql, params)
+            return [cursor.fetchall() for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
 def fetch(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -98,10 +132,9 @@ def fetch(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
 _inserts: dict[tuple[type[Model], str, bool], tuple[str, list[Field[Any, Any]], bool]] = {}
 
 
-def insert(obj: M, *, ignore_conflicts: bool = False) -> M:
-    """INSERT ``obj`` as ``obj.save()`` would (a new row, its primary key set on it); with
-    ``ignore_conflicts`` as ``bulk_create(ignore_conflicts=True)`` (a row a unique constraint
-    refuses is dropped: a database-made primary key is then None)."""
+def _insert_statement(obj: Model, ignore_conflicts: bool) -> tuple[str, list[Any], bool]:
+    """The INSERT of ``obj`` (built once per model and vendor), its values, and whether it
+    returns the new primary key."""
     model = type(obj)
     key = (model, connection.vendor, ignore_conflicts)
     prepared = _inserts.get(key)
@@ -127,16 +160,84 @@ def insert(obj: M, *, ignore_conflicts: bool = False) -> M:
         prepared = _inserts[key] = (sql, fields, returning)
     sql, fields, returning = prepared
     params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        if returning:
-            row = cursor.fetchone()
-            obj.pk = row[0] if row else None
-        elif model._meta.auto_field is not None:
-            obj.pk = cursor.lastrowid if cursor.rowcount else None
+    return sql, params, returning
+
+
+def _inserted(obj: M, cursor: Any, returning: bool) -> M:
+    if returning:
+        row = cursor.fetchone()
+        obj.pk = row[0] if row else None
+    elif type(obj)._meta.auto_field is not None:
+        obj.pk = cursor.lastrowid if cursor.rowcount else None
     obj._state.adding = False
     obj._state.db = connection.alias
     return obj
+
+
+def insert(obj: M, *, ignore_conflicts: bool = False) -> M:
+    """INSERT ``obj`` as ``obj.save()`` would (a new row, its primary key set on it); with
+    ``ignore_conflicts`` as ``bulk_create(ignore_conflicts=True)`` (a row a unique constraint
+    refuses is dropped: a database-made primary key is then None)."""
+    sql, params, returning = _insert_statement(obj, ignore_conflicts)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return _inserted(obj, cursor, returning)
+
+
+def insert_committed(obj: M, *, meanwhile: Callable[[], T]) -> tuple[M, T]:
+    """INSERT ``obj`` in a transaction of its own, committed, and return it with what
+    ``meanwhile()`` returned.
+
+    ``meanwhile`` is work that needs no database and must not raise. On PostgreSQL, outside
+    any transaction, it runs while the server writes the row and flushes the commit to disk:
+    BEGIN, the INSERT and COMMIT go in one pipeline (psycopg's pipeline mode), and their
+    results are read after ``meanwhile`` returns. Elsewhere (SQLite, or inside a caller's
+    transaction, as in tests) it runs after the commit. Either way nothing returns before
+    the row is committed; an error storing it is raised (the row is then not stored).
+    """
+    if (
+        connection.vendor != "postgresql"
+        or connection.in_atomic_block
+        or not connection.get_autocommit()
+        or not _pipeline_supported()
+    ):
+        with transaction.atomic():
+            insert(obj)
+        return obj, meanwhile()
+    sql, params, returning = _insert_statement(obj, False)
+    connection.ensure_connection()
+    pg = connection.connection
+    begin, row, commit = connection.cursor(), connection.cursor(), connection.cursor()
+    try:
+        with connection.wrap_database_errors:
+            try:
+                with pg.pipeline():
+                    begin.execute("BEGIN")
+                    row.execute(sql, params)
+                    # The server commits at this COMMIT's execution (a transaction control
+                    # statement is finished at once, not at the pipeline's sync).
+                    commit.execute("COMMIT")
+                    result = meanwhile()
+            except BaseException:
+                # A failed statement aborts the pipeline: the COMMIT was skipped, and the
+                # transaction BEGIN opened is left failed.
+                if pg.info.transaction_status != _IDLE:
+                    pg.rollback()
+                raise
+            _inserted(obj, row, returning)
+    finally:
+        for cursor in (begin, row, commit):
+            cursor.close()
+    return obj, result
+
+
+_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE, without importing psycopg on SQLite
+
+
+def _pipeline_supported() -> bool:
+    import psycopg
+
+    return bool(psycopg.Pipeline.is_supported())
 
 
 _updates: dict[tuple[type[Model], str, tuple[str, ...]], tuple[str, list[Field[Any, Any]]]] = {}

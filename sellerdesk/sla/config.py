@@ -15,10 +15,11 @@ loads afresh.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection
 
@@ -106,7 +107,13 @@ def current() -> Snapshot:
     reused = _REUSED.get()
     if reused:
         return reused[0]
-    generation = _generation()
+    snapshot = _at(_generation())
+    if reused is not None:
+        reused.append(snapshot)
+    return snapshot
+
+
+def _at(generation: int | None) -> Snapshot:
     snapshot = _cached.get(connection.alias)
     if snapshot is None or generation is None or snapshot.generation != generation:
         # Read after the generation: what is loaded is at least as new as it, so a change
@@ -114,20 +121,28 @@ def current() -> Snapshot:
         snapshot = _load(generation)
         if generation is not None:
             _cached[connection.alias] = snapshot
-    if reused is not None:
-        reused.append(snapshot)
     return snapshot
 
 
+def generation_statement() -> tuple[str, list[Any]]:
+    """The statement ``current()`` reads the generation with, for a caller that reads it
+    together with others; give its rows to ``reuse(generation_rows=...)``."""
+    return _GENERATION_SQL, []
+
+
 @contextmanager
-def reuse() -> Iterator[None]:
+def reuse(*, generation_rows: Sequence[Sequence[Any]] | None = None) -> Iterator[None]:
     """Read the configuration at most once inside: for one service call that changes none of
     the copied tables (a message, a mail), whose several steps (the SLA refresh, each webhook
-    event) would otherwise each read the generation."""
+    event) would otherwise each read the generation. ``generation_rows``: what
+    ``generation_statement`` read, in this transaction, just before."""
     if _REUSED.get() is not None:
         yield
         return
-    token = _REUSED.set([])
+    holder: list[Snapshot] = []
+    if generation_rows is not None:
+        holder.append(_at(int(generation_rows[0][0]) if generation_rows else None))
+    token = _REUSED.set(holder)
     try:
         yield
     finally:

@@ -15,7 +15,7 @@ from django.conf import settings
 from imap_tools import AND, MailBox, MailMessage, MailMessageFlags
 
 from sellerdesk.connectors.email.models import InboundSource, InboundState
-from sellerdesk.connectors.email.services import inbound_process, inbound_receive
+from sellerdesk.connectors.email.services import inbound_accept, inbound_process
 
 
 class NotConfiguredError(Exception):
@@ -64,10 +64,11 @@ def fetch_new(mailbox: Mailbox, *, limit: int | None = None) -> FetchRun:
     """Store and process every unread mail, marking each seen once stored."""
     run = FetchRun()
     for message in mailbox.fetch(AND(seen=False), mark_seen=False, limit=limit):
-        inbound = inbound_receive(raw=message.raw, source=InboundSource.IMAP)
+        inbound, parsed = inbound_accept(raw=message.raw, source=InboundSource.IMAP)
         mailbox.flag(message.uid, MailMessageFlags.SEEN, True)
         run.fetched += 1
-        if inbound_process(inbound=inbound).state == InboundState.PROCESSED:
+        processed = inbound_process(inbound=inbound, raw=message.raw, parsed=parsed)
+        if processed.state == InboundState.PROCESSED:
             run.processed += 1
         else:
             run.quarantined += 1

@@ -6,16 +6,20 @@ raises, the same reading is tried again under ``compat32``; only when both fail 
 ``ParseError`` raised (and the caller quarantines the mail with its bytes). Header values are
 read raw and decoded here (``charsets.decode_header``) rather than through the policy's header
 objects: the policy would keep undecodable bytes as surrogates, which no database stores.
+The header objects the policy does make (Content-Type, Content-Disposition: the parser itself
+asks for them several times per part) are kept per value (``_header``).
 """
 
 from __future__ import annotations
 
 import email
+import functools
 import hashlib
 import mimetypes
 import re
 from dataclasses import dataclass, field
 from email import policy
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
@@ -97,10 +101,36 @@ def _ids(value: str) -> list[str]:
     return [id_key(charsets.clean_text(v)) for v in found if v.strip("<> ")]
 
 
+_REGISTRY = HeaderRegistry()
+#: A header value longer than a line may be (RFC 5322: 998 characters) is parsed each time
+#: rather than kept.
+_KEPT_HEADER_LENGTH = 998
+
+
+@functools.lru_cache(maxsize=1024)
+def _kept_header(name: str, value: str) -> BaseHeader:
+    header: BaseHeader = _REGISTRY(name, value)
+    return header
+
+
+def _header(name: str, value: str) -> BaseHeader:
+    """``policy.default``'s header objects, one per (name, value). The policy makes a new
+    one, parsing the value again, at every look-up: the parser asks for a part's
+    Content-Type at least three times, and the parse is most of a mail's reading. The
+    objects are not changed after they are made (a changed header is a new object)."""
+    if len(value) > _KEPT_HEADER_LENGTH:
+        header: BaseHeader = _REGISTRY(name, value)
+        return header
+    return _kept_header(name, value)
+
+
+_DEFAULT = policy.default.clone(header_factory=_header)
+
+
 def parse(raw: bytes) -> ParsedMail:
     """Read a message; ``ParseError`` when neither policy can."""
     try:
-        return _read(email.message_from_bytes(raw, policy=policy.default), "default")
+        return _read(email.message_from_bytes(raw, policy=_DEFAULT), "default")
     except Exception as first:  # the policy's parser has raised on malformed input
         try:
             return _read(email.message_from_bytes(raw, policy=policy.compat32), "compat32")

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -21,7 +22,7 @@ from django.db.models import F, QuerySet
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
-from sellerdesk.accounts.models import Merchant, MerchantStatus
+from sellerdesk.accounts.models import Merchant, MerchantStatus, User
 from sellerdesk.api import webhooks
 from sellerdesk.connectors.email import parsing, threads
 from sellerdesk.connectors.email.models import (
@@ -46,6 +47,7 @@ from sellerdesk.conversations.models import (
 from sellerdesk.core import rows
 from sellerdesk.core.countries import country_from_address
 from sellerdesk.core.errors import ValidationError
+from sellerdesk.core.rows import UNREAD, Unread
 from sellerdesk.sla import config
 
 logger = logging.getLogger(__name__)
@@ -81,25 +83,58 @@ def inbound_receive(
     received_at: datetime | None = None,
 ) -> InboundEmail:
     """Store a mail as it arrived, before anything else is done with it."""
-    with transaction.atomic():
-        return rows.insert(  # built once (core.rows), as the statements below
-            InboundEmail(
-                raw=raw,
-                size=len(raw),
-                source=source,
-                mail_from=_clean(mail_from)[:320],
-                rcpt_to=[_clean(r)[:320] for r in rcpt_to],
-                received_at=received_at or timezone.now(),
-            )
-        )
+    inbound, _ = rows.insert_committed(  # built once (core.rows), as the statements below
+        _arrived(raw, source, mail_from, rcpt_to, received_at), meanwhile=lambda: None
+    )
+    return inbound
+
+
+#: What reading a mail gave: the mail, or the error to quarantine it with.
+Parsed = ParsedMail | Exception
+
+
+def inbound_accept(
+    *, raw: bytes, source: str, mail_from: str = "", rcpt_to: Sequence[str] = ()
+) -> tuple[InboundEmail, Parsed]:
+    """Store a mail as it arrived (``inbound_receive``) and read it: the reading begins only
+    once the row and its commit are on their way to the database, and overlaps the commit's
+    flush to disk (``rows.insert_committed``). Returns once the mail is committed; raises,
+    with nothing stored, when it cannot be. Then ``inbound_process(parsed=...)``."""
+    return rows.insert_committed(
+        _arrived(raw, source, mail_from, rcpt_to, None), meanwhile=lambda: _parse(raw)
+    )
+
+
+def _arrived(
+    raw: bytes,
+    source: str,
+    mail_from: str,
+    rcpt_to: Sequence[str],
+    received_at: datetime | None,
+) -> InboundEmail:
+    return InboundEmail(
+        raw=raw,
+        size=len(raw),
+        source=source,
+        mail_from=_clean(mail_from)[:320],
+        rcpt_to=[_clean(r)[:320] for r in rcpt_to],
+        received_at=received_at or timezone.now(),
+    )
+
+
+def _parse(raw: bytes) -> Parsed:
+    try:
+        return parsing.parse(raw)
+    except Exception as error:  # quarantined by inbound_process, with this error
+        return error
 
 
 def inbound_deliver(
     *, raw: bytes, source: str, mail_from: str = "", rcpt_to: Sequence[str] = ()
 ) -> InboundEmail:
     """Store, then process: what the SMTP receiver and the IMAP fetcher call per mail."""
-    inbound = inbound_receive(raw=raw, source=source, mail_from=mail_from, rcpt_to=rcpt_to)
-    return inbound_process(inbound=inbound, raw=raw)
+    inbound, parsed = inbound_accept(raw=raw, source=source, mail_from=mail_from, rcpt_to=rcpt_to)
+    return inbound_process(inbound=inbound, raw=raw, parsed=parsed)
 
 
 def inbound_waiting(*, older_than: timedelta | None = None) -> QuerySet[InboundEmail]:
@@ -130,22 +165,31 @@ def _clean(value: str) -> str:
 # --- Processing --------------------------------------------------------------------------------
 
 
-def inbound_process(*, inbound: InboundEmail, raw: bytes | None = None) -> InboundEmail:
+def inbound_process(
+    *, inbound: InboundEmail, raw: bytes | None = None, parsed: Parsed | None = None
+) -> InboundEmail:
     """Parse, thread and store one received (or quarantined) mail. Never raises for the mail's
     sake: a mail that cannot be processed is quarantined with the error. ``raw``: the stored
-    bytes when the caller has them (saves reading them back)."""
+    bytes when the caller has them (saves reading them back); ``parsed``: what
+    ``inbound_accept`` read of them."""
     found: ParsedMail | None = None
     try:
-        if raw is None:
-            raw = bytes(InboundEmail.objects.values_list("raw", flat=True).get(pk=inbound.pk))
-        found = parsing.parse(raw)
+        if isinstance(parsed, Exception):
+            raise parsed
+        if parsed is not None:
+            found = parsed
+        else:
+            if raw is None:
+                raw = bytes(InboundEmail.objects.values_list("raw", flat=True).get(pk=inbound.pk))
+            found = parsing.parse(raw)
+        outermost = not connection.in_atomic_block
         with transaction.atomic():
-            # Only what processing reads: the other columns are written, not read.
-            row = _inbound_locked(inbound.pk)
+            read = _read_first(inbound.pk, found, lazy_commit=outermost)
+            row = read.row
             if row.state != InboundState.PROCESSED:
                 # The SLA refresh and the webhook events read the configuration once.
-                with config.reuse():
-                    _process(row, found)
+                with config.reuse(generation_rows=read.generation):
+                    _process(row, found, read)
         return row
     except Exception as error:  # whatever failed, the mail is kept and shown to admins
         text = f"{type(error).__name__}: {error}"[:5000]
@@ -164,20 +208,74 @@ def inbound_process(*, inbound: InboundEmail, raw: bytes | None = None) -> Inbou
 
 
 _INBOUND = rows.reader(InboundEmail, ("state", "attempts", "mail_from", "rcpt_to", "received_at"))
+_locked_sql: dict[tuple[str, bool], str] = {}
 
 
-def _inbound_locked(pk: int) -> InboundEmail:
-    """The inbound row, locked, with only what processing reads."""
-    table = connection.ops.quote_name(InboundEmail._meta.db_table)
-    found = rows.fetch(
-        f"SELECT {_INBOUND.columns('i')} FROM {table} i WHERE i.id = %s"  # noqa: S608 - model names
-        + rows.for_update(),
-        [pk],
+def _locked_statement(pk: int, *, lazy_commit: bool) -> tuple[str, list[object]]:
+    """The inbound row, locked, with only what processing reads (the other columns are
+    written, not read).
+
+    ``lazy_commit`` (PostgreSQL; the first statement of the processing transaction, not
+    inside a caller's): that transaction commits without waiting for its flush to disk
+    (``synchronous_commit`` off for it alone, set by this same statement). The raw mail was
+    committed durably before (``inbound_receive``); should the server stop before the flush,
+    the processing is undone whole, the mail is *received* again, and processed again
+    (``inbound_process_waiting``: the worker's ``email.retry``, ``smtpd`` at start). The next
+    durable commit on the server (the next mail's) flushes it anyway.
+    """
+    lazy = lazy_commit and connection.vendor == "postgresql"
+    key = (connection.vendor, lazy)
+    sql = _locked_sql.get(key)
+    if sql is None:
+        table = connection.ops.quote_name(InboundEmail._meta.db_table)
+        extra = ", set_config('synchronous_commit', 'off', true)" if lazy else ""
+        sql = _locked_sql[key] = (
+            f"SELECT {_INBOUND.columns('i')}{extra} FROM {table} i "  # noqa: S608 - model names
+            "WHERE i.id = %s" + rows.for_update()
+        )
+    return sql, [pk]
+
+
+@dataclass
+class _FirstRead:
+    """What processing reads first, in one round trip (``rows.fetch_together``)."""
+
+    row: InboundEmail
+    #: The stored Message-IDs among the mail's own and those it points at, of every merchant.
+    known: list[MessageIdRef]
+    #: The merchant user with the From address (``threads.UNREAD``: not asked).
+    user: User | Unread | None
+    #: The configuration generation's rows (``config.reuse``).
+    generation: list[Any]
+
+
+def _read_first(pk: int, mail: ParsedMail, *, lazy_commit: bool) -> _FirstRead:
+    """The inbound row locked, the Message-IDs the mail names, its sender (by its From: a
+    mail without one is matched by its envelope sender, read from the row, after) and the
+    configuration generation."""
+    # One look-up for the mail's own Message-ID and the ids it points at, of every merchant;
+    # the threading keeps only its sender's merchant's.
+    wanted = list(
+        dict.fromkeys([*([mail.message_id] if mail.message_id else []), *mail.thread_ids])
     )
-    if found is None:
+    refs = threads.refs_statement(wanted)
+    address = mail.from_address.strip().lower()
+    statements = [
+        _locked_statement(pk, lazy_commit=lazy_commit),
+        config.generation_statement(),
+        *([threads.merchant_user_statement(address)] if address else []),
+        *([refs] if refs is not None else []),
+    ]
+    found = rows.fetch_together(statements)
+    if not found[0]:
         raise InboundEmail.DoesNotExist(f"no inbound e-mail {pk}")
-    row: InboundEmail = _INBOUND.build(found)
-    return row
+    row: InboundEmail = _INBOUND.build(found[0][0][: len(_INBOUND)])
+    return _FirstRead(
+        row=row,
+        generation=found[1],
+        user=threads.merchant_user_from(found[2]) if address else UNREAD,
+        known=threads.refs_from(found[-1]) if refs is not None else [],
+    )
 
 
 def _summary(mail: ParsedMail) -> dict[str, str]:
@@ -196,9 +294,9 @@ class _Outcome:
     note: str = ""
 
 
-def _process(row: InboundEmail, mail: ParsedMail) -> None:
+def _process(row: InboundEmail, mail: ParsedMail, read: _FirstRead) -> None:
     """Call inside a transaction with the inbound row locked."""
-    outcome = _thread_and_store(row, mail)
+    outcome = _thread_and_store(row, mail, read)
     for name, value in _summary(mail).items():
         setattr(row, name, value)
     row.state = InboundState.PROCESSED
@@ -217,19 +315,14 @@ def _process(row: InboundEmail, mail: ParsedMail) -> None:
     )  # fmt: skip
 
 
-def _thread_and_store(row: InboundEmail, mail: ParsedMail) -> _Outcome:
+def _thread_and_store(row: InboundEmail, mail: ParsedMail, read: _FirstRead) -> _Outcome:
     address = mail.from_address or row.mail_from.lower()
-    # One look-up for the mail's own Message-ID and the ids it points at, of every merchant;
-    # the threading below keeps only its sender's merchant's.
-    wanted = list(
-        dict.fromkeys([*([mail.message_id] if mail.message_id else []), *mail.thread_ids])
-    )
-    known = threads.refs_for(wanted)
+    known = read.known
     # Whoever claimed this Message-ID before: our own reply come back, or an earlier copy.
     same_id = [ref for ref in known if mail.message_id and ref.mail_id == mail.message_id]
     if any(ref.outbound for ref in same_id):
         return _Outcome(note="our own reply, come back: not stored as a message")
-    sender = threads.sender_of(address, mail.from_name)
+    sender = threads.sender_of(address, mail.from_name, user=read.user)
     for ref in same_id:
         if sender.merchant is not None and ref.merchant_id == sender.merchant.pk:
             return _Outcome(ref.conversation, ref.message, "a copy of a mail already stored")

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 
 from sellerdesk.connectors.email.models import InboundSource
-from sellerdesk.connectors.email.services import inbound_process, inbound_receive
+from sellerdesk.connectors.email.services import inbound_accept, inbound_process
 
 logger = logging.getLogger(__name__)
 
@@ -54,14 +54,14 @@ class InboundHandler:
         close_old_connections()
         try:
             try:
-                inbound = inbound_receive(
+                inbound, parsed = inbound_accept(
                     raw=raw, source=self.source, mail_from=mail_from, rcpt_to=rcpt_to
                 )
             except Exception:
                 logger.exception("could not store a mail from %s", mail_from)
                 return False
             try:
-                inbound_process(inbound=inbound)
+                inbound_process(inbound=inbound, raw=raw, parsed=parsed)
             except Exception:  # stored: a later run (or an admin) processes it
                 logger.exception("could not process inbound e-mail %s", inbound.pk)
             return True

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -21,6 +22,7 @@ from sellerdesk.connectors.email.models import EmailThread, MessageIdRef
 from sellerdesk.connectors.email.parsing import ParsedMail
 from sellerdesk.conversations.models import Conversation
 from sellerdesk.core import rows
+from sellerdesk.core.rows import UNREAD, Unread
 
 _TOKEN_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # noqa: S105 - an alphabet, not a secret
 TOKEN_LENGTH = 10
@@ -73,10 +75,12 @@ _USER = rows.reader(User)
 _MERCHANT = rows.reader(Merchant)
 _sender_sql: dict[str, str] = {}
 
+Statement = tuple[str, list[Any]]
 
-def _merchant_user(address: str) -> User | None:
+
+def merchant_user_statement(address: str) -> Statement:
     """The merchant user with this address, with their merchant (one statement, built once:
-    every mail asks)."""
+    every mail asks); read by ``merchant_user_from``."""
     sql = _sender_sql.get(connection.vendor)
     if sql is None:
         qn = connection.ops.quote_name
@@ -85,12 +89,16 @@ def _merchant_user(address: str) -> User | None:
             f"FROM {qn(User._meta.db_table)} u LEFT JOIN {qn(Merchant._meta.db_table)} m "
             "ON m.id = u.merchant_id WHERE u.email = %s AND u.role = %s ORDER BY u.id"
         )
-    found = rows.fetch(sql, [address, Role.MERCHANT.value])
-    if found is None:
+    return sql, [address, Role.MERCHANT.value]
+
+
+def merchant_user_from(found: Sequence[Sequence[Any]]) -> User | None:
+    if not found:
         return None
-    user: User = _USER.build(found[: len(_USER)])
+    values = found[0]
+    user: User = _USER.build(values[: len(_USER)])
     user.merchant = (
-        _MERCHANT.build(found[len(_USER) : len(_USER) + len(_MERCHANT)])
+        _MERCHANT.build(values[len(_USER) : len(_USER) + len(_MERCHANT)])
         if user.merchant_id is not None
         else None
     )
@@ -101,11 +109,12 @@ _REF = rows.reader(MessageIdRef)
 _CONVERSATION = rows.reader(Conversation)
 
 
-def refs_for(mail_ids: list[str]) -> list[MessageIdRef]:
+def refs_statement(mail_ids: list[str]) -> Statement | None:
     """The stored Message-IDs among ``mail_ids``, of every merchant, each with its
-    conversation: one statement (built once per number of ids), as every mail asks."""
+    conversation: one statement (built once per number of ids), as every mail asks; read by
+    ``refs_from``. None without ids."""
     if not mail_ids:
-        return []
+        return None
     key = f"refs:{connection.vendor}:{len(mail_ids)}"
     sql = _sender_sql.get(key)
     if sql is None:
@@ -116,20 +125,37 @@ def refs_for(mail_ids: list[str]) -> list[MessageIdRef]:
             f"JOIN {qn(Conversation._meta.db_table)} c ON c.id = r.conversation_id "
             f"WHERE r.mail_id IN ({', '.join(['%s'] * len(mail_ids))})"
         )
+    return sql, list(mail_ids)
+
+
+def refs_from(found: Sequence[Sequence[Any]]) -> list[MessageIdRef]:
     width = len(_REF)
-    found = []
-    with connection.cursor() as cursor:
-        cursor.execute(sql, mail_ids)
-        for values in cursor.fetchall():
-            ref: MessageIdRef = _REF.build(values[:width])
-            ref.conversation = _CONVERSATION.build(values[width:])
-            found.append(ref)
-    return found
+    refs = []
+    for values in found:
+        ref: MessageIdRef = _REF.build(values[:width])
+        ref.conversation = _CONVERSATION.build(values[width:])
+        refs.append(ref)
+    return refs
 
 
-def sender_of(address: str, name: str) -> Sender:
+def refs_for(mail_ids: list[str]) -> list[MessageIdRef]:
+    """``refs_statement`` run and read."""
+    statement = refs_statement(mail_ids)
+    if statement is None:
+        return []
+    return refs_from(rows.fetch_together([statement])[0])
+
+
+def sender_of(address: str, name: str, *, user: User | Unread | None = UNREAD) -> Sender:
+    """Who wrote: ``user``, when the caller has run ``merchant_user_statement`` for the
+    (stripped, lower-case) address already, is what it found."""
     address = address.strip().lower()
-    user = _merchant_user(address) if address else None
+    if isinstance(user, Unread):
+        user = (
+            merchant_user_from(rows.fetch_together([merchant_user_statement(address)])[0])
+            if address
+            else None
+        )
     if user is not None:
         return Sender(address, name, user, user.merchant)
     merchant = (
