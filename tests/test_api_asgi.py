@@ -179,7 +179,7 @@ def test_a_message_posted_over_asgi_is_stored_once_and_its_event_leaves_from_the
         for _ in range(2):  # the retry gets the stored answer and publishes nothing
             status, _, content = await _call(application, "POST", path, headers=headers, body=body)
             answers.append((status, content))
-        for _ in range(100):  # the loop's sender runs between requests
+        for _ in range(500):  # the loop's sender runs between requests
             if sent:
                 break
             await asyncio.sleep(0.01)

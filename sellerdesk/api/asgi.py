@@ -31,13 +31,15 @@ from asgiref.sync import (
     markcoroutinefunction,
     sync_to_async,
 )
-from django.core.handlers.asgi import ASGIHandler
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response, response_for_exception
 from django.http import HttpRequest, HttpResponseBase
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
 from django.middleware.security import SecurityMiddleware
-from django.urls import get_resolver
+from django.urls import get_resolver, set_script_prefix
 
 from sellerdesk.api import guard
 from sellerdesk.core.i18n import ENGLISH
@@ -152,12 +154,44 @@ class ApiHandler(ASGIHandler):
                 executor.shutdown(wait=False)
 
     def load_middleware(self, is_async: bool = False) -> None:
+        # The stack runs in the request's thread (``_respond``), in sync mode whatever asked.
         self._view_middleware: list[Any] = []
         self._template_response_middleware: list[Any] = []
         self._exception_middleware: list[Any] = []
-        base = cast(Any, self)  # Django's BaseHandler; its stubs omit these two
-        get_response: Callable[[HttpRequest], Any] = (
-            base._get_response_async if is_async else base._get_response
-        )
-        handler = convert_exception_to_response(get_response)
+        base = cast(Any, self)  # Django's BaseHandler; its stubs omit this one
+        handler = convert_exception_to_response(base._get_response)
         self._middleware_chain = convert_exception_to_response(ApiMiddleware(handler))
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Django's ``handle`` with one trip to the request's thread instead of four (the
+        request started, the view, the request finished, the answer closed): the answer is
+        made and, unless streamed, closed there, and sent from the loop.
+
+        Django's handler also listens for the client going away, to cancel an async view;
+        the API's views are sync and run to their end either way."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        try:
+            response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            try:
+                await self.send_response(response, send)
+            finally:
+                if response.streaming:
+                    await sync_to_async(response.close, thread_sensitive=True)()
+        finally:
+            body_file.close()
+
+    def _respond(self, scope: dict[str, Any], body_file: Any) -> HttpResponseBase:
+        """In the request's thread: the request, its answer, and the request finished (the
+        database connection back to the pool) before the answer is sent."""
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        response = self.get_response(request) if request is not None else error_response
+        assert response is not None  # create_request gives a request or an answer
+        cast(Any, response)._handler_class = self.__class__
+        if not response.streaming:
+            response.close()  # sends request_finished
+        return response

@@ -194,31 +194,30 @@ def _send_many(sends: list[tuple[list[str], dict[str, Any]]], *, together: bool 
 
 
 _Queued = tuple[Any, list[tuple[list[str], dict[str, Any]]], bool, list[str]]
-#: Per server loop: the queue of sends committed in its requests' threads, and its sender.
-_QUEUES: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, tuple[asyncio.Queue[_Queued], asyncio.Task[None]]
-] = weakref.WeakKeyDictionary()
+#: Per server loop: the latest send handed to it from a request's thread.
+_LATEST: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _enqueue(item: _Queued) -> None:
-    """On the server's loop: queue a send for the loop's one sender (started on first use)."""
+    """On the server's loop: send after the send handed over before (events leave in the
+    order they were committed); nothing waits on the loop when nothing is to be sent."""
     loop = asyncio.get_running_loop()
-    entry = _QUEUES.get(loop)
-    if entry is None or entry[1].done():
-        queue: asyncio.Queue[_Queued] = asyncio.Queue()
-        entry = (queue, loop.create_task(_sender(queue)))
-        _QUEUES[loop] = entry
-    entry[0].put_nowait(item)
+    task = loop.create_task(_send_after(_LATEST.get(loop), item))
+    _LATEST[loop] = task
+    _PENDING.add(task)
+    task.add_done_callback(_PENDING.discard)
 
 
-async def _sender(queue: asyncio.Queue[_Queued]) -> None:
-    """Send the queued events one after the other, for as long as the loop runs."""
-    while True:
-        layer, sends, together, groups = await queue.get()
-        try:
-            await _group_send(layer, sends, together)
-        except Exception:
-            log.exception("real-time event not delivered to %s", groups)
+async def _send_after(previous: asyncio.Task[None] | None, item: _Queued) -> None:
+    if previous is not None and not previous.done():
+        await asyncio.wait([previous])  # its failure is its own
+    layer, sends, together, groups = item
+    try:
+        await _group_send(layer, sends, together)
+    except Exception:
+        log.exception("real-time event not delivered to %s", groups)
 
 
 _PENDING: set[asyncio.Task[None]] = set()
