@@ -5,11 +5,15 @@ One SHA-256 and one indexed look-up a request, never a password hash (PERFORMANC
 
 from __future__ import annotations
 
+import functools
 import math
 import time
+from typing import Any, cast
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
@@ -56,13 +60,7 @@ def rate_check(key: ApiKey) -> None:
         return
     now = time.time()
     window = int(now // 60)
-    name = f"sellerdesk:api:rate:{key.pk}:{window}"
-    # Counted first, created only when missing (once a window): on Redis two round trips a
-    # request instead of three (Django's incr checks that the key exists).
-    try:
-        count = cache.incr(name)
-    except ValueError:  # the window's first request (or another process's, just now)
-        count = 1 if cache.add(name, 1, timeout=120) else cache.incr(name)
+    count = _count(f"sellerdesk:api:rate:{key.pk}:{window}")
     if count > limit:
         wait = max(1, math.ceil((window + 1) * 60 - now))
         raise Problem(
@@ -71,6 +69,43 @@ def rate_check(key: ApiKey) -> None:
             slug="rate-limited",
             headers={"Retry-After": str(wait)},
         )
+
+
+#: How long a window's count is kept: past its minute, and a minute for clocks apart.
+WINDOW_KEPT = 120
+
+
+@functools.cache
+def _counts() -> BaseCache:
+    """The cache the counts live in, made once per process. ``django.core.cache.cache`` is
+    one object per request under ASGI (a context-local), and a new RedisCache opens a new
+    connection to Redis (and reads redis-py's package metadata) for every request."""
+    return caches.create_connection(DEFAULT_CACHE_ALIAS)
+
+
+@functools.cache
+def _redis() -> Any:
+    """The Redis client of the counts' cache (its connections are pooled and thread-safe)."""
+    store = _counts()
+    assert isinstance(store, RedisCache)
+    return cast(Any, store)._cache.get_client(write=True)
+
+
+def _count(name: str) -> int:
+    """Add one to the window's count and return it."""
+    store = _counts()
+    if isinstance(store, RedisCache):
+        # One round trip: create the window's count with its expiry if missing, then count.
+        # The key and the stored integer are the ones Django's cache.incr would use.
+        redis_key = store.make_and_validate_key(name)
+        pipe = _redis().pipeline(transaction=False)
+        pipe.set(redis_key, 0, ex=WINDOW_KEPT, nx=True)
+        pipe.incr(redis_key)
+        return int(pipe.execute()[1])
+    try:
+        return store.incr(name)
+    except ValueError:  # the window's first request (or another thread's, just now)
+        return 1 if store.add(name, 1, timeout=WINDOW_KEPT) else store.incr(name)
 
 
 READ = KeyAuth("read")

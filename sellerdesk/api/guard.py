@@ -68,7 +68,7 @@ def guarded(
 
 
 def _check_query(request: HttpRequest, path: str) -> None:
-    known = _query_parameters().get((path, request.method or ""))
+    known = query_parameters().get((path, request.method or ""))
     if known is None:
         return  # a method the path does not have: ninja answers 405
     unknown = sorted(name for name in request.GET if name not in known)
@@ -80,7 +80,7 @@ def _check_query(request: HttpRequest, path: str) -> None:
 
 
 @cache
-def _query_parameters() -> dict[tuple[str, str], frozenset[str]]:
+def query_parameters() -> dict[tuple[str, str], frozenset[str]]:
     """(path, method) → the query parameters the OpenAPI document declares."""
     from sellerdesk.api.v1 import api
 

@@ -36,6 +36,9 @@ from sellerdesk.outbox.models import OutboxItem, OutboxKind, OutboxStatus
 from sellerdesk.outbox.services import outbox_add
 from sellerdesk.sla import config
 
+#: The events, once: ``WebhookEvent.values`` builds its list on every use.
+_EVENTS = frozenset(WebhookEvent.values)
+
 if TYPE_CHECKING:
     from sellerdesk.conversations.models import Conversation, Message
 
@@ -156,7 +159,7 @@ def emit(event: str, conversation: Conversation, data: dict[str, Any] | None = N
     """Queue ``event`` about ``conversation`` for every active subscription that wants it.
     Call inside the transaction of the change. One short statement when nobody subscribes
     (none inside ``sla.config.reuse()``); returns the number of deliveries queued."""
-    if event not in WebhookEvent.values:
+    if event not in _EVENTS:
         raise ValueError(f"unknown webhook event {event!r}")
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("webhooks.emit must run inside the transaction of its change")

@@ -12,8 +12,10 @@ and a client that missed events reads what it missed from the database (``select
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import logging
+import weakref
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -37,6 +39,13 @@ MANY_HANDLER = "chat.events"
 SIGN_OUT_HANDLER = "chat.signout"
 
 Audience = Literal["everyone", "staff"]
+
+#: The event loop of the ASGI server handling the current request, set by the server's
+#: application (``asgi.py``) for the request's context, which its sync view's thread shares:
+#: events committed there are sent from that loop without the view waiting for them.
+SERVER_LOOP: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
+    "sellerdesk_server_loop", default=None
+)
 
 
 def merchant_group(merchant_id: int) -> str:
@@ -166,7 +175,13 @@ def _send_many(sends: list[tuple[list[str], dict[str, Any]]], *, together: bool 
     except RuntimeError:
         loop = None
     try:
-        if loop is None:
+        server = SERVER_LOOP.get()
+        if loop is None and server is not None and not server.is_closed():
+            # A sync view under the ASGI server: the server's loop sends, in the order the
+            # events were committed, and the request does not wait for Redis (nor pays the
+            # hand-back to its thread).
+            server.call_soon_threadsafe(_enqueue, (layer, sends, together, groups))
+        elif loop is None:
             async_to_sync(_group_send)(layer, sends, together)
         else:
             # Committed inside a running event loop's thread (an async caller that is allowed
@@ -174,6 +189,33 @@ def _send_many(sends: list[tuple[list[str], dict[str, Any]]], *, together: bool 
             task = loop.create_task(_group_send(layer, sends, together))
             _PENDING.add(task)
             task.add_done_callback(_PENDING.discard)
+    except Exception:
+        log.exception("real-time event not delivered to %s", groups)
+
+
+_Queued = tuple[Any, list[tuple[list[str], dict[str, Any]]], bool, list[str]]
+#: Per server loop: the latest send handed to it from a request's thread.
+_LATEST: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _enqueue(item: _Queued) -> None:
+    """On the server's loop: send after the send handed over before (events leave in the
+    order they were committed); nothing waits on the loop when nothing is to be sent."""
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(_send_after(_LATEST.get(loop), item))
+    _LATEST[loop] = task
+    _PENDING.add(task)
+    task.add_done_callback(_PENDING.discard)
+
+
+async def _send_after(previous: asyncio.Task[None] | None, item: _Queued) -> None:
+    if previous is not None and not previous.done():
+        await asyncio.wait([previous])  # its failure is its own
+    layer, sends, together, groups = item
+    try:
+        await _group_send(layer, sends, together)
     except Exception:
         log.exception("real-time event not delivered to %s", groups)
 

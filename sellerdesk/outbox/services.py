@@ -12,6 +12,9 @@ from django.db import transaction
 from sellerdesk.core import rows
 from sellerdesk.outbox.models import OutboxItem, OutboxKind, OutboxStatus
 
+#: The kinds, once: ``OutboxKind.values`` builds its list on every use.
+_KINDS = frozenset(OutboxKind.values)
+
 
 def outbox_add(*, kind: str, key: str, payload: dict[str, Any], fresh_key: bool = False) -> bool:
     """Queue one delivery under an idempotency key; a second call with the same key is a
@@ -19,7 +22,7 @@ def outbox_add(*, kind: str, key: str, payload: dict[str, Any], fresh_key: bool 
 
     ``fresh_key``: the key holds an id made for this call (a new event's), so the look-up
     is skipped; the unique constraint still drops a twin, but then True is returned."""
-    if kind not in OutboxKind.values:
+    if kind not in _KINDS:
         raise ValueError(f"unknown outbox kind {kind!r}")
     if not transaction.get_connection().in_atomic_block:
         # Outside a transaction there is no change to tie the message to: a caller bug.
