@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.layers import channel_layers
+from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from sellerdesk.asgi import application
-from sellerdesk.conversations import workflow
+from sellerdesk.conversations import events, workflow
 from sellerdesk.conversations.models import Message
 
 # The consumer stores through the services in its own thread and publishes on commit: these
@@ -699,3 +699,29 @@ def test_a_message_committed_late_is_replayed_by_its_conversations_cursor(
     assert bodies(one_number) == ["after late"]  # why one number is not enough
     assert bodies(per_conversation) == ["late", "after late"]
     assert bodies(subscribed) == ["late", "after late"]
+
+
+def test_a_batchs_note_never_reaches_a_merchants_socket_even_sent_to_its_group(
+    acme_conversation, alice, agent
+):
+    """A batch's events arrive encoded (``events.publish_many``); a note among them is
+    dropped by a merchant's socket whatever group it was sent to, and sent as is to staff."""
+    note = events.encode({"type": "message", "body": "check payouts", "public": False})
+    reply = events.encode({"type": "message", "body": "Hangi sipariş?", "public": True})
+
+    async def scenario():
+        merchant_ws, desk_ws = await opened(alice), await opened(agent)
+        layer = get_channel_layer()
+        message = {"type": events.MANY_HANDLER, "frames": ((note, False), (reply, True))}
+        await layer.group_send(events.merchant_group(alice.merchant_id), message)
+        await layer.group_send(events.DESK_GROUP, message)
+        merchant_got = await frames_until(merchant_ws, "message")
+        desk_got = [await desk_ws.receive_from(), await desk_ws.receive_from()]
+        assert await merchant_ws.receive_nothing(timeout=0.1)
+        await merchant_ws.disconnect()
+        await desk_ws.disconnect()
+        return merchant_got, desk_got
+
+    merchant_got, desk_got = run(scenario)
+    assert [f.get("body") for f in merchant_got if f["type"] == "message"] == ["Hangi sipariş?"]
+    assert desk_got == [note, reply]  # the frames as encoded once, for every socket

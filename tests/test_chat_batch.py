@@ -51,9 +51,10 @@ def _events(listener: Listener) -> list[dict]:
         queue = listener.layer.channels.get(listener.channel)
         while queue is not None and not queue.empty():
             message = queue.get_nowait()[1]
-            got += (
-                message["events"] if message["type"] == events.MANY_HANDLER else [message["event"]]
-            )
+            if message["type"] == events.MANY_HANDLER:
+                got += [json.loads(text) for text, _ in message["frames"]]
+            else:
+                got.append(message["event"])
         return got
 
     return async_to_sync(drain)()
@@ -596,3 +597,28 @@ def test_the_in_memory_layer_still_drops_what_expired_and_reaches_every_member(m
     assert [m["n"] for m in got] == [1, 1, 1]
     assert members[0] not in layer.channels  # the expired message went, and the member with it
     assert members[0] not in layer.groups["desk"]
+
+
+def test_the_in_memory_layer_gives_each_member_a_message_no_other_member_can_change():
+    """Text is shared between the members' copies (nobody can change it); anything that can
+    be changed in place is copied for each member, as Channels' own layer does."""
+    layer = layers.SweepingInMemoryChannelLayer(expiry=60)
+    frames = (('{"type": "message", "id": 1}', True), ('{"type": "message", "id": 2}', False))
+    changeable = {"type": "chat.event", "event": {"id": 3, "tags": ["a"]}}
+
+    async def scenario():
+        members = [await layer.new_channel() for _ in range(2)]
+        for member in members:
+            await layer.group_add("desk", member)
+        await layer.group_send("desk", {"type": events.MANY_HANDLER, "frames": frames})
+        await layer.group_send("desk", changeable)
+        return [[await layer.receive(member) for _ in range(2)] for member in members]
+
+    (first_frames, first_event), (second_frames, second_event) = async_to_sync(scenario)()
+    assert first_frames == second_frames == {"type": events.MANY_HANDLER, "frames": frames}
+    assert first_frames is not second_frames
+    first_event["event"]["tags"].append("changed by one member")
+    assert second_event == changeable  # the other member's copy, and the sender's, unchanged
+    assert first_event["event"] is not changeable["event"]
+    assert layers._immutable(frames)
+    assert not layers._immutable(([1],))

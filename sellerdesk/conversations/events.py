@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -107,20 +108,31 @@ def _groups(conversation: Conversation, audience: Audience) -> list[str]:
     return [DESK_GROUP]
 
 
+def encode(payload: dict[str, Any]) -> str:
+    """An event as a socket sends it: one JSON text frame."""
+    return json.dumps(payload, ensure_ascii=False)
+
+
 def publish_many(items: Sequence[tuple[Conversation, dict[str, Any], Audience]]) -> None:
     """``publish_on_commit`` for many events (conversation, payload, audience) at once: after
     the commit each group gets one layer message carrying its events in order
     (``MANY_HANDLER``), so a batch costs a send per group, not per event per group (with
-    Redis, each send is a few round trips)."""
+    Redis, each send is a few round trips).
+
+    Each event travels as its socket frame, encoded once here for every socket that sends it
+    (``frames``: pairs of the frame's text and whether merchants may see it): an event went to
+    every staff socket and its merchant's, each encoding it again, and the in-memory layer
+    deep-copied its dict for each of them (``connectors.chat.layers`` shares text instead)."""
     if not items:
         return
-    by_group: dict[str, list[dict[str, Any]]] = {}
+    by_group: dict[str, list[tuple[str, bool]]] = {}
     for conversation, payload, audience in items:
+        frame = (encode(payload), payload.get("public") is not False)
         for group in _groups(conversation, audience):
-            by_group.setdefault(group, []).append(payload)
+            by_group.setdefault(group, []).append(frame)
     sends = [
-        ([group], {"type": MANY_HANDLER, "events": payloads})
-        for group, payloads in by_group.items()
+        ([group], {"type": MANY_HANDLER, "frames": tuple(frames)})
+        for group, frames in by_group.items()
     ]
     transaction.on_commit(lambda: _send_many(sends, together=True))
 

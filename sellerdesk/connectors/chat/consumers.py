@@ -402,9 +402,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._send(event)
 
     async def chat_events(self, message: dict[str, Any]) -> None:
-        """A batch's events for this socket's group (``events.publish_many``), in order."""
-        for event in message["events"]:
-            await self.chat_event({"event": event})
+        """A batch's events for this socket's group (``events.publish_many``), in order, each
+        already encoded as its frame (``frames``: the text, and whether merchants may see it).
+        ``events`` (the payloads themselves) is what a process of an earlier release sends
+        through a shared layer (Redis) while a new release rolls out."""
+        if "frames" not in message:
+            for event in message["events"]:
+                await self.chat_event({"event": event})
+            return
+        for text, public in message["frames"]:
+            if self.closing:
+                return
+            # As chat_event: a note never goes to a merchant's socket, whatever the group.
+            if public or self.staff:
+                await self.send(text_data=text)
 
     async def chat_signout(self, message: dict[str, Any]) -> None:
         """The socket's session signed out: the socket goes with it."""
