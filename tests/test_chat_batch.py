@@ -361,6 +361,40 @@ def test_a_batch_costs_the_same_statements_for_3_messages_as_for_30(
     assert Message.objects.filter(client_id__startswith="q30-").count() == 30
 
 
+def test_with_a_policy_a_batch_costs_the_same_statements_for_3_conversations_as_for_12(
+    service_levels, alice, agent, django_assert_num_queries
+):
+    """The service levels are refreshed for the batch as a whole: the merchant's messages
+    awaiting an answer, the status logs and the breaches are read once, whatever the number
+    of conversations, and the due times written in one statement."""
+    from django.test.utils import CaptureQueriesContext
+
+    def answered(size: int) -> list[bulk.ChatReply]:
+        replies = []
+        for n in range(size):
+            with at("2027-03-11 10:00:00+00:00"):
+                row = workflow.merchant_conversation_open(
+                    user=alice, kind="question", subject="s", body="b", channel="chat"
+                )
+                workflow.reply_post(conversation=row, author=agent, body="Hangi sipariş?")
+            replies.append(
+                bulk.ChatReply(conversation_id=row.pk, author=alice, body=f"m{n}", client_id="")
+            )
+        return replies
+
+    small, large = answered(3), answered(12)
+    with at(ACT_AT), CaptureQueriesContext(connection) as few:
+        bulk.replies_post(small)
+    with at(ACT_AT), django_assert_num_queries(len(few)):
+        bulk.replies_post(large)
+    for reply in large:
+        row = Conversation.objects.get(pk=reply.conversation_id)
+        # Waiting on support again since the merchant's message: the next response is due.
+        assert row.sla_policy_id is not None
+        assert row.next_response_due_at is not None
+        assert row.sla_due_at == min(row.next_response_due_at, row.resolution_due_at)
+
+
 def test_a_client_id_already_held_writes_nothing(acme_conversation, alice):
     first = workflow.reply_post(
         conversation=acme_conversation, author=alice, body="bir", client_id="k"
