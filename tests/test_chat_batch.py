@@ -10,6 +10,7 @@ other as one batch, at the same frozen moment, and compare every row either path
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from datetime import UTC, datetime, timedelta
@@ -656,3 +657,30 @@ def test_the_in_memory_layer_gives_each_member_a_message_no_other_member_can_cha
     assert first_event["event"] is not changeable["event"]
     assert layers._immutable(frames)
     assert not layers._immutable(([1],))
+
+
+def test_the_in_memory_layer_keeps_a_channels_queue_until_a_sweep_finds_it_idle(monkeypatch):
+    layer = layers.SweepingInMemoryChannelLayer(expiry=60)
+
+    async def scenario():
+        idle, busy = await layer.new_channel(), await layer.new_channel()
+        await layer.send(idle, {"type": "chat.event", "n": 1})
+        first = await layer.receive(idle)
+        kept = layer.channels.get(idle)
+        await layer.send(idle, {"type": "chat.event", "n": 2})
+        second = await layer.receive(idle)
+        assert layer.channels.get(idle) is kept  # the same queue for the next message
+        waiting = asyncio.ensure_future(layer.receive(busy))
+        await asyncio.sleep(0)
+        monkeypatch.setattr(layer, "_swept_at", float("-inf"))  # the next sweep is due
+        layer._clean_expired()
+        assert idle not in layer.channels  # empty, nobody waiting: gone
+        assert busy in layer.channels  # a socket waits on it: kept
+        await layer.send(busy, {"type": "chat.event", "n": 3})
+        third = await waiting
+        await layer.send(idle, {"type": "chat.event", "n": 4})
+        fourth = await layer.receive(idle)
+        return [m["n"] for m in (first, second, third, fourth)]
+
+    assert async_to_sync(scenario)() == [1, 2, 3, 4]
+    assert layer._receiving == {}

@@ -228,7 +228,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNSUPPORTED)
             return
         limit = settings.SELLERDESK_CHAT_MAX_FRAME_BYTES
-        if len(text_data) > limit or len(text_data.encode()) > limit:
+        # A character is at most 4 bytes: the frame is measured in bytes only when it might
+        # be over.
+        if len(text_data) > limit or (
+            4 * len(text_data) > limit and len(text_data.encode()) > limit
+        ):
             await self._error("too_big", f"a frame may be at most {limit} bytes")
             await self.close(code=CLOSE_TOO_BIG)
             return

@@ -15,7 +15,8 @@ receiver can change what another receives), and builds a new queue at every send
 receive only to throw it away when the channel has one. A message whose values are all
 immutable (text, numbers, tuples of them: a batch's events as ``conversations.events``
 encodes them once for every socket) cannot be changed by anybody: it is put on each queue
-as a shallow copy. Any other message is deep-copied as before.
+as a shallow copy. Any other message is deep-copied as before. And a channel's queue is kept
+between its messages (Channels' own made a new queue for every message a socket received).
 """
 
 from __future__ import annotations
@@ -53,12 +54,22 @@ def _copy(message: dict[str, Any]) -> dict[str, Any]:
 class SweepingInMemoryChannelLayer(InMemoryChannelLayer):
     _swept_at = float("-inf")
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Channel → receivers waiting on its queue now.
+        self._receiving: dict[str, int] = {}
+
     def _clean_expired(self) -> None:
         now = time.monotonic()
         if now - self._swept_at < SWEEP_SECONDS:
             return
         self._swept_at = now
         super()._clean_expired()
+        # The queues kept by ``receive``: an empty one nobody waits on goes (its socket may
+        # have gone; a new one is made at the channel's next send or receive).
+        for channel, queue in list(self.channels.items()):
+            if queue.empty() and not self._receiving.get(channel):
+                del self.channels[channel]
 
     def _queue(self, channel: str) -> asyncio.Queue[tuple[float, dict[str, Any]]]:
         queue = self.channels.get(channel)
@@ -78,15 +89,20 @@ class SweepingInMemoryChannelLayer(InMemoryChannelLayer):
             raise ChannelFull(channel) from None
 
     async def receive(self, channel: str) -> dict[str, Any]:
-        """Channels' ``receive``: the channel's next message, once there is one."""
+        """Channels' ``receive``: the channel's next message, once there is one. Channels'
+        own drops the channel's queue whenever it is left empty, so a socket receiving one
+        message at a time made a new queue for each; here the queue stays until a sweep
+        finds it empty with nobody waiting on it."""
         self.require_valid_channel_name(channel)
         self._clean_expired()
         queue = self._queue(channel)
+        self._receiving[channel] = self._receiving.get(channel, 0) + 1
         try:
             _, message = await queue.get()
         finally:
-            if queue.empty():
-                self.channels.pop(channel, None)
+            waiting = self._receiving.pop(channel) - 1
+            if waiting:
+                self._receiving[channel] = waiting
         return message
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
