@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from django.db import transaction
-from django.db.models import Field, Q
+from django.db.models import Field, Q, prefetch_related_objects
 from django.http import Http404
 from django.utils import timezone, translation
 from django.utils.translation import gettext
@@ -358,10 +358,15 @@ def replies_post(replies: Sequence[ChatReply]) -> list[Message | Exception]:
         rows = {
             row.pk: row
             for row in Conversation.objects.select_for_update(of=("self",))
-            .select_related("merchant")
             .filter(pk__in={reply.conversation_id for reply in replies})
             .order_by("pk")
         }
+        # The merchants, for the webhooks' bodies and an e-mail conversation's mail only: read
+        # with the rows, they cost every batch a join and an object a row.
+        if config.current().subscriptions or any(
+            row.channel == Channel.EMAIL for row in rows.values()
+        ):
+            prefetch_related_objects(list(rows.values()), "merchant")
         _load_held(batch, rows, replies)
         for reply in replies:
             row = rows.get(reply.conversation_id)

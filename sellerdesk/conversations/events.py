@@ -199,8 +199,13 @@ async def _group_send(
     layer: Any, sends: list[tuple[list[str], dict[str, Any]]], together: bool = False
 ) -> None:
     if together:
-        # A few at a time: the layer's connection pool (Redis) is bounded.
         pairs = [(group, message) for groups, message in sends for group in groups]
+        if isinstance(layer, InMemoryChannelLayer):
+            # Its sends never wait: one after another, without a task for each.
+            for group, message in pairs:
+                await layer.group_send(group, message)
+            return
+        # A few at a time: the layer's connection pool (Redis) is bounded.
         for start in range(0, len(pairs), SENDS_AT_ONCE):
             await asyncio.gather(
                 *(layer.group_send(g, m) for g, m in pairs[start : start + SENDS_AT_ONCE])
