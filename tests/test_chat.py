@@ -725,3 +725,32 @@ def test_a_batchs_note_never_reaches_a_merchants_socket_even_sent_to_its_group(
     merchant_got, desk_got = run(scenario)
     assert [f.get("body") for f in merchant_got if f["type"] == "message"] == ["Hangi sipariş?"]
     assert desk_got == [note, reply]  # the frames as encoded once, for every socket
+
+
+def test_a_sockets_consumer_gets_the_servers_own_send_with_the_session_resolved(alice):
+    """Channels' session wrapper never saves a session along with a websocket message, so
+    the chat's stack hands the consumer the server's ``send`` itself; the session is still
+    read from the cookie."""
+    from channels.sessions import CookieMiddleware
+
+    from sellerdesk.connectors.chat.auth import SocketSessionMiddleware
+
+    seen: dict[str, Any] = {}
+
+    async def inner(scope, receive, send):
+        seen["send"] = send
+        seen["session"] = scope["session"]
+
+    async def server_send(message):  # pragma: no cover - not called
+        raise AssertionError(message)
+
+    async def server_receive():  # pragma: no cover - not called
+        raise AssertionError
+
+    cookie = _cookie(alice)
+    scope = {"type": "websocket", "path": "/ws/chat/", "headers": [(b"cookie", cookie)]}
+    stack = CookieMiddleware(SocketSessionMiddleware(inner))
+    async_to_sync(stack)(scope, server_receive, server_send)
+    assert seen["send"] is server_send
+    assert seen["session"].session_key == cookie.decode().split("=", 1)[1]
+    assert seen["session"].get("_auth_user_id") == str(alice.pk)

@@ -419,7 +419,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 return
             # As chat_event: a note never goes to a merchant's socket, whatever the group.
             if public or self.staff:
-                await self.send(text_data=text)
+                await self._send_text(text)
 
     async def chat_signout(self, message: dict[str, Any]) -> None:
         """The socket's session signed out: the socket goes with it."""
@@ -549,7 +549,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return after
 
     async def _send(self, payload: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(payload, ensure_ascii=False))
+        await self._send_text(json.dumps(payload, ensure_ascii=False))
+
+    async def _send_text(self, text: str) -> None:
+        # ``AsyncWebsocketConsumer.send(text_data=...)``, without its two hops.
+        await self.base_send({"type": "websocket.send", "text": text})
 
     async def _error(self, code: str, detail: str, **extra: Any) -> None:
         await self._send({"type": "error", "code": code, "detail": detail, **extra})
