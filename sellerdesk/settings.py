@@ -205,6 +205,11 @@ SELLERDESK_CHAT_MAX_FRAME_BYTES = int(os.environ.get("SELLERDESK_CHAT_MAX_FRAME_
 #: more than a burst's worth while refused is closed (1008).
 SELLERDESK_CHAT_FRAMES_PER_SECOND = float(os.environ.get("SELLERDESK_CHAT_FRAMES_PER_SECOND", "20"))
 SELLERDESK_CHAT_FRAME_BURST = int(os.environ.get("SELLERDESK_CHAT_FRAME_BURST", "40"))
+#: Compressed websocket frames (permessage-deflate), when the browser offers it. Off: a chat
+#: frame is a few hundred bytes, compressing each cost the server more CPU than anything
+#: else it does to send it (`make bench-chat`), and a compressing socket holds its own zlib
+#: state (hundreds of KB) for as long as it is open.
+SELLERDESK_CHAT_COMPRESSION = _env_bool("SELLERDESK_CHAT_COMPRESSION", default=False)
 #: Group commit: each server process stores the chat messages that arrive within
 #: ``..._BATCH_WINDOW_MS`` (up to ``..._BATCH_MAX``) in one transaction, with at most
 #: ``..._BATCH_IN_FLIGHT`` such transactions at once (``connectors.chat.writer``). Off: each

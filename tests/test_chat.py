@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.layers import channel_layers
+from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from sellerdesk.asgi import application
-from sellerdesk.conversations import workflow
+from sellerdesk.conversations import events, workflow
 from sellerdesk.conversations.models import Message
 
 # The consumer stores through the services in its own thread and publishes on commit: these
@@ -699,3 +699,58 @@ def test_a_message_committed_late_is_replayed_by_its_conversations_cursor(
     assert bodies(one_number) == ["after late"]  # why one number is not enough
     assert bodies(per_conversation) == ["late", "after late"]
     assert bodies(subscribed) == ["late", "after late"]
+
+
+def test_a_batchs_note_never_reaches_a_merchants_socket_even_sent_to_its_group(
+    acme_conversation, alice, agent
+):
+    """A batch's events arrive encoded (``events.publish_many``); a note among them is
+    dropped by a merchant's socket whatever group it was sent to, and sent as is to staff."""
+    note = events.encode({"type": "message", "body": "check payouts", "public": False})
+    reply = events.encode({"type": "message", "body": "Hangi sipariş?", "public": True})
+
+    async def scenario():
+        merchant_ws, desk_ws = await opened(alice), await opened(agent)
+        layer = get_channel_layer()
+        message = {"type": events.MANY_HANDLER, "frames": ((note, False), (reply, True))}
+        await layer.group_send(events.merchant_group(alice.merchant_id), message)
+        await layer.group_send(events.DESK_GROUP, message)
+        merchant_got = await frames_until(merchant_ws, "message")
+        desk_got = [await desk_ws.receive_from(), await desk_ws.receive_from()]
+        assert await merchant_ws.receive_nothing(timeout=0.1)
+        await merchant_ws.disconnect()
+        await desk_ws.disconnect()
+        return merchant_got, desk_got
+
+    merchant_got, desk_got = run(scenario)
+    assert [f.get("body") for f in merchant_got if f["type"] == "message"] == ["Hangi sipariş?"]
+    assert desk_got == [note, reply]  # the frames as encoded once, for every socket
+
+
+def test_a_sockets_consumer_gets_the_servers_own_send_with_the_session_resolved(alice):
+    """Channels' session wrapper never saves a session along with a websocket message, so
+    the chat's stack hands the consumer the server's ``send`` itself; the session is still
+    read from the cookie."""
+    from channels.sessions import CookieMiddleware
+
+    from sellerdesk.connectors.chat.auth import SocketSessionMiddleware
+
+    seen: dict[str, Any] = {}
+
+    async def inner(scope, receive, send):
+        seen["send"] = send
+        seen["session"] = scope["session"]
+
+    async def server_send(message):  # pragma: no cover - not called
+        raise AssertionError(message)
+
+    async def server_receive():  # pragma: no cover - not called
+        raise AssertionError
+
+    cookie = _cookie(alice)
+    scope = {"type": "websocket", "path": "/ws/chat/", "headers": [(b"cookie", cookie)]}
+    stack = CookieMiddleware(SocketSessionMiddleware(inner))
+    async_to_sync(stack)(scope, server_receive, server_send)
+    assert seen["send"] is server_send
+    assert seen["session"].session_key == cookie.decode().split("=", 1)[1]
+    assert seen["session"].get("_auth_user_id") == str(alice.pk)

@@ -10,6 +10,7 @@ other as one batch, at the same frozen moment, and compare every row either path
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from datetime import UTC, datetime, timedelta
@@ -51,9 +52,10 @@ def _events(listener: Listener) -> list[dict]:
         queue = listener.layer.channels.get(listener.channel)
         while queue is not None and not queue.empty():
             message = queue.get_nowait()[1]
-            got += (
-                message["events"] if message["type"] == events.MANY_HANDLER else [message["event"]]
-            )
+            if message["type"] == events.MANY_HANDLER:
+                got += [json.loads(text) for text, _ in message["frames"]]
+            else:
+                got.append(message["event"])
         return got
 
     return async_to_sync(drain)()
@@ -360,6 +362,40 @@ def test_a_batch_costs_the_same_statements_for_3_messages_as_for_30(
     assert Message.objects.filter(client_id__startswith="q30-").count() == 30
 
 
+def test_with_a_policy_a_batch_costs_the_same_statements_for_3_conversations_as_for_12(
+    service_levels, alice, agent, django_assert_num_queries
+):
+    """The service levels are refreshed for the batch as a whole: the merchant's messages
+    awaiting an answer, the status logs and the breaches are read once, whatever the number
+    of conversations, and the due times written in one statement."""
+    from django.test.utils import CaptureQueriesContext
+
+    def answered(size: int) -> list[bulk.ChatReply]:
+        replies = []
+        for n in range(size):
+            with at("2027-03-11 10:00:00+00:00"):
+                row = workflow.merchant_conversation_open(
+                    user=alice, kind="question", subject="s", body="b", channel="chat"
+                )
+                workflow.reply_post(conversation=row, author=agent, body="Hangi sipariş?")
+            replies.append(
+                bulk.ChatReply(conversation_id=row.pk, author=alice, body=f"m{n}", client_id="")
+            )
+        return replies
+
+    small, large = answered(3), answered(12)
+    with at(ACT_AT), CaptureQueriesContext(connection) as few:
+        bulk.replies_post(small)
+    with at(ACT_AT), django_assert_num_queries(len(few)):
+        bulk.replies_post(large)
+    for reply in large:
+        row = Conversation.objects.get(pk=reply.conversation_id)
+        # Waiting on support again since the merchant's message: the next response is due.
+        assert row.sla_policy_id is not None
+        assert row.next_response_due_at is not None
+        assert row.sla_due_at == min(row.next_response_due_at, row.resolution_due_at)
+
+
 def test_a_client_id_already_held_writes_nothing(acme_conversation, alice):
     first = workflow.reply_post(
         conversation=acme_conversation, author=alice, body="bir", client_id="k"
@@ -596,3 +632,55 @@ def test_the_in_memory_layer_still_drops_what_expired_and_reaches_every_member(m
     assert [m["n"] for m in got] == [1, 1, 1]
     assert members[0] not in layer.channels  # the expired message went, and the member with it
     assert members[0] not in layer.groups["desk"]
+
+
+def test_the_in_memory_layer_gives_each_member_a_message_no_other_member_can_change():
+    """Text is shared between the members' copies (nobody can change it); anything that can
+    be changed in place is copied for each member, as Channels' own layer does."""
+    layer = layers.SweepingInMemoryChannelLayer(expiry=60)
+    frames = (('{"type": "message", "id": 1}', True), ('{"type": "message", "id": 2}', False))
+    changeable = {"type": "chat.event", "event": {"id": 3, "tags": ["a"]}}
+
+    async def scenario():
+        members = [await layer.new_channel() for _ in range(2)]
+        for member in members:
+            await layer.group_add("desk", member)
+        await layer.group_send("desk", {"type": events.MANY_HANDLER, "frames": frames})
+        await layer.group_send("desk", changeable)
+        return [[await layer.receive(member) for _ in range(2)] for member in members]
+
+    (first_frames, first_event), (second_frames, second_event) = async_to_sync(scenario)()
+    assert first_frames == second_frames == {"type": events.MANY_HANDLER, "frames": frames}
+    assert first_frames is not second_frames
+    first_event["event"]["tags"].append("changed by one member")
+    assert second_event == changeable  # the other member's copy, and the sender's, unchanged
+    assert first_event["event"] is not changeable["event"]
+    assert layers._immutable(frames)
+    assert not layers._immutable(([1],))
+
+
+def test_the_in_memory_layer_keeps_a_channels_queue_until_a_sweep_finds_it_idle(monkeypatch):
+    layer = layers.SweepingInMemoryChannelLayer(expiry=60)
+
+    async def scenario():
+        idle, busy = await layer.new_channel(), await layer.new_channel()
+        await layer.send(idle, {"type": "chat.event", "n": 1})
+        first = await layer.receive(idle)
+        kept = layer.channels.get(idle)
+        await layer.send(idle, {"type": "chat.event", "n": 2})
+        second = await layer.receive(idle)
+        assert layer.channels.get(idle) is kept  # the same queue for the next message
+        waiting = asyncio.ensure_future(layer.receive(busy))
+        await asyncio.sleep(0)
+        monkeypatch.setattr(layer, "_swept_at", float("-inf"))  # the next sweep is due
+        layer._clean_expired()
+        assert idle not in layer.channels  # empty, nobody waiting: gone
+        assert busy in layer.channels  # a socket waits on it: kept
+        await layer.send(busy, {"type": "chat.event", "n": 3})
+        third = await waiting
+        await layer.send(idle, {"type": "chat.event", "n": 4})
+        fourth = await layer.receive(idle)
+        return [m["n"] for m in (first, second, third, fourth)]
+
+    assert async_to_sync(scenario)() == [1, 2, 3, 4]
+    assert layer._receiving == {}

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from django.db import transaction
-from django.db.models import Field, Q
+from django.db.models import Field, Q, prefetch_related_objects
 from django.http import Http404
 from django.utils import timezone, translation
 from django.utils.translation import gettext
@@ -48,6 +48,7 @@ from sellerdesk.conversations.models import (
 )
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.outbox.models import OutboxItem, OutboxKind
+from sellerdesk.sla import config
 
 #: Rows per statement: SQLite allows 32,766 parameters, and a CASE per field per row.
 CHUNK = 500
@@ -75,12 +76,14 @@ def _next_external_ids(rows: Sequence[Conversation]) -> dict[int, int]:
     return wanted
 
 
-def _update_rows(rows: Sequence[Conversation], fields: list[str]) -> None:
-    """Write ``fields`` of each row. On PostgreSQL one ``UPDATE ... FROM (VALUES ...)`` a
-    chunk of rows (a statement a row cost a round trip each: `make bench-chat` measured
-    0.7 ms a row under load); elsewhere one parameterized UPDATE run for every row (SQLite
-    runs them in-process). ``bulk_update``'s CASE per field per row costs more to build than
-    the rows cost to write."""
+def update_rows(rows: Sequence[Conversation], fields: list[str]) -> None:
+    """Write ``fields`` of each row. On PostgreSQL one ``UPDATE ... FROM unnest(...)`` with an
+    array a column, whatever the number of rows: its text is the same for every batch (a
+    statement a row cost a round trip each, `make bench-chat` measured 0.7 ms a row under
+    load; one ``VALUES`` list of a row's parameters each cost psycopg more to turn into a
+    statement, parameter by parameter, than the database took to run it). Elsewhere one
+    parameterized UPDATE run for every row (SQLite runs them in-process). ``bulk_update``'s
+    CASE per field per row costs more to build than the rows cost to write."""
     if not rows:
         return
     connection = transaction.get_connection()
@@ -95,17 +98,14 @@ def _update_rows(rows: Sequence[Conversation], fields: list[str]) -> None:
     ]
     if connection.vendor == "postgresql":
         names = ", ".join(quote(c.column) for c in [meta.pk, *columns])
-        casts = ", ".join(f"%s::{c.db_type(connection)}" for c in [meta.pk, *columns])
+        arrays = ", ".join(f"%s::{c.db_type(connection)}[]" for c in [meta.pk, *columns])
         assignments = ", ".join(f"{quote(c.column)} = v.{quote(c.column)}" for c in columns)
+        sql = (
+            f"UPDATE {table} SET {assignments} FROM unnest({arrays}) "  # noqa: S608 - names from the model
+            f"AS v({names}) WHERE {table}.{key} = v.{key}"
+        )
         with connection.cursor() as cursor:
-            for start in range(0, len(values), CHUNK):
-                chunk = values[start : start + CHUNK]
-                sql = (
-                    f"UPDATE {table} SET {assignments} FROM (VALUES "  # noqa: S608 - names from the model
-                    + ", ".join([f"({casts})"] * len(chunk))
-                    + f") AS v({names}) WHERE {table}.{key} = v.{key}"
-                )
-                cursor.execute(sql, [value for row in chunk for value in row])
+            cursor.execute(sql, [list(column) for column in zip(*values, strict=True)])
         return
     assignments = ", ".join(f"{quote(c.column)} = %s" for c in columns)
     sql = f"UPDATE {table} SET {assignments} WHERE {key} = %s"  # noqa: S608 - names from the model
@@ -233,7 +233,7 @@ def close_with_note(
             )
         row.merchant_due_at = None
         row.merchant_remind_at = None
-    _update_rows(
+    update_rows(
         rows,
         [
             "status", "status_changed_at", "resolved_at", "resolution_seconds", "status_seq",
@@ -322,8 +322,8 @@ class _Batch:
     #: up to which the up-front read checked.
     numbers_taken: dict[int, set[str]] = field(default_factory=dict)
     numbers_checked: dict[int, int] = field(default_factory=dict)
-    #: The active webhook subscriptions (id, merchant, events), read once when needed.
-    subscriptions: list[tuple[int, int | None, list[str]]] | None = None
+    #: The active webhook subscriptions, read once when needed.
+    subscriptions: tuple[config.Subscription, ...] | None = None
 
 
 def replies_post(replies: Sequence[ChatReply]) -> list[Message | Exception]:
@@ -353,14 +353,20 @@ def replies_post(replies: Sequence[ChatReply]) -> list[Message | Exception]:
         return []
     outcomes: list[Message | Exception] = []
     batch = _Batch()
-    with transaction.atomic():
+    # config.reuse(): the webhook subscriptions and the SLA policies, read once for the batch.
+    with transaction.atomic(), config.reuse():
         rows = {
             row.pk: row
             for row in Conversation.objects.select_for_update(of=("self",))
-            .select_related("merchant")
             .filter(pk__in={reply.conversation_id for reply in replies})
             .order_by("pk")
         }
+        # The merchants, for the webhooks' bodies and an e-mail conversation's mail only: read
+        # with the rows, they cost every batch a join and an object a row.
+        if config.current().subscriptions or any(
+            row.channel == Channel.EMAIL for row in rows.values()
+        ):
+            prefetch_related_objects(list(rows.values()), "merchant")
         _load_held(batch, rows, replies)
         for reply in replies:
             row = rows.get(reply.conversation_id)
@@ -513,15 +519,11 @@ def _hook(
 ) -> None:
     """``webhooks.emit(event, row, data)``: the body as of now, queued by ``_write``."""
     if batch.subscriptions is None:
-        batch.subscriptions = list(
-            WebhookSubscription.objects.filter(active=True).values_list(
-                "id", "merchant_id", "events"
-            )
-        )
+        batch.subscriptions = config.current().subscriptions
     wanted = [
-        pk
-        for pk, merchant_id, subscribed in batch.subscriptions
-        if event in subscribed and merchant_id in (None, row.merchant_id)
+        hook.pk
+        for hook in batch.subscriptions
+        if event in hook.events and hook.merchant_id in (None, row.merchant_id)
     ]
     if not wanted:
         return
@@ -608,7 +610,7 @@ def _write(batch: _Batch) -> None:
     if batch.trail:
         Activity.objects.bulk_create(batch.trail, batch_size=CHUNK)
     rows = list(batch.touched.values())
-    _update_rows(
+    update_rows(
         rows,
         [
             "message_seq", "updated_at", "first_response_at", "first_response_seconds",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hashlib
+import json
 import logging
 import weakref
 from collections.abc import Sequence
@@ -116,20 +117,31 @@ def _groups(conversation: Conversation, audience: Audience) -> list[str]:
     return [DESK_GROUP]
 
 
+def encode(payload: dict[str, Any]) -> str:
+    """An event as a socket sends it: one JSON text frame."""
+    return json.dumps(payload, ensure_ascii=False)
+
+
 def publish_many(items: Sequence[tuple[Conversation, dict[str, Any], Audience]]) -> None:
     """``publish_on_commit`` for many events (conversation, payload, audience) at once: after
     the commit each group gets one layer message carrying its events in order
     (``MANY_HANDLER``), so a batch costs a send per group, not per event per group (with
-    Redis, each send is a few round trips)."""
+    Redis, each send is a few round trips).
+
+    Each event travels as its socket frame, encoded once here for every socket that sends it
+    (``frames``: pairs of the frame's text and whether merchants may see it): an event went to
+    every staff socket and its merchant's, each encoding it again, and the in-memory layer
+    deep-copied its dict for each of them (``connectors.chat.layers`` shares text instead)."""
     if not items:
         return
-    by_group: dict[str, list[dict[str, Any]]] = {}
+    by_group: dict[str, list[tuple[str, bool]]] = {}
     for conversation, payload, audience in items:
+        frame = (encode(payload), payload.get("public") is not False)
         for group in _groups(conversation, audience):
-            by_group.setdefault(group, []).append(payload)
+            by_group.setdefault(group, []).append(frame)
     sends = [
-        ([group], {"type": MANY_HANDLER, "events": payloads})
-        for group, payloads in by_group.items()
+        ([group], {"type": MANY_HANDLER, "frames": tuple(frames)})
+        for group, frames in by_group.items()
     ]
     transaction.on_commit(lambda: _send_many(sends, together=True))
 
@@ -229,8 +241,13 @@ async def _group_send(
     layer: Any, sends: list[tuple[list[str], dict[str, Any]]], together: bool = False
 ) -> None:
     if together:
-        # A few at a time: the layer's connection pool (Redis) is bounded.
         pairs = [(group, message) for groups, message in sends for group in groups]
+        if isinstance(layer, InMemoryChannelLayer):
+            # Its sends never wait: one after another, without a task for each.
+            for group, message in pairs:
+                await layer.group_send(group, message)
+            return
+        # A few at a time: the layer's connection pool (Redis) is bounded.
         for start in range(0, len(pairs), SENDS_AT_ONCE):
             await asyncio.gather(
                 *(layer.group_send(g, m) for g, m in pairs[start : start + SENDS_AT_ONCE])

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from channels.auth import AuthMiddleware
-from channels.sessions import CookieMiddleware, SessionMiddleware
+from channels.sessions import CookieMiddleware, InstanceSessionWrapper, SessionMiddleware
 from django.db import InterfaceError, OperationalError
 
 #: What a database away raises: a refused or dropped connection, a server shutting down.
@@ -31,6 +31,22 @@ class SocketAuthMiddleware(AuthMiddleware):
             scope[SCOPE_DATABASE_AWAY] = type(problem).__name__
 
 
+class SocketSessionMiddleware(SessionMiddleware):
+    """Channels' ``SessionMiddleware`` that hands a websocket's consumer the server's own
+    ``send``. Channels' wrapped ``send`` saves a modified session only along with an HTTP
+    response (``http.response.start``), never with a websocket message, yet reads the
+    session's state before each one: for a chat message that was once for each of the seven
+    frames it is sent in. Anything but a websocket gets Channels' wrapper as before."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope.get("type") != "websocket":
+            return await super().__call__(scope, receive, send)
+        wrapper = InstanceSessionWrapper(scope, send)
+        await wrapper.resolve_session()
+        return await self.inner(wrapper.scope, receive, send)
+
+
 def socket_auth_stack(inner: Any) -> Any:
-    """``channels.auth.AuthMiddlewareStack`` with ``SocketAuthMiddleware``."""
-    return CookieMiddleware(SessionMiddleware(SocketAuthMiddleware(inner)))
+    """``channels.auth.AuthMiddlewareStack`` with ``SocketSessionMiddleware`` and
+    ``SocketAuthMiddleware``."""
+    return CookieMiddleware(SocketSessionMiddleware(SocketAuthMiddleware(inner)))

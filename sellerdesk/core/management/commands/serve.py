@@ -44,4 +44,5 @@ class Command(BaseCommand):
             # far beyond before buffering it.
             ws="websockets-sansio",
             ws_max_size=4 * settings.SELLERDESK_CHAT_MAX_FRAME_BYTES,
+            ws_per_message_deflate=settings.SELLERDESK_CHAT_COMPRESSION,
         )
