@@ -10,7 +10,9 @@ in production). The mail is generated, deterministic for a seed: merchants in CN
 UA, KR and JP writing in their charsets (GB2312 labels over GB18030 text, Windows-1254, KOI8-R,
 Big5, EUC-KR, Shift_JIS, UTF-8), a twentieth HTML-only, a tenth with a small PDF, replies that
 thread by In-Reply-To or by the reply token, auto-replies, and strangers (applicants). Each
-mail goes through ``inbound_deliver`` exactly as ``sellerdesk smtpd`` hands it over. Prints a
+mail goes through the SMTP receiver's own handler (``InboundHandler.submit``, what ``sellerdesk
+smtpd`` calls for a mail once the SMTP dialogue has it), in the lanes it would use: by default
+one on SQLite and four on PostgreSQL, each sender domain's mails in order (``--lanes``). Prints a
 table and writes ``bench/results-email.json``.
 """
 
@@ -133,7 +135,7 @@ def child(args: argparse.Namespace) -> None:
     from sellerdesk.accounts.services import user_create
     from sellerdesk.connectors.email import parsing
     from sellerdesk.connectors.email.models import InboundEmail, InboundState
-    from sellerdesk.connectors.email.services import inbound_deliver
+    from sellerdesk.connectors.email.smtp import InboundHandler
     from sellerdesk.conversations.models import Conversation, Message
     from sellerdesk.conversations.services import merchant_upsert
 
@@ -153,8 +155,15 @@ def child(args: argparse.Namespace) -> None:
         parsing.parse(raw)
     parse_seconds = time.perf_counter() - started
 
-    for sender, raw in mails[args.count :]:  # warm-up: imports, caches, first pages
-        inbound_deliver(raw=raw, source="smtp", mail_from=sender)
+    handler = InboundHandler(lanes=args.lanes or None)
+
+    def deliver(batch: list[tuple[str, bytes]]) -> None:
+        futures = [handler.submit(raw, sender, []) for sender, raw in batch]
+        refused = sum(not future.result() for future in futures)
+        if refused:
+            raise SystemExit(f"{refused} mails could not be stored")
+
+    deliver(mails[args.count :])  # warm-up: imports, caches, each lane's connection
     profiler = None
     if args.profile:
         import cProfile
@@ -162,13 +171,13 @@ def child(args: argparse.Namespace) -> None:
         profiler = cProfile.Profile()
         profiler.enable()
     cpu0, started = time.process_time(), time.perf_counter()
-    for sender, raw in mails[: args.count]:
-        inbound_deliver(raw=raw, source="smtp", mail_from=sender)
+    deliver(mails[: args.count])
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu0
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)
+    handler.close()
     states = dict.fromkeys(InboundState.values, 0)
     for state in InboundEmail.objects.values_list("state", flat=True):
         states[state] += 1
@@ -177,6 +186,7 @@ def child(args: argparse.Namespace) -> None:
             {
                 "engine": connection.vendor,
                 "messages": args.count,
+                "lanes": len(handler.lanes),
                 "seconds": round(seconds, 3),
                 "messages_per_second": round(args.count / seconds, 1),
                 "python_cpu_share": round(cpu / seconds, 2),
@@ -217,6 +227,7 @@ def run_engine(engine: str, args: argparse.Namespace) -> dict[str, Any]:
     argv = [
         sys.executable, __file__, "--child", "--count", str(args.count), "--seed", str(args.seed),
         "--merchants", str(args.merchants), "--warmup", str(args.warmup),
+        "--lanes", str(args.lanes),
     ]  # fmt: skip
     if args.profile:
         argv += ["--profile", str(Path(args.profile).resolve().with_suffix(f".{engine}.prof"))]
@@ -232,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--merchants", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--lanes", type=int, default=0, help="the receiver's lanes (default: as smtpd chooses)"
+    )
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_EMAIL_DATABASE_URL", DEFAULT_PG)
@@ -250,12 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         run_engine(engine.strip(), args) for engine in args.engines.split(",") if engine.strip()
     ]
     print(
-        f"{'engine':<11} {'messages':>8} {'msg/s':>8} {'msg/CPU-s':>9} {'parse-only msg/s':>17} "
+        f"{'engine':<11} {'lanes':>5} {'messages':>8} {'msg/s':>8} {'msg/CPU-s':>9} {'parse-only msg/s':>17} "
         f"{'processed':>9} {'quarantined':>11}"
     )
     for row in rows:
         print(
-            f"{row['engine']:<11} {row['messages']:>8} {row['messages_per_second']:>8.0f} "
+            f"{row['engine']:<11} {row['lanes']:>5} {row['messages']:>8} {row['messages_per_second']:>8.0f} "
             f"{row['cpu_messages_per_second']:>9.0f} "
             f"{row['parse_only_per_second']:>17.0f} {row['states']['processed']:>9} "
             f"{row['states']['quarantined']:>11}"

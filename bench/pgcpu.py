@@ -58,8 +58,9 @@ def postmaster_of(url: str) -> int:
 
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    stat = _stat(int(row[0]))
+        assert row is not None
+        # Read while the backend lives: it exits as the connection closes.
+        stat = _stat(int(row[0]))
     if stat is None:
         raise RuntimeError("the PostgreSQL server does not run on this machine")
     return stat[0]

@@ -10,6 +10,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from sellerdesk.connectors.email.models import InboundEmail, InboundState
 from sellerdesk.conversations.models import Conversation
@@ -145,3 +146,126 @@ def test_fetchmail_stores_each_unread_mail_then_marks_it_seen(db, alice, setting
     assert mailbox.seen == {"1", "2", "3"}
     assert InboundEmail.objects.filter(source="imap").count() == 3
     assert fetch_new(mailbox).fetched == 0  # nothing unread is left
+
+
+# --- lanes ----------------------------------------------------------------------------------------
+
+
+def test_a_sender_domain_is_read_from_the_envelope_sender():
+    from sellerdesk.connectors.email.smtp import sender_domain
+
+    assert sender_domain("alice@ACME.test") == "acme.test"
+    assert sender_domain("<bob@acme.test>") == "acme.test"
+    assert sender_domain("") == ""  # the null sender of a bounce
+    assert sender_domain("<>") == ""
+
+
+def test_the_default_lanes_follow_the_database(db, settings):
+    from sellerdesk.connectors.email.smtp import InboundHandler, default_lanes
+
+    settings.SELLERDESK_SMTPD_LANES = 0
+    assert default_lanes() == (1 if connection.vendor == "sqlite" else 4)
+    settings.SELLERDESK_SMTPD_LANES = 3
+    handler = InboundHandler()
+    try:
+        assert len(handler.lanes) == 3
+    finally:
+        for lane in handler.lanes:
+            lane.shutdown()
+    with pytest.raises(ValueError, match="at least one lane"):
+        InboundHandler(lanes=0)
+
+
+def test_smtpd_refuses_fewer_than_one_lane(db):
+    with pytest.raises(CommandError, match="--lanes must be at least 1"):
+        call_command("smtpd", "--lanes", "0")
+
+
+# SQLite's test database lives in memory with a shared cache, where a second writer fails at
+# once ("table is locked") instead of waiting its turn as on a file; one lane is SQLite's default.
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_one_domain_keeps_one_lane_and_its_mails_keep_their_order(
+    transactional_db, alice, bob, settings, tmp_path
+):
+    """A merchant's mail and the reply to it, handed over back to back among other senders'
+    mails in four lanes, land in one conversation: the reply is never processed before the
+    mail it answers."""
+    from sellerdesk.connectors.email.smtp import InboundHandler
+
+    settings.MEDIA_ROOT = tmp_path
+    settings.SELLERDESK_UNKNOWN_SENDER_COUNTRY = "TR"
+    handler = InboundHandler(lanes=4)
+    try:
+        assert handler.lane("alice@acme.test") is handler.lane("bob@ACME.test")
+        first = write(subject="Ödeme gecikti", message_id="<first@acme.test>")
+        reply = write(
+            sender="Bob Bulut <bob@acme.test>",
+            subject="Re: Ödeme gecikti",
+            in_reply_to="<first@acme.test>",
+            references=["<first@acme.test>"],
+        )
+        strangers = [
+            write(sender=f"Applicant {n} <a{n}@applicant{n}.test>", subject=f"Başvuru {n}")
+            for n in range(6)
+        ]
+        futures = [handler.submit(first, "alice@acme.test", [])]
+        futures += [
+            handler.submit(raw, f"a{n}@applicant{n}.test", []) for n, raw in enumerate(strangers)
+        ]
+        futures.append(handler.submit(reply, "bob@acme.test", []))
+        assert all(future.result(timeout=60) for future in futures)
+    finally:
+        handler.close()
+    assert InboundEmail.objects.filter(state=InboundState.PROCESSED).count() == 8
+    acme = Conversation.objects.get(merchant=alice.merchant)
+    assert acme.messages.count() == 2
+    assert Conversation.objects.count() == 7
+
+
+def test_a_lane_keeps_its_connection_from_mail_to_mail(transactional_db, alice, settings, tmp_path):
+    from sellerdesk.connectors.email.smtp import InboundHandler
+
+    settings.MEDIA_ROOT = tmp_path
+    handler = InboundHandler(lanes=1)
+
+    def raw_connection() -> int:
+        connection.ensure_connection()
+        return id(connection.connection)
+
+    try:
+        assert handler.submit(write(subject="bir"), "alice@acme.test", []).result(timeout=30)
+        before = handler.lanes[0].submit(raw_connection).result()
+        assert handler.submit(write(subject="iki"), "alice@acme.test", []).result(timeout=30)
+        assert handler.lanes[0].submit(raw_connection).result() == before
+    finally:
+        handler.close()
+    assert InboundEmail.objects.filter(state=InboundState.PROCESSED).count() == 2
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_a_lane_whose_connection_died_answers_try_again_then_reconnects(
+    transactional_db, alice, settings, tmp_path
+):
+    """The database ended the lane's session (a restart): that mail is answered 451, which the
+    sending server retries; the lane's next mail opens a new connection and is stored."""
+    from sellerdesk.connectors.email.smtp import InboundHandler
+
+    settings.MEDIA_ROOT = tmp_path
+    handler = InboundHandler(lanes=1)
+
+    def backend() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return int(cursor.fetchone()[0])
+
+    try:
+        assert handler.submit(write(subject="bir"), "alice@acme.test", []).result(timeout=30)
+        pid = handler.lanes[0].submit(backend).result()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        assert not handler.submit(write(subject="iki"), "alice@acme.test", []).result(timeout=30)
+        assert handler.submit(write(subject="üç"), "alice@acme.test", []).result(timeout=30)
+        assert handler.lanes[0].submit(backend).result() != pid
+    finally:
+        handler.close()
+    assert sorted(InboundEmail.objects.values_list("state", flat=True)) == ["processed"] * 2

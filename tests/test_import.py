@@ -235,6 +235,31 @@ def test_the_console_command_exits_non_zero_when_a_line_is_rejected(tmp_path):
     assert "imported 1 conversations" in done.stdout
 
 
+def test_the_console_command_imports_standard_input(tmp_path):
+    """``sellerdesk import -`` on SQLite, where a forked process parses: it reads the input
+    through a handle of its own (multiprocessing closes a child's ``sys.stdin``)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "SELLERDESK_VAR_DIR": str(tmp_path / "var"),
+    }
+    command = [sys.executable, "-m", "sellerdesk"]
+    subprocess.run([*command, "migrate", "-v", "0"], env=env, check=True, cwd=REPO)
+    items = [conversation(f"c-{n}") for n in range(30)] + ["{bad"]
+    data = write_jsonl(tmp_path / "in.jsonl", items).read_bytes()
+    done = subprocess.run(
+        [*command, "import", "-", "--no-progress"],
+        env=env,
+        cwd=REPO,
+        input=data,
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr.decode()
+    assert b"-:31: rejected: not valid JSON" in done.stderr
+    assert b"imported 30 conversations (30 new, 0 replaced)" in done.stdout
+
+
 # --- .gz --------------------------------------------------------------------------------------
 
 

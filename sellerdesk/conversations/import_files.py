@@ -53,7 +53,13 @@ class ImportWorkerError(RuntimeError):
 def open_interchange(path: str) -> IO[bytes]:
     """The file's bytes, decompressed when its name ends in .gz; ``-`` is standard input."""
     if path == "-":
-        return sys.stdin.buffer
+        try:
+            descriptor = sys.stdin.fileno()
+        except (AttributeError, OSError, ValueError):  # replaced by an in-memory stream
+            return sys.stdin.buffer
+        # A handle of its own on the same input: the parser process (SQLite) reads it after
+        # multiprocessing has closed the child's ``sys.stdin``.
+        return os.fdopen(os.dup(descriptor), "rb")
     if path.endswith(".gz"):
         return cast(IO[bytes], gzip.open(path, "rb"))
     return open(path, "rb")  # closed by the caller
@@ -133,8 +139,9 @@ def _import_share(
     try:
         return conversations_import(
             mine, batch_size=batch_size, on_batch=progress, keep_rejected_lines=keep_rejected_lines,
-            # SQLite's one writer keeps one core busy: parsing takes the other.
-            parse_in_process=connection.vendor == "sqlite",
+            # SQLite's one writer keeps one core busy: parsing takes the other (unless the
+            # input is an in-memory stream, which the process could not read).
+            parse_in_process=connection.vendor == "sqlite" and handle is not sys.stdin.buffer,
         )  # fmt: skip
     except (EOFError, gzip.BadGzipFile, OSError) as exc:
         raise ImportReadError(path, lines.number, str(exc) or type(exc).__name__) from exc

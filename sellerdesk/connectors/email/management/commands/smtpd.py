@@ -6,7 +6,7 @@ import signal
 import threading
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from sellerdesk.connectors.email.services import inbound_process_waiting, unknown_sender_warning
@@ -30,6 +30,13 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
         parser.add_argument("--port", type=int, default=8025, help="port (default 8025)")
         parser.add_argument("--lmtp", action="store_true", help="speak LMTP instead of SMTP")
+        parser.add_argument(
+            "--lanes",
+            type=int,
+            default=None,
+            help="mails stored and processed at once, each sender's in order "
+            "(default: SELLERDESK_SMTPD_LANES, else 1 on SQLite and 4 on PostgreSQL)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         warning = unknown_sender_warning()
@@ -38,8 +45,10 @@ class Command(BaseCommand):
         waiting = inbound_process_waiting()
         if waiting:
             self.stdout.write(f"processed {waiting} mail(s) stored by an earlier run")
+        if options["lanes"] is not None and options["lanes"] < 1:
+            raise CommandError("--lanes must be at least 1")
         controller = build_controller(
-            host=options["host"], port=options["port"], lmtp=options["lmtp"]
+            host=options["host"], port=options["port"], lmtp=options["lmtp"], lanes=options["lanes"]
         )
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
