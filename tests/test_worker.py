@@ -79,7 +79,7 @@ print(OutboxItem.objects.filter(status="delivered").count())
 
 
 def received(sink):
-    ids = [p.read_text().split("\n")[0] for p in sink.iterdir()]
+    ids = [p.read_text().split("\n")[0] for p in sink.glob("*.txt")]
     return len(ids), len(set(ids))
 
 
