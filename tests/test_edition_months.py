@@ -243,3 +243,31 @@ def test_the_months_apart_in_a_transaction_and_their_statement(db):
 
     added = reads(apart_queries) - reads(grouped_queries)
     assert added == (1 if connection.vendor == "postgresql" else 0)
+
+
+def test_a_conversations_month_is_the_number_of_cuts_at_or_before_it(db):
+    """The population's month number (``_Query.month_column``: a binary search over the cuts
+    on PostgreSQL, a CASE elsewhere) on each side of every cut, to the microsecond, at the
+    period's bounds and with a single cut."""
+    from sellerdesk.reports.engine import _Query
+
+    for end in (PERIOD[1], "2022-03-01"):
+        params = _params(end=end)
+        query = _Query(params, connection.vendor, connection.ops.adapt_datetimefield_value)
+        query.month_cuts = month_starts(params)
+        column, args = query.month_column()
+        assert ("width_bucket" in column) == (connection.vendor == "postgresql")
+        inner = query.month_cuts[1:-1]
+        assert len(inner) == (11 if end == PERIOD[1] else 1)
+        instants = [params.start, params.end - timedelta(microseconds=1)]
+        for cut in inner:
+            instants += [cut - timedelta(microseconds=1), cut, cut + timedelta(seconds=1)]
+        created = "CAST(%s AS timestamptz)" if connection.vendor == "postgresql" else "%s"
+        with connection.cursor() as cursor:
+            for instant in instants:
+                cursor.execute(
+                    f"SELECT 1{column} FROM (SELECT {created} AS created_at) c",
+                    [*args, query.adapt(instant)],
+                )
+                expected = sum(1 for cut in inner if cut <= instant)
+                assert cursor.fetchone()[1] == expected, instant

@@ -153,8 +153,15 @@ class _Query:
         inner = cuts[1:-1]
         if not inner:
             return ", 0 AS m", []
+        args = [self.adapt(cut) for cut in inner]
+        if self.vendor == "postgresql":
+            # The same number by a binary search over the (ascending) cuts, how many of them
+            # lie at or before created_at: about four comparisons per conversation rather
+            # than up to one per cut, in both statements that group by month.
+            cuts_sql = ", ".join(["%s"] * len(inner))
+            return f", width_bucket(c.created_at, ARRAY[{cuts_sql}]::timestamptz[]) AS m", args
         whens = " ".join(f"WHEN c.created_at < %s THEN {index}" for index in range(len(inner)))
-        return f", CASE {whens} ELSE {len(inner)} END AS m", [self.adapt(cut) for cut in inner]
+        return f", CASE {whens} ELSE {len(inner)} END AS m", args
 
     def segments_cte(self) -> tuple[str, list[Any]]:
         """seg(seg, country): one row per country of each segment (``*`` = every code)."""
