@@ -160,6 +160,12 @@ elif _env_bool("DATABASE_POOL", default=False):
     # Under an ASGI server Django opens a connection per request; psycopg's pool avoids that.
     _db.setdefault("OPTIONS", {})["pool"] = True
     _db["CONN_MAX_AGE"] = 0
+if _db["ENGINE"] != "django.db.backends.sqlite3" and _env_bool("DATABASE_PREPARE", default=True):
+    # The statements every message runs (core.rows) ask to be prepared on their connection;
+    # psycopg then prepares them (Django's default, None, refuses all). No other statement
+    # is: Django's cursors bind on the client, which never prepares. DATABASE_PREPARE=0 for
+    # a pooler in transaction mode that cannot keep prepared statements (PgBouncer < 1.21).
+    _db.setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**31 - 1)
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -8,11 +8,14 @@ database vendor), send each value through its field exactly as the ORM does on t
 model instances as the ORM would. No signals are sent: sellerdesk connects none to these
 models (saving through them is the same rows, the same constraints, the same triggers).
 On PostgreSQL, statements that need not wait for each other go in one pipeline, one round
-trip (``insert_committed``, ``fetch_together``).
+trip (``insert_committed``, ``fetch_together``), and every statement here is a prepared one
+(``statement_cursor``): its values travel apart from its text, and the server parses and plans it once
+per connection instead of at each run.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -92,6 +95,49 @@ def for_update() -> str:
     return " FOR UPDATE" if connection.features.has_select_for_update else ""
 
 
+def statement_cursor() -> Any:
+    """A cursor (``connection.cursor()``'s wrapper) for the statements built here.
+
+    On PostgreSQL it binds on the server and prepares: psycopg sends the values apart from
+    the SQL text (Django's default cursor instead formats every value into the text, in
+    Python) and prepares each statement on its connection the first time it runs there, so
+    the server parses and plans it once per connection (psycopg keeps the last 100
+    statements of each). The statements built here take no value whose type the server
+    could not tell from its place. The connection prepares only with a
+    ``prepare_threshold`` (settings: ``DATABASE_PREPARE``); without, the values are still
+    bound on the server. Elsewhere: ``connection.cursor()``.
+    """
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    connection.ensure_connection()
+    pg = connection.connection
+    plain = pg.cursor_factory
+    # The Django connection is this thread's alone: no other cursor is made meanwhile.
+    pg.cursor_factory = _preparing_cursor()
+    try:
+        return connection.cursor()
+    finally:
+        pg.cursor_factory = plain
+
+
+@functools.cache
+def _preparing_cursor() -> type[Any]:
+    """Django's own cursor for ``server_side_binding``, asking to prepare every statement."""
+    from django.db.backends.postgresql.base import (  # type: ignore[attr-defined]
+        ServerBindingCursor,
+    )
+
+    class PreparingCursor(ServerBindingCursor):
+        def execute(
+            self, query: Any, params: Any = None, *, prepare: bool | None = None, **kwargs: Any
+        ) -> Any:
+            return super().execute(
+                query, params, prepare=True if prepare is None else prepare, **kwargs
+            )
+
+    return PreparingCursor
+
+
 class Unread:
     """The type of ``UNREAD``: a value the caller has not read (None being a value read)."""
 
@@ -106,12 +152,12 @@ def fetch_together(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list
     if len(statements) < 2 or connection.vendor != "postgresql" or not _pipeline_supported():
         found = []
         for sql, params in statements:
-            with connection.cursor() as cursor:
+            with statement_cursor() as cursor:
                 cursor.execute(sql, params)
                 found.append(cursor.fetchall())
         return found
     connection.ensure_connection()
-    cursors = [connection.cursor() for _ in statements]
+    cursors = [statement_cursor() for _ in statements]
     try:
         with connection.wrap_database_errors:
             with connection.connection.pipeline():
@@ -124,7 +170,7 @@ def fetch_together(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list
 
 
 def fetch(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
 
@@ -179,7 +225,7 @@ def insert(obj: M, *, ignore_conflicts: bool = False) -> M:
     ``ignore_conflicts`` as ``bulk_create(ignore_conflicts=True)`` (a row a unique constraint
     refuses is dropped: a database-made primary key is then None)."""
     sql, params, returning = _insert_statement(obj, ignore_conflicts)
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
         return _inserted(obj, cursor, returning)
 
@@ -207,7 +253,7 @@ def insert_committed(obj: M, *, meanwhile: Callable[[], T]) -> tuple[M, T]:
     sql, params, returning = _insert_statement(obj, False)
     connection.ensure_connection()
     pg = connection.connection
-    begin, row, commit = connection.cursor(), connection.cursor(), connection.cursor()
+    begin, row, commit = connection.cursor(), statement_cursor(), connection.cursor()
     try:
         with connection.wrap_database_errors:
             try:
@@ -266,6 +312,6 @@ def update(obj: Model, fields: Sequence[str]) -> int:
     sql, targets = prepared
     params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in targets]
     params.append(obj.pk)
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)

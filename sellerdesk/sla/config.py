@@ -23,6 +23,7 @@ from typing import Any
 
 from django.db import connection
 
+from sellerdesk.core import rows
 from sellerdesk.sla.calendar import BusinessCalendar
 from sellerdesk.sla.models import BusinessHours, SlaPolicy
 
@@ -76,9 +77,7 @@ _REUSED: ContextVar[list[Snapshot] | None] = ContextVar("sellerdesk_config_reuse
 
 
 def _generation() -> int | None:
-    with connection.cursor() as cursor:
-        cursor.execute(_GENERATION_SQL)
-        row = cursor.fetchone()
+    row = rows.fetch(_GENERATION_SQL, [])  # prepared (core.rows): nearly every change asks
     return None if row is None else int(row[0])
 
 
