@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from sellerdesk.api import services as api_services
@@ -110,3 +112,18 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
         assert body[name], name
     assert set(body) <= {"type", "title", "status", "detail", "errors"}
     return body
+
+
+# --- fixtures (a plugin of tests/conftest.py) ------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_rate_counts() -> None:
+    """No request counted against any API key's rate limit (the API's modules use it for
+    each of their tests: ``pytestmark``)."""
+    cache.clear()
+
+
+@pytest.fixture
+def world(acme: Any, globex: Any, agent: Any) -> ApiWorld:
+    return make_world(acme, globex)

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+#: The REST API's fixtures (``world``: its callers' keys; each test's rate counts fresh).
+pytest_plugins = ["tests.api_support"]
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SELLERDESK_SHARED", REPO.parent / "shared"))
 FIXTURES = REPO / "tests" / "fixtures"

@@ -10,28 +10,16 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.core.cache import cache
 
 from sellerdesk.api import asgi as api_asgi
 from sellerdesk.api import auth
 from sellerdesk.conversations import events, workflow
 from sellerdesk.conversations.models import Message
-from tests.api_support import make_world
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_counts")]
 
 #: Headers that differ between two answers for reasons other than the middleware.
 _PER_ANSWER = {"date", "server"}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_counts():
-    cache.clear()
-
-
-@pytest.fixture
-def world(acme, globex, agent):
-    return make_world(acme, globex)
 
 
 @pytest.fixture(scope="module")

@@ -6,22 +6,13 @@ import json
 
 import pytest
 from django.core import mail
-from django.core.cache import cache
 
 from sellerdesk.accounts.models import Merchant, User
 from sellerdesk.conversations import workflow
 from sellerdesk.conversations.models import Activity, Conversation, Message
-from tests.api_support import ApiWorld, assert_problem, make_world
+from tests.api_support import assert_problem
 
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_counts():
-    cache.clear()
-
-
-@pytest.fixture
-def world(acme, globex, agent) -> ApiWorld:
-    return make_world(acme, globex)
+pytestmark = pytest.mark.usefixtures("fresh_rate_counts")
 
 
 def _body(response):

@@ -14,25 +14,16 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.core.cache import cache
 from django.db import InterfaceError, OperationalError
 from django.test import Client
 from django.utils import timezone
 
 from sellerdesk.api import selectors as api_selectors
 from sellerdesk.conversations.models import Conversation
-from tests.api_support import ApiClient, assert_problem, make_world
+from tests.api_support import ApiClient, assert_problem
 from tests.conftest import REPO
 
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_counts():
-    cache.clear()
-
-
-@pytest.fixture
-def world(acme, globex, agent):
-    return make_world(acme, globex)
+pytestmark = pytest.mark.usefixtures("fresh_rate_counts")
 
 
 def _post(world, body=None, *, raw=None, content_type="application/json", caller="write"):

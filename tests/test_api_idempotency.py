@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
@@ -18,17 +17,9 @@ from sellerdesk.api.models import IdempotencyRecord
 from sellerdesk.conversations.models import Conversation, Message
 from tests.api_support import ApiClient, assert_problem, make_world
 
+pytestmark = pytest.mark.usefixtures("fresh_rate_counts")
+
 BODY = {"merchant_id": "m-acme", "kind": "complaint", "body": "Ödemem gelmedi."}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_counts():
-    cache.clear()
-
-
-@pytest.fixture
-def world(acme, globex, agent):
-    return make_world(acme, globex)
 
 
 def _create(client: ApiClient, key: str, body: dict = BODY, path: str = "/api/v1/conversations"):

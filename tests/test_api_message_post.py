@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.core.cache import cache
 from django.utils import timezone
 
 from sellerdesk.api import webhooks
@@ -17,7 +16,9 @@ from sellerdesk.api.models import IdempotencyRecord
 from sellerdesk.conversations import workflow
 from sellerdesk.conversations.models import Conversation, Message
 from sellerdesk.outbox.models import OutboxItem
-from tests.api_support import assert_problem, make_world
+from tests.api_support import assert_problem
+
+pytestmark = pytest.mark.usefixtures("fresh_rate_counts")
 
 #: Queries for a staff member's reply with an Idempotency-Key on a conversation already
 #: answered, with a webhook subscribed (bench/api.py's request): the key (with its merchant),
@@ -29,16 +30,6 @@ from tests.api_support import assert_problem, make_world
 #: the subscriptions and SLA policies queried on every post. The key's last use is written at
 #: most once a minute and is not counted here.
 REPLY_QUERIES = 10
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_counts():
-    cache.clear()
-
-
-@pytest.fixture
-def world(acme, globex, agent):
-    return make_world(acme, globex)
 
 
 @pytest.fixture

@@ -6,22 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.core.cache import cache
 
 from sellerdesk.conversations.services import message_add
-from tests.api_support import ApiWorld, assert_problem, make_world
+from tests.api_support import assert_problem
+
+pytestmark = pytest.mark.usefixtures("fresh_rate_counts")
 
 SEARCH = "/api/v1/search"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_counts():
-    cache.clear()
-
-
-@pytest.fixture
-def world(acme, globex, agent) -> ApiWorld:
-    return make_world(acme, globex)
 
 
 def _ok(response) -> dict:
