@@ -392,10 +392,10 @@ SELLERDESK_API_IDEMPOTENCY_HOURS = int(os.environ.get("SELLERDESK_API_IDEMPOTENC
 #: The country given to the applicant (potential merchant) opened for an unknown sender. It
 #: must be a code the interchange format accepts; until it is, such mail is quarantined.
 SELLERDESK_UNKNOWN_SENDER_COUNTRY = os.environ.get("SELLERDESK_UNKNOWN_SENDER_COUNTRY", "ZZ")
-#: The largest mail `sellerdesk smtpd` accepts, in bytes (larger: refused with 552).
-# sellerdesk smtpd: mails stored and processed at once, each sender domain's in order
-# (0: 1 on SQLite, 4 on PostgreSQL).
+#: Mails `sellerdesk smtpd` stores and processes at once, each sender domain's in order
+#: (0: 1 on SQLite, 4 on PostgreSQL).
 SELLERDESK_SMTPD_LANES = int(os.environ.get("SELLERDESK_SMTPD_LANES", "0"))
+#: The largest mail `sellerdesk smtpd` accepts, in bytes (larger: refused with 552).
 SELLERDESK_EMAIL_MAX_BYTES = int(
     os.environ.get("SELLERDESK_EMAIL_MAX_BYTES", str(50 * 1024 * 1024))
 )
