@@ -110,21 +110,7 @@ def _pending_in(
 def _awaiting_next_response(conversation: Conversation) -> datetime | None:
     """The merchant's first public message after support's latest public reply, if support
     has answered before and not since."""
-    messages = Message.objects.filter(conversation=conversation, public=True)
-    last_reply = (
-        messages.filter(author_type=AuthorType.AGENT)
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)
-        .first()
-    )
-    if last_reply is None:
-        return None
-    return (
-        messages.filter(author_type=AuthorType.MERCHANT, created_at__gt=last_reply)
-        .order_by("created_at")
-        .values_list("created_at", flat=True)
-        .first()
-    )
+    return _awaiting_next_response_many([conversation.pk]).get(conversation.pk)
 
 
 @dataclass(frozen=True)
@@ -365,7 +351,8 @@ def _refresh_many(
 
 
 def _awaiting_next_response_many(ids: Sequence[int]) -> dict[int, datetime]:
-    """``_awaiting_next_response`` for many conversations: one statement."""
+    """``_awaiting_next_response`` for many conversations, by id: one statement (none of a
+    conversation support has not answered, or that has nothing to answer since)."""
     if not ids:
         return {}
     last_reply = (
