@@ -138,13 +138,6 @@ def _preparing_cursor() -> type[Any]:
     return PreparingCursor
 
 
-class Unread:
-    """The type of ``UNREAD``: a value the caller has not read (None being a value read)."""
-
-
-UNREAD = Unread()
-
-
 def fetch_together(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
     """Each read statement's rows, in order. On PostgreSQL they go in one pipeline: one
     round trip for all (and one more for psycopg's BEGIN when they open the transaction).

@@ -33,6 +33,7 @@ from sellerdesk.connectors.email.models import (
     MessageIdRef,
 )
 from sellerdesk.connectors.email.parsing import Auto, ParsedMail
+from sellerdesk.connectors.email.threads import UNREAD, Unread
 from sellerdesk.conversations import services as conversation_services
 from sellerdesk.conversations import workflow
 from sellerdesk.conversations.interchange import InterchangeError, parse_country
@@ -47,7 +48,6 @@ from sellerdesk.conversations.models import (
 from sellerdesk.core import rows
 from sellerdesk.core.countries import country_from_address
 from sellerdesk.core.errors import ValidationError
-from sellerdesk.core.rows import UNREAD, Unread
 from sellerdesk.sla import config
 
 logger = logging.getLogger(__name__)

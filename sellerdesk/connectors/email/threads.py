@@ -22,7 +22,6 @@ from sellerdesk.connectors.email.models import EmailThread, MessageIdRef
 from sellerdesk.connectors.email.parsing import ParsedMail
 from sellerdesk.conversations.models import Conversation
 from sellerdesk.core import rows
-from sellerdesk.core.rows import UNREAD, Unread
 
 _TOKEN_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # noqa: S105 - an alphabet, not a secret
 TOKEN_LENGTH = 10
@@ -76,6 +75,13 @@ _MERCHANT = rows.reader(Merchant)
 _sender_sql: dict[str, str] = {}
 
 Statement = tuple[str, list[Any]]
+
+
+class Unread:
+    """The type of ``UNREAD``: a value the caller has not read (None being a value read)."""
+
+
+UNREAD = Unread()
 
 
 def merchant_user_statement(address: str) -> Statement:
