@@ -150,4 +150,5 @@ def test_a_failing_worker_fails_the_import_with_its_reason(tmp_path, monkeypatch
     source.write_text(line(conversation("c-1")) + "\n")
     monkeypatch.setattr(import_files, "_import_share", broken)  # inherited by the forked workers
     with pytest.raises(import_files.ImportWorkerError, match="disk on fire"):
-        import_files.conversations_import_file(str(source), workers=2)
+        # The workers' part of a file import: no database is reached before they fail.
+        import_files._import_file(str(source), 2, None, False, None)

@@ -26,6 +26,7 @@ from typing import IO, Any, cast
 
 from django.db import connection, connections
 
+from sellerdesk.conversations.first_load import indexes_built_after_a_first_load
 from sellerdesk.conversations.importer import ImportResult, Rejection, conversations_import
 from sellerdesk.conversations.interchange import leading_id
 from sellerdesk.conversations.models import (
@@ -162,8 +163,12 @@ def conversations_import_file(
     keep_rejected_lines: bool = False,
     on_progress: Progress | None = None,
 ) -> ImportResult:
-    """Import an interchange file with ``workers`` processes; rejections in line order."""
-    result = _import_file(path, workers, batch_size, keep_rejected_lines, on_progress)
+    """Import an interchange file with ``workers`` processes; rejections in line order.
+
+    On PostgreSQL a load into empty tables builds its indexes once at the end, after every
+    worker is done (``first_load``)."""
+    with indexes_built_after_a_first_load():
+        result = _import_file(path, workers, batch_size, keep_rejected_lines, on_progress)
     if result.imported >= ANALYZE_AFTER:
         refresh_statistics()
     return result
