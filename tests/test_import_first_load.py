@@ -26,11 +26,23 @@ DEFERRED = {
 
 
 def _indexes() -> dict[str, str]:
+    """Every index and foreign key of the schema, by name, with its definition."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+            "UNION ALL SELECT conname, conrelid::regclass::text || ' ' || "
+            "pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f'"
         )
         return dict(cursor.fetchall())
+
+
+def _foreign_keys(table: str) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = %s::regclass",
+            [table],
+        )
+        return {name for (name,) in cursor.fetchall()}
 
 
 def _file(tmp_path: Path, *ids: str) -> str:
@@ -76,6 +88,9 @@ def test_a_first_load_builds_its_indexes_at_the_end_exactly_as_migrated(tmp_path
     result = conversations_import_file(_file(tmp_path, "c-1", "c-2"), workers=1)
     assert result.imported == 2
     assert not DEFERRED & during_load[0]  # left out while the rows went in
+    checked = _foreign_keys("conversations_message") | _foreign_keys("conversations_statuschange")
+    assert len(checked) == 3  # the message's conversation and author, the change's conversation
+    assert len(checked - during_load[0]) == 2  # the checks of the ids the import fills
     assert _indexes() == migrated
     assert _found("parcel") == ["c-1", "c-2"]
     assert _found("包裹没") == ["c-1", "c-2"]  # the trigram index's kind of search
@@ -96,9 +111,13 @@ def test_indexes_a_killed_first_load_left_out_are_put_back_by_the_next_import(
 ):
     migrated = _indexes()
     conversations_import_file(_file(tmp_path, "c-1"), workers=1)
+    (message_key,) = _foreign_keys("conversations_message") - {
+        name for name in migrated if "author_user_id" in name
+    }
     with connection.cursor() as cursor:  # as a load killed mid-way leaves them
         cursor.execute("DROP INDEX conv_message_trgm_idx")
         cursor.execute("DROP INDEX conv_created_idx")
+        cursor.execute(f"ALTER TABLE conversations_message DROP CONSTRAINT {message_key}")
     conversations_import_file(_file(tmp_path, "c-2"), workers=1)
     assert set(migrated) == during_load[1]  # put back before the rows went in
     assert _indexes() == migrated
