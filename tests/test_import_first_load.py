@@ -153,3 +153,27 @@ def test_a_first_load_that_cannot_have_the_lock_soon_imports_with_its_indexes(
     assert result.imported == 1
     assert set(migrated) == during_load[0]
     assert _indexes() == migrated
+
+
+@pytest.mark.django_db
+def test_a_first_load_whose_indexes_and_keys_another_import_put_back_meanwhile_ends_well(
+    tmp_path, monkeypatch
+):
+    migrated = _indexes()
+    load = import_files._import_file
+
+    def with_a_concurrent_import(*args: Any, **kwargs: Any) -> Any:
+        # Another importer found the tables not empty and put everything missing back.
+        with connection.cursor() as cursor:
+            for sql in first_load._foreign_keys_as_migrated().values():
+                cursor.execute(sql)
+            cursor.execute(
+                "CREATE INDEX conv_message_trgm_idx ON conversations_message "
+                "USING gin (body gin_trgm_ops)"
+            )
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(import_files, "_import_file", with_a_concurrent_import)
+    result = conversations_import_file(_file(tmp_path, "c-1"), workers=1)
+    assert result.imported == 1
+    assert _indexes() == migrated

@@ -132,7 +132,7 @@ def indexes_built_after_a_first_load(builders: int | None = None) -> Iterator[No
     expected_keys = _foreign_keys_as_migrated()
     table = connection.ops.quote_name(Conversation._meta.db_table)
     dropped: list[tuple[str, str]] = []
-    dropped_keys: list[str] = []
+    dropped_keys: dict[tuple[str, str], str] = {}
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
@@ -146,19 +146,19 @@ def indexes_built_after_a_first_load(builders: int | None = None) -> Iterator[No
                     if name in present:
                         cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
                         dropped.append((name, sql))
-                for drop, add in keys.values():
+                for key, (drop, add) in keys.items():
                     cursor.execute(drop)
-                    dropped_keys.append(add)
+                    dropped_keys[key] = add
     except DatabaseError as exc:  # the lock not had in time: import with the indexes in place
         logger.info("import keeps its indexes: %s", str(exc).strip().splitlines()[0])
         empty = False
         present = set(names)
         keys = dict.fromkeys(expected_keys, ("", ""))
-        dropped, dropped_keys = [], []
+        dropped, dropped_keys = [], {}
     if not empty:
         if len(present) < len(names):
             _build([(n, sql) for n, sql in deferred if n not in present], builders)
-        _add_keys([add for key, add in expected_keys.items() if key not in keys])
+        _add_keys({key: add for key, add in expected_keys.items() if key not in keys})
     try:
         yield
     finally:
@@ -167,14 +167,17 @@ def indexes_built_after_a_first_load(builders: int | None = None) -> Iterator[No
         _add_keys(dropped_keys)
 
 
-def _add_keys(statements: list[str]) -> None:
-    """Add foreign keys: each checks the rows already there in one join, not row by row."""
+def _add_keys(statements: dict[tuple[str, str], str]) -> None:
+    """Add the foreign keys of these (table, column) not there by now (a concurrent importer
+    may have put one back): each checks the rows already there in one join, not row by row."""
     if not statements:
         return
     started = time.monotonic()
     with connection.cursor() as cursor:
-        for sql in statements:
-            cursor.execute(sql)
+        present = _foreign_keys(cursor)
+        for key, sql in statements.items():
+            if key not in present:
+                cursor.execute(sql)
     logger.info("foreign keys added after the load in %.1f s", time.monotonic() - started)
 
 
