@@ -39,9 +39,6 @@ logger = logging.getLogger(__name__)
 _REPORT_INDEXES = importlib.import_module("sellerdesk.conversations.migrations.0002_report_indexes")
 _SEARCH = importlib.import_module("sellerdesk.conversations.migrations.0011_search")
 
-#: Memory each build may use to sort and gather entries: PostgreSQL's default (64 MB) makes a
-#: million messages' GIN index spill many times over.
-BUILD_MEMORY = "256MB"
 #: How long a first load waits for the tables' lock before it imports with the indexes in place.
 LOCK_WAIT = "5s"
 
@@ -199,7 +196,6 @@ def _build(indexes: list[tuple[str, str]], builders: int | None) -> None:
         started = time.monotonic()
         try:
             with connection.cursor() as cursor:  # this thread's own connection
-                cursor.execute(f"SET maintenance_work_mem = '{BUILD_MEMORY}'")
                 cursor.execute(sql)
         finally:
             connection.close()
