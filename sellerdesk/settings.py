@@ -374,6 +374,13 @@ SELLERDESK_SUPPORT_EMAIL = os.environ.get("SELLERDESK_SUPPORT_EMAIL", DEFAULT_FR
 # --- The REST API (/api/v1/) ------------------------------------------------------------------
 #: Requests a minute per API key (0: no limit).
 SELLERDESK_API_RATE_PER_MINUTE = int(os.environ.get("SELLERDESK_API_RATE_PER_MINUTE", "600"))
+#: Seconds a web process keeps an API key it looked up (by the SHA-256 of the key, never the key)
+#: before reading it again. A revocation reaches every process at its next request through a
+#: count kept beside the rate counts, so it needs that cache shared (Redis): 0 (look the key up
+#: on every request) without REDIS_URL.
+SELLERDESK_API_KEY_CACHE_SECONDS = int(
+    os.environ.get("SELLERDESK_API_KEY_CACHE_SECONDS", "10" if REDIS_URL else "0")
+)
 #: The largest request body accepted, in bytes (413 beyond).
 SELLERDESK_API_MAX_BODY_BYTES = int(
     os.environ.get("SELLERDESK_API_MAX_BODY_BYTES", str(1024 * 1024))
