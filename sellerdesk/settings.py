@@ -187,7 +187,7 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": (
         {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "sellerdesk.connectors.chat.redis_layer.RedisChannelLayer",
             # The layer's receive loop blocks on Redis (BZPOPMIN) for 5 s at a time, and
             # redis-py's default read time-out is also 5 s: on a busy machine the empty
             # answer came just after it, the read timed out and the socket's consumer died
