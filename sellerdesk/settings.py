@@ -187,7 +187,7 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": (
         {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "sellerdesk.connectors.chat.redis_layer.RedisChannelLayer",
             # The layer's receive loop blocks on Redis (BZPOPMIN) for 5 s at a time, and
             # redis-py's default read time-out is also 5 s: on a busy machine the empty
             # answer came just after it, the read timed out and the socket's consumer died
@@ -374,6 +374,13 @@ SELLERDESK_SUPPORT_EMAIL = os.environ.get("SELLERDESK_SUPPORT_EMAIL", DEFAULT_FR
 # --- The REST API (/api/v1/) ------------------------------------------------------------------
 #: Requests a minute per API key (0: no limit).
 SELLERDESK_API_RATE_PER_MINUTE = int(os.environ.get("SELLERDESK_API_RATE_PER_MINUTE", "600"))
+#: Seconds a web process keeps an API key it looked up (by the SHA-256 of the key, never the key)
+#: before reading it again. A revocation reaches every process at its next request through a
+#: count kept beside the rate counts, so it needs that cache shared (Redis): 0 (look the key up
+#: on every request) without REDIS_URL.
+SELLERDESK_API_KEY_CACHE_SECONDS = int(
+    os.environ.get("SELLERDESK_API_KEY_CACHE_SECONDS", "10" if REDIS_URL else "0")
+)
 #: The largest request body accepted, in bytes (413 beyond).
 SELLERDESK_API_MAX_BODY_BYTES = int(
     os.environ.get("SELLERDESK_API_MAX_BODY_BYTES", str(1024 * 1024))

@@ -17,6 +17,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from sellerdesk.accounts.models import AuditEvent
+from sellerdesk.api import auth
 from sellerdesk.api.models import ApiKey
 from tests.api_support import ApiClient, assert_problem
 
@@ -94,6 +95,65 @@ def test_revoke_refuses_the_key_from_then_on(db):
     assert "Revoked" in apikey("revoke", token[:8])
     assert ApiKey.objects.get().revoked_at is not None
     assert_problem(ApiClient(token).get("/api/v1/tags"), 401)
+
+
+@pytest.fixture
+def kept_keys(settings):
+    """Keys kept by the process between requests, as with REDIS_URL (the test's cache is one
+    process's, so it is shared as Redis would be)."""
+    settings.SELLERDESK_API_KEY_CACHE_SECONDS = 10
+    auth._known.clear()
+    yield
+    auth._known.clear()
+
+
+def test_a_kept_key_is_read_once_and_its_requests_still_counted(
+    db, kept_keys, settings, django_assert_num_queries
+):
+    settings.SELLERDESK_API_RATE_PER_MINUTE = 3
+    token = apikey("create", "--name", "k", "--scope", "read").rstrip().split("\n")[-1]
+    client = ApiClient(token)
+    assert client.get("/api/v1/tags").status_code == 200
+    # The tags, each time; not the key.
+    with django_assert_num_queries(2):
+        assert all(client.get("/api/v1/tags").status_code == 200 for _ in range(2))
+    assert_problem(client.get("/api/v1/tags"), 429)
+    assert token not in repr(auth._known)  # kept by its hash only
+
+
+def test_a_kept_key_revoked_is_refused_at_its_next_request(
+    db, kept_keys, django_capture_on_commit_callbacks
+):
+    token = apikey("create", "--name", "k", "--scope", "read").rstrip().split("\n")[-1]
+    client = ApiClient(token)
+    assert client.get("/api/v1/tags").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        apikey("revoke", token[:8])
+    assert_problem(client.get("/api/v1/tags"), 401)
+
+
+def test_a_revocation_in_another_process_reaches_this_one(db, kept_keys):
+    token = apikey("create", "--name", "k", "--scope", "read").rstrip().split("\n")[-1]
+    client = ApiClient(token)
+    assert client.get("/api/v1/tags").status_code == 200
+    ApiKey.objects.update(revoked_at=timezone.now())
+    assert client.get("/api/v1/tags").status_code == 200  # kept: not read again
+    # The other process's revocation counts a change in the shared cache; its own kept keys
+    # are its own.
+    ours = dict(auth._known)
+    auth.keys_changed()
+    auth._known.update(ours)
+    assert_problem(client.get("/api/v1/tags"), 401)
+
+
+def test_a_kept_key_is_read_again_after_the_time_kept(db, kept_keys, monkeypatch):
+    token = apikey("create", "--name", "k", "--scope", "read").rstrip().split("\n")[-1]
+    client = ApiClient(token)
+    assert client.get("/api/v1/tags").status_code == 200
+    ApiKey.objects.update(revoked_at=timezone.now())
+    later = auth.time.monotonic() + 11
+    monkeypatch.setattr(auth.time, "monotonic", lambda: later)
+    assert_problem(client.get("/api/v1/tags"), 401)
 
 
 def test_last_use_is_written_at_most_once_a_minute(db, django_assert_num_queries):

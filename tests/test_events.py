@@ -4,12 +4,16 @@ the groups allowed to see them, and nothing when the change is rolled back."""
 from __future__ import annotations
 
 import asyncio
+import os
+from uuid import uuid4
 
 import pytest
+import redis
 from asgiref.sync import async_to_sync
 from channels.layers import channel_layers, get_channel_layer
 from django.db import transaction
 
+from sellerdesk.connectors.chat.redis_layer import RedisChannelLayer
 from sellerdesk.conversations import events, services, workflow
 
 pytestmark = pytest.mark.django_db
@@ -206,3 +210,62 @@ def test_an_in_memory_layer_with_no_socket_listening_is_not_handed_the_event(
         workflow.reply_post(conversation=acme_conversation, author=agent, body="a merchant")
     # Both groups are handed the event once one of them has a socket.
     assert handed == ["desk", f"merchant.{acme_conversation.merchant_id}"]
+
+
+# --- With Redis (several server processes) ------------------------------------------------------
+
+#: The Redis the next tests use, with keys of their own (skipped when none answers there).
+TEST_REDIS_URL = os.environ.get("SELLERDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_layer():
+    try:
+        redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=0.5).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip(f"no Redis at {TEST_REDIS_URL}")
+    layer = RedisChannelLayer(hosts=[TEST_REDIS_URL], prefix=f"sellerdesk-test-{uuid4().hex}")
+    yield layer
+
+    async def forget() -> None:
+        await layer.flush()  # the keys of this prefix only
+        await layer.close_pools()
+
+    async_to_sync(forget)()
+
+
+def test_with_redis_an_event_goes_to_the_groups_someone_listens_to(redis_layer, monkeypatch):
+    sent: list[str] = []
+    send = redis_layer.group_send
+
+    async def counted(group, message):
+        sent.append(group)
+        await send(group, message)
+
+    monkeypatch.setattr(redis_layer, "group_send", counted)
+
+    async def scenario() -> dict:
+        channel = await redis_layer.new_channel()
+        await redis_layer.group_add("desk", channel)
+        assert await redis_layer.groups_with_members(["desk", "merchant.7"]) == {"desk"}
+        event = {"type": events.HANDLER, "event": {"type": "message", "id": 1}}
+        await events._group_send(redis_layer, [(["desk", "merchant.7"], event)])
+        await events._group_send(redis_layer, [(["merchant.7"], event)], together=True)
+        received = await redis_layer.receive(channel)
+        await redis_layer.group_discard("desk", channel)
+        assert await redis_layer.groups_with_members(["desk"]) == set()
+        return received
+
+    assert async_to_sync(scenario)()["event"] == {"type": "message", "id": 1}
+    assert sent == ["desk"]  # nobody listens to the merchant's group: not sent there
+
+
+def test_with_redis_an_expired_member_does_not_count(redis_layer):
+    redis_layer.group_expiry = 1
+
+    async def scenario() -> set[str]:
+        await redis_layer.group_add("desk", await redis_layer.new_channel())
+        await asyncio.sleep(2.1)
+        return await redis_layer.groups_with_members(["desk"])
+
+    assert async_to_sync(scenario)() == set()

@@ -1,6 +1,11 @@
 """Who is calling: the API key in ``Authorization: Bearer <key>``, its scope and its rate.
 
-One SHA-256 and one indexed look-up a request, never a password hash (PERFORMANCE.md).
+One SHA-256 a request, never a password hash (PERFORMANCE.md). The key's row is looked up by
+that hash (one indexed read), and each web process keeps what it read for
+``SELLERDESK_API_KEY_CACHE_SECONDS`` (by the hash; the key itself is kept nowhere). A change to
+keys (a revocation) adds one to a count kept in the rate counts' cache, which the request reads
+in the same round trip as its rate count: a process that sees the count moved reads the key
+again, so a revoked key is refused by every process from its next request.
 """
 
 from __future__ import annotations
@@ -8,6 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from dataclasses import dataclass
 from typing import Any, cast
 
 from django.conf import settings
@@ -39,10 +45,9 @@ class KeyAuth(HttpBearer):
         super().__init__()
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
-        key = selectors.apikey_for_token(token)
+        key = live_key(token)  # counted against its rate (429 past it)
         if key is None:
             return None  # 401
-        rate_check(key)
         if key.scope not in ALLOWED[self.needs]:
             raise forbidden(
                 f"this key's scope ({key.scope}) does not allow this; it needs "
@@ -52,23 +57,88 @@ class KeyAuth(HttpBearer):
         return key
 
 
-def rate_check(key: ApiKey) -> None:
+@dataclass(frozen=True)
+class _Known:
+    key: ApiKey
+    #: ``time.monotonic()`` past which the key is read again.
+    until: float
+    #: The keys' change count read before the key was.
+    changes: int
+
+
+#: The keys this process read lately, by hash. Shared by the request threads: the entries are
+#: replaced, never changed (the key's ``last_used_at`` aside, see ``apikey_touch``).
+_known: dict[str, _Known] = {}
+#: The count of changes to keys, beside the rate counts.
+CHANGES = "sellerdesk:api:keys:changes"
+
+
+def live_key(token: str) -> ApiKey | None:
+    """The live key ``token`` is, or None; the request is counted against its rate (a
+    ``Problem`` 429 when over it)."""
+    digest = selectors.token_digest(token)
+    if digest is None:
+        return None
+    keep = settings.SELLERDESK_API_KEY_CACHE_SECONDS
+    known = _known.get(digest) if keep > 0 else None
+    if known is not None and time.monotonic() < known.until:
+        count, changes = _count(known.key.pk, with_changes=True)
+        # A key changed since it was read (perhaps this one): read it again.
+        key = known.key if changes == known.changes else _read(digest, keep)
+    else:
+        key = _read(digest, keep)
+        count = _count(key.pk)[0] if key is not None else None
+    if key is not None:
+        _rate_check(count)
+    return key
+
+
+def _read(digest: str, keep: int) -> ApiKey | None:
+    changes = _changes() if keep > 0 else 0  # read first: a change after it is seen later
+    key = selectors.apikey_for_digest(digest)
+    if key is None:
+        _known.pop(digest, None)
+    elif keep > 0:
+        _known[digest] = _Known(key=key, until=time.monotonic() + keep, changes=changes)
+    return key
+
+
+def keys_changed() -> None:
+    """Call once a change to a key (a revocation) is committed: every process reads its keys
+    again at their next request."""
+    _known.clear()
+    store = _counts()
+    if isinstance(store, RedisCache):
+        _redis().incr(store.make_and_validate_key(CHANGES))
+        return
+    try:
+        store.incr(CHANGES)
+    except ValueError:  # never counted yet
+        if not store.add(CHANGES, 1, timeout=None):
+            store.incr(CHANGES)
+
+
+def _changes() -> int:
+    store = _counts()
+    if isinstance(store, RedisCache):
+        return int(_redis().get(store.make_and_validate_key(CHANGES)) or 0)
+    return int(store.get(CHANGES, 0))
+
+
+def _rate_check(count: int | None) -> None:
     """A fixed window of one minute per key, counted in Django's cache (Redis when
     ``REDIS_URL`` is set, so every web process shares the count)."""
     limit = settings.SELLERDESK_API_RATE_PER_MINUTE
-    if limit <= 0:
+    if count is None or count <= limit:
         return
     now = time.time()
-    window = int(now // 60)
-    count = _count(f"sellerdesk:api:rate:{key.pk}:{window}")
-    if count > limit:
-        wait = max(1, math.ceil((window + 1) * 60 - now))
-        raise Problem(
-            429,
-            f"more than {limit} requests a minute with this key; retry in {wait} s",
-            slug="rate-limited",
-            headers={"Retry-After": str(wait)},
-        )
+    wait = max(1, math.ceil((int(now // 60) + 1) * 60 - now))
+    raise Problem(
+        429,
+        f"more than {limit} requests a minute with this key; retry in {wait} s",
+        slug="rate-limited",
+        headers={"Retry-After": str(wait)},
+    )
 
 
 #: How long a window's count is kept: past its minute, and a minute for clocks apart.
@@ -91,17 +161,33 @@ def _redis() -> Any:
     return cast(Any, store)._cache.get_client(write=True)
 
 
-def _count(name: str) -> int:
-    """Add one to the window's count and return it."""
+def _count(key_id: int, *, with_changes: bool = False) -> tuple[int | None, int]:
+    """Add one to the key's count in this minute's window and return it (None when there is
+    no limit), with the keys' change count when asked (else 0)."""
+    counted = settings.SELLERDESK_API_RATE_PER_MINUTE > 0
+    name = f"sellerdesk:api:rate:{key_id}:{int(time.time() // 60)}"
     store = _counts()
     if isinstance(store, RedisCache):
-        # One round trip: create the window's count with its expiry if missing, then count.
-        # The key and the stored integer are the ones Django's cache.incr would use.
-        redis_key = store.make_and_validate_key(name)
+        # One round trip: create the window's count with its expiry if missing, then count,
+        # and read the keys' change count. The key and the stored integer are the ones
+        # Django's cache.incr would use.
         pipe = _redis().pipeline(transaction=False)
-        pipe.set(redis_key, 0, ex=WINDOW_KEPT, nx=True)
-        pipe.incr(redis_key)
-        return int(pipe.execute()[1])
+        if counted:
+            redis_key = store.make_and_validate_key(name)
+            pipe.set(redis_key, 0, ex=WINDOW_KEPT, nx=True)
+            pipe.incr(redis_key)
+        if with_changes:
+            pipe.get(store.make_and_validate_key(CHANGES))
+        if not counted and not with_changes:
+            return None, 0
+        results = pipe.execute()
+        count = int(results[1]) if counted else None
+        return count, int(results[-1] or 0) if with_changes else 0
+    count = _incr(store, name) if counted else None
+    return count, int(store.get(CHANGES, 0)) if with_changes else 0
+
+
+def _incr(store: BaseCache, name: str) -> int:
     try:
         return store.incr(name)
     except ValueError:  # the window's first request (or another thread's, just now)

@@ -52,12 +52,17 @@ def _statement(name: str, build: Callable[[Callable[[str], str]], str]) -> str:
     return sql
 
 
-def apikey_for_token(token: str) -> ApiKey | None:
-    """The live key with this secret, with its merchant, or None. Every request asks: one
-    indexed look-up by the hash, its statement built once (``core.rows``)."""
+def token_digest(token: str) -> str | None:
+    """The hash a key is stored and looked up by; None for what cannot be a key."""
     token = token.strip()
     if not token or len(token) > 200 or not token.isascii():
         return None
+    return key_hash(token)
+
+
+def apikey_for_digest(digest: str) -> ApiKey | None:
+    """The live key whose hash is ``digest``, with its merchant, or None: one indexed look-up
+    by the hash, its statement built once (``core.rows``)."""
     sql = _statement(
         "apikey",
         lambda qn: (
@@ -66,7 +71,7 @@ def apikey_for_token(token: str) -> ApiKey | None:
             "ON m.id = k.merchant_id WHERE k.key_hash = %s AND k.revoked_at IS NULL"
         ),
     )
-    found = rows.fetch(sql, [key_hash(token)])
+    found = rows.fetch(sql, [digest])
     if found is None:
         return None
     key: ApiKey = _KEY.build(found[: len(_KEY)])

@@ -97,6 +97,10 @@ def apikey_revoke(*, prefix: str) -> ApiKey:
             account_services.audit_record(
                 action="apikey_revoked", target=f"apikey:{key.prefix}", name=key.name
             )
+            # Every web process reads its keys again at its next request (the keys they keep).
+            from sellerdesk.api import auth  # auth calls this module: imported when used
+
+            transaction.on_commit(auth.keys_changed)
     return key
 
 

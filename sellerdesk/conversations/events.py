@@ -240,6 +240,12 @@ SENDS_AT_ONCE = 8
 async def _group_send(
     layer: Any, sends: list[tuple[list[str], dict[str, Any]]], together: bool = False
 ) -> None:
+    with_members = getattr(layer, "groups_with_members", None)
+    if with_members is not None:
+        # One round trip to learn which groups anybody listens to (Redis: see
+        # connectors.chat.redis_layer), instead of two for each group inside its send.
+        listened = await with_members({group for groups, _ in sends for group in groups})
+        sends = [([g for g in groups if g in listened], message) for groups, message in sends]
     if together:
         pairs = [(group, message) for groups, message in sends for group in groups]
         if isinstance(layer, InMemoryChannelLayer):

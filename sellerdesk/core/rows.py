@@ -19,7 +19,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Field, Model
 
 M = TypeVar("M", bound=Model)
@@ -107,15 +107,18 @@ def statement_cursor() -> Any:
     ``prepare_threshold`` (settings: ``DATABASE_PREPARE``); without, the values are still
     bound on the server. Elsewhere: ``connection.cursor()``.
     """
-    if connection.vendor != "postgresql":
-        return connection.cursor()
-    connection.ensure_connection()
-    pg = connection.connection
+    # The connection itself, not the ``connection`` proxy: each of its attributes would be
+    # looked up again in the request's context-local connections.
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql":
+        return db.cursor()
+    db.ensure_connection()
+    pg = db.connection
     plain = pg.cursor_factory
     # The Django connection is this thread's alone: no other cursor is made meanwhile.
     pg.cursor_factory = _preparing_cursor()
     try:
-        return connection.cursor()
+        return db.cursor()
     finally:
         pg.cursor_factory = plain
 
@@ -198,7 +201,8 @@ def _insert_statement(obj: Model, ignore_conflicts: bool) -> tuple[str, list[Any
             sql += f" RETURNING {_qn(auto.column)}"
         prepared = _inserts[key] = (sql, fields, returning)
     sql, fields, returning = prepared
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    db = connections[DEFAULT_DB_ALIAS]  # not the proxy, for each field (see statement_cursor)
+    params = [f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields]
     return sql, params, returning
 
 
@@ -303,7 +307,8 @@ def update(obj: Model, fields: Sequence[str]) -> int:
         )
         prepared = _updates[key] = (sql, columns)
     sql, targets = prepared
-    params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in targets]
+    db = connections[DEFAULT_DB_ALIAS]  # not the proxy, for each field (see statement_cursor)
+    params = [f.get_db_prep_save(f.pre_save(obj, False), db) for f in targets]
     params.append(obj.pk)
     with statement_cursor() as cursor:
         cursor.execute(sql, params)
