@@ -201,50 +201,6 @@ def test_the_grouped_months_run_a_fixed_number_of_statements(db):
     assert added == (0 if connection.vendor == "postgresql" else 3)
 
 
-def _months_of(report: Any) -> dict[int, list[dict[str, Any]]]:
-    return {index: [s.as_dict() for s in segments] for index, segments in report.months.items()}
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_months_by_a_statement_of_their_own_are_the_same_figures():
-    """``months_apart``: the months' medians on a connection of their own, in the snapshot
-    the period's statements read; every figure as with the grouped pass."""
-    import_ok(*_history(seed=5))
-    for as_of in (AS_OF, "2023-06-01T00:00:00+00:00"):
-        params = _params(as_of=as_of)
-        cuts = month_starts(params)
-        grouped = compute_report(params, months=cuts)
-        apart = compute_report(params, months=cuts, months_apart=True)
-        assert apart.as_dict() == grouped.as_dict() == compute_report(params).as_dict()
-        assert _months_of(apart) == _months_of(grouped)
-        assert _months_of(apart)  # months there, with their medians
-        assert any(
-            s["first_response_seconds"]["median"] is not None
-            for segments in _months_of(apart).values()
-            for s in segments
-        )
-
-
-def test_the_months_apart_in_a_transaction_and_their_statement(db):
-    import_ok(*_history(count=120, seed=13))
-    params = _params()
-    cuts = month_starts(params)
-    with CaptureQueriesContext(connection) as grouped_queries:
-        grouped = compute_report(params, months=cuts)
-    with CaptureQueriesContext(connection) as apart_queries:
-        apart = compute_report(params, months=cuts, months_apart=True)
-    assert apart.as_dict() == grouped.as_dict()
-    assert _months_of(apart) == _months_of(grouped)
-
-    # On PostgreSQL one statement more (the months' medians; the period's medians without
-    # the months); SQLite's months are statements of their own either way.
-    def reads(captured: Any) -> int:
-        return sum(1 for q in captured.captured_queries if not q["sql"].startswith("SET "))
-
-    added = reads(apart_queries) - reads(grouped_queries)
-    assert added == (1 if connection.vendor == "postgresql" else 0)
-
-
 def test_a_conversations_month_is_the_number_of_cuts_at_or_before_it(db):
     """The population's month number (``_Query.month_column``: a binary search over the cuts
     on PostgreSQL, a CASE elsewhere) on each side of every cut, to the microsecond, at the

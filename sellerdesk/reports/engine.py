@@ -138,9 +138,6 @@ class _Query:
         #: With month cuts on PostgreSQL: where the period's own statements put each month's
         #: figures as well (``compute_report(months=...)``).
         self.months: dict[int, list[SegmentFigures]] | None = None
-        #: Set with months on PostgreSQL: the months' medians come from a statement of their
-        #: own (``monthly.monthly_percentiles``), not from the period's medians statement.
-        self.month_medians_apart = False
 
     def month_column(self) -> tuple[str, list[Any]]:
         """``, <month number> AS m`` for the population's SELECT (empty without month cuts).
@@ -276,7 +273,6 @@ def compute_report(
     using: str = "default",
     lists: bool = True,
     months: list[datetime] | None = None,
-    months_apart: bool = False,
 ) -> Report:
     """The report's figures for every segment, read in one snapshot of the database.
 
@@ -288,12 +284,7 @@ def compute_report(
     one as_of falls in, the counts and times a run over that month alone would give
     (``Report.months``), computed in the same snapshot (``reports.monthly``: on PostgreSQL
     by the period's own statements, grouped by month as well; on SQLite by three statements
-    more).
-
-    ``months_apart`` (PostgreSQL, with ``months``): the months' medians by a statement of
-    their own, on a connection of its own beside the period's medians, rather than grouped
-    in the period's medians statement (``editions.MONTHS_APART``). Same figures; more work
-    in all but less on the longest connection."""
+    more)."""
     connection = connections[using]
     clock = None
     if params.business_hours is not None:
@@ -321,17 +312,9 @@ def compute_report(
             # The period's own statements group by month as well: the counts and sums per
             # (country, month) beside the per-country ones (``_main_figures``), and the
             # medians with GROUPING SETS ((), (month)) (``medians.percentile_medians``), so
-            # the population is read no more than for the engine. ``months_apart``: the
-            # months' medians by a statement of their own instead, on a connection of its
-            # own beside the period's medians (more work in all, less on the longest
-            # connection).
+            # the population is read no more than for the engine.
             query.month_cuts = list(months)
             query.months = by_month
-            if months_apart:
-                query.month_medians_apart = True
-                monthly_steps = [
-                    lambda cursor, _q, _f: monthly.monthly_percentiles(cursor, query, by_month)
-                ]
         else:
             month_query = _Query(
                 params, connection.vendor, connection.ops.adapt_datetimefield_value

@@ -17,7 +17,6 @@ Both statements run over the same population in one transaction, so the ranks ag
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -47,12 +46,7 @@ COLUMNS = ("fr", "res", "cres")
 
 
 def medians_by_percentile(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
-    """The period's medians; with month cuts, each month's too (into ``query.months``),
-    unless a statement of their own computes those (``query.month_medians_apart``)."""
-    if query.month_medians_apart:
-        # The period's population alone, without the month column it would not use.
-        query = copy.copy(query)
-        query.month_cuts = None
+    """The period's medians; with month cuts, each month's too (into ``query.months``)."""
     found = percentile_medians(cursor, query, metrics=(0, 1, 2))
     if query.month_cuts is None:
         _assign(found, figures)
