@@ -15,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from sellerdesk.conversations.models import Conversation
-from sellerdesk.reports import editions, engine, services
+from sellerdesk.reports import editions, engine, medians, services
 from sellerdesk.reports.config import build_params
 from sellerdesk.reports.editions import compute_figures, month_starts, parse_config_text
 from sellerdesk.reports.engine import compute_report
@@ -136,7 +136,9 @@ def test_the_grouped_months_are_the_engine_over_each_month_on_its_snapshot():
     _assert_varied(_check(_params()))
 
 
-def test_the_grouped_months_are_the_engine_over_each_month_in_a_transaction(db):
+def test_the_grouped_months_are_the_engine_over_each_month_in_a_transaction(db, monkeypatch):
+    # Pivots every 3 values (``medians.month_sorted_medians``): some in every month.
+    monkeypatch.setattr(medians, "PIVOT_STEP", 3)
     import_ok(*_history(seed=11))
     seconds = Conversation.objects.values_list("first_response_seconds", flat=True)
     assert any(v is not None and v != int(v) for v in seconds)
@@ -166,6 +168,57 @@ def test_a_month_without_conversations_has_zeros_and_no_times(db):
     assert all(s["conversations"] == 0 for s in segments)
     assert all(s["first_response_seconds"] == {"mean": None, "median": None} for s in segments)
     assert all(s["conversations"] > 0 for s in months["2022-04"]["segments"])
+
+
+def _tied_history(count: int) -> list[dict[str, Any]]:
+    """Responses and solves after one of three whole durations, so that equal values lie in
+    every month (each middle rank of the period falls among ties spread over months); the
+    EU's conversations (DE) all in March, the last one the only one at the end of the year."""
+    rnd = random.Random(count)
+    items = []
+    for n in range(count):
+        country = rnd.choice(["TR", "CN", "US"]) if n % 9 else "DE"
+        month = 3 if country == "DE" else rnd.randrange(1, 13)
+        if n == count - 1:
+            country, month = "DE", 12
+        created = datetime(2022, month, rnd.randrange(1, 28), 12, tzinfo=UTC)
+        delay = timedelta(seconds=rnd.choice([60, 120, 600]))
+        obj: dict[str, Any] = {
+            "id": f"t-{n}",
+            "merchant": {"id": f"m-{country}", "name": "Shop", "country": country},
+            "channel": "chat",
+            "kind": rnd.choice(KINDS),
+            "created_at": created.isoformat(),
+            "subject": "Help",
+            "tags": [],
+            "messages": [
+                message("1", author="merchant", created_at=created.isoformat()),
+                message("r", created_at=(created + delay).isoformat()),
+            ],
+            "status_changes": [status("solved", (created + 2 * delay).isoformat())],
+        }
+        items.append(obj)
+    return items
+
+
+@pytest.mark.parametrize(("count", "step"), [(121, 1), (122, 2), (121, 7), (122, 1024)])
+def test_the_periods_medians_from_the_months_sorted_values_among_ties(db, monkeypatch, count, step):
+    """An edition's period medians come from each month's sorted values (``medians.
+    month_sorted_medians``, pivots every ``step`` values): equal to ``percentile_cont`` over
+    the period with ties across months, odd and even counts, a segment whose values lie in
+    one or two months, and one with none in a period."""
+    monkeypatch.setattr(medians, "PIVOT_STEP", step)
+    import_ok(*_tied_history(count))
+    for as_of in (AS_OF, "2023-06-01T00:00:00+00:00", "2022-03-20T00:00:00+03:00"):
+        _check(_params(as_of=as_of))
+    _check(_params(start="2022-05-01", end="2022-07-01"))
+    eu = compute_report(_params(start="2022-05-01", end="2022-07-01")).segments[1]
+    assert eu.conversations == 0
+    assert eu.first_response.median is None
+    # The whole year: every conversation responded (an odd count, then an even one).
+    whole = compute_report(_params(as_of="2023-06-01T00:00:00+00:00")).segments[-1]
+    assert whole.responded == count
+    assert whole.first_response.median in (60.0, 90.0, 120.0, 360.0, 600.0)
 
 
 def test_an_edition_runs_the_engine_once(db, lead, monkeypatch):

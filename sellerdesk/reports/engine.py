@@ -311,8 +311,9 @@ def compute_report(
         if connection.vendor == "postgresql":
             # The period's own statements group by month as well: the counts and sums per
             # (country, month) beside the per-country ones (``_main_figures``), and the
-            # medians with GROUPING SETS ((), (month)) (``medians.percentile_medians``), so
-            # the population is read no more than for the engine.
+            # months' and the period's medians from one sort of each month's values
+            # (``medians.month_sorted_medians``), so the population is read no more than for
+            # the engine.
             query.month_cuts = list(months)
             query.months = by_month
         else:

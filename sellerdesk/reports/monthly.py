@@ -7,8 +7,8 @@ in (``_Query.month_cuts``), and the statements group by it as well as by segment
 
 On PostgreSQL the period's own statements do it (``engine.compute_report``): the counts and
 sums per (country, month) beside the per-country ones (``engine._main_figures``), and the
-medians with ``GROUP BY GROUPING SETS ((), (m))`` (``medians.percentile_medians``), so the
-months read the population no more than the engine does. Elsewhere (SQLite) the counts and
+months' medians with the period's from one sort of each month's values (``medians.
+month_sorted_medians``), so the months read the population no more than the engine does. Elsewhere (SQLite) the counts and
 sums per (month, country) then per (month, segment), and the histogram search grouped by
 month (three statements, below). They read the engine's snapshot, whatever the number of
 months.
