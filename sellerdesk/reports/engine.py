@@ -180,7 +180,7 @@ class _Query:
     #: Set by compute_report: whether any conversation changed status after as_of.
     changed_after_as_of = True
 
-    def population_cte(self) -> tuple[str, list[Any]]:
+    def population_cte(self, *, lookup_join: bool = False) -> tuple[str, list[Any]]:
         """pop: the conversations the report counts (report.md, "Population"), with their
         first-response and resolution seconds as of as_of.
 
@@ -192,7 +192,7 @@ class _Query:
         (created_at, plus its calendar seconds) measured again on its calendar.
         """
         if self.clock is None:
-            return self._population("pop", "")
+            return self._population("pop", "", lookup_join=lookup_join)
         clock = self.clock
         extra = f", c.team_id AS team_id, {business.epoch(self.vendor, 'c.created_at')} AS ce"
         inner, args = self._population("pop_cal", extra, split=False)
@@ -214,7 +214,9 @@ class _Query:
               FROM pop_at r)"""
         return sql, [*args, *key_args]
 
-    def _population(self, name: str, extra: str, *, split: bool = True) -> tuple[str, list[Any]]:
+    def _population(
+        self, name: str, extra: str, *, split: bool = True, lookup_join: bool = False
+    ) -> tuple[str, list[Any]]:
         as_of = self.adapt(self.params.as_of)
         period, period_args = self.period("c")
         month, month_args = self.month_column()
@@ -223,11 +225,11 @@ class _Query:
         # The month's parameters come before the period's in each SELECT.
         period_args = [*month_args, *period_args]
 
-        def select(res: str, condition: str = "") -> str:
+        def select(res: str, condition: str = "", join: str = "") -> str:
             return f"""SELECT c.country, c.kind, c.outcome,
                   CASE WHEN c.first_response_at <= %s THEN c.first_response_seconds END AS fr,
                   {res} AS res{extra}{month}
-                FROM {_t(Conversation)} c
+                FROM {_t(Conversation)} c{join}
                 WHERE c.initiated_by = 'merchant' AND NOT c.spam AND {period}{condition}"""
 
         lookup = f"""(SELECT rs.started_seconds FROM {_t(ResolutionStretch)} rs
@@ -248,10 +250,24 @@ class _Query:
             " AND (c.status_changed_at IS NULL OR c.status_changed_at <= %s)",
         )
         then = select(lookup, " AND c.status_changed_at > %s")
+        then_args = [as_of, as_of, as_of, *period_args, as_of]
+        if lookup_join:
+            # The stretch that covered as_of joined rather than looked up by a sub-plan (which
+            # no parallel worker may run): pop_then may then be read beside pop_now by the
+            # same parallel workers. At most one stretch covers an instant (a sub-plan finding
+            # two would fail the report's other statements).
+            then = select(
+                "lk.started_seconds",
+                " AND c.status_changed_at > %s",
+                f""" LEFT JOIN {_t(ResolutionStretch)} lk ON lk.conversation_id = c.id
+                  AND lk.started_at <= %s AND (lk.ended_at IS NULL OR lk.ended_at > %s)""",
+            )
+            then_args = [as_of, *month_args, as_of, as_of, *period_args[len(month_args) :]]
+            then_args.append(as_of)
         sql = f"""pop_now AS NOT MATERIALIZED ({now}),
             pop_then AS NOT MATERIALIZED ({then}),
             pop AS (SELECT * FROM pop_now UNION ALL SELECT * FROM pop_then)"""
-        return sql, [as_of, *period_args, as_of, as_of, as_of, as_of, *period_args, as_of]
+        return sql, [as_of, *period_args, as_of, *then_args]
 
     def population_parts(self) -> list[str]:
         """The CTEs of ``population_cte`` whose rows together are pop's, each small enough

@@ -145,7 +145,14 @@ def month_sorted_medians(cursor: Any, query: _Query, *, metrics: tuple[int, ...]
     """
     segments = query.params.config.segments
     keys = [(seg, metric) for seg in range(len(segments)) for metric in metrics]
-    with_sql, args = query.with_clause(segment_flags(query), query.population_cte())
+    with_sql, args = query.with_clause(query.population_cte(lookup_join=True))
+    # Each segment's flag by its list of countries (hashed by PostgreSQL), not joined from
+    # segflags: no hash join in the parallel workers' part of the plan (below).
+    flags = [
+        f"pop.country IN ({', '.join(['%s'] * len(segment.countries))}) AS s{seg}"
+        for seg, segment in enumerate(segments)
+    ]
+    args += [country for segment in segments for country in sorted(segment.countries)]
     arrays = [
         f"array_agg(p.{COLUMNS[metric]} ORDER BY p.{COLUMNS[metric]})"
         f" FILTER (WHERE p.s{seg} AND p.{COLUMNS[metric]} IS NOT NULL) AS a{key}"
@@ -162,14 +169,21 @@ def month_sorted_medians(cursor: Any, query: _Query, *, metrics: tuple[int, ...]
     # Every segment's values are sorted month by month (1.2 million values at 1M
     # conversations): enough memory that the sorts stay out of temporary files.
     cursor.execute("SET LOCAL work_mem = '256MB'")
+    # The population read, its month numbered and sorted by month in parallel workers (a
+    # Gather Merge beneath the months' aggregates, which only this backend can run); its
+    # few rows changed after as_of each find their stretch by an index probe, not a hash
+    # of every stretch.
+    cursor.execute("SET LOCAL parallel_setup_cost = 0")
+    cursor.execute("SET LOCAL parallel_tuple_cost = 0")
+    cursor.execute("SET LOCAL enable_hashjoin = off")
     cursor.execute(
         f"""{with_sql},
         ma AS MATERIALIZED (
           SELECT k.key, mo.m, k.arr, COALESCE(cardinality(k.arr), 0) AS n
           FROM (SELECT p.m, {", ".join(arrays)}
-                FROM (SELECT f.*, pop.fr, pop.res, pop.m,
+                FROM (SELECT {", ".join(flags)}, pop.fr, pop.res, pop.m,
                         CASE WHEN pop.kind = 'complaint' THEN pop.res END AS cres
-                      FROM pop JOIN segflags f ON f.country = pop.country) p
+                      FROM pop) p
                 GROUP BY p.m) mo
           CROSS JOIN LATERAL (VALUES {unpivot}) k(key, arr)),
         piv AS MATERIALIZED (
@@ -206,8 +220,12 @@ def month_sorted_medians(cursor: Any, query: _Query, *, metrics: tuple[int, ...]
         FROM ma a WHERE a.n > 0""",
         args,
     )
+    rows = cursor.fetchall()
+    for setting in ("parallel_setup_cost", "parallel_tuple_cost", "enable_hashjoin"):
+        # For whatever else this transaction runs (one connection: inside a transaction).
+        cursor.execute(f"SET LOCAL {setting} = DEFAULT")
     found: Found = dict.fromkeys(((-1, seg, metric) for seg, metric in keys), None)
-    for group, key, value in cursor.fetchall():
+    for group, key, value in rows:
         seg, metric = keys[key]
         found[int(group), seg, metric] = _num(value)
     return found
