@@ -180,7 +180,9 @@ class _Query:
     #: Set by compute_report: whether any conversation changed status after as_of.
     changed_after_as_of = True
 
-    def population_cte(self, *, lookup_join: bool = False) -> tuple[str, list[Any]]:
+    def population_cte(
+        self, *, lookup_join: bool = False, columns: tuple[str, list[Any]] = ("", [])
+    ) -> tuple[str, list[Any]]:
         """pop: the conversations the report counts (report.md, "Population"), with their
         first-response and resolution seconds as of as_of.
 
@@ -190,9 +192,15 @@ class _Query:
 
         In business hours, the same rows (``pop_cal``) with each conversation's instants
         (created_at, plus its calendar seconds) measured again on its calendar.
+
+        ``lookup_join``: the stretch at as_of joined, not looked up by a sub-plan (see
+        ``_population``); ``columns``: more columns of ``c`` (``", <expr> AS name, …"`` and
+        its parameters), computed where the rows are read (in calendar time only).
         """
         if self.clock is None:
-            return self._population("pop", "", lookup_join=lookup_join)
+            return self._population("pop", "", lookup_join=lookup_join, columns=columns)
+        if columns[0]:
+            raise ValueError("more columns are computed in calendar time only")
         clock = self.clock
         extra = f", c.team_id AS team_id, {business.epoch(self.vendor, 'c.created_at')} AS ce"
         inner, args = self._population("pop_cal", extra, split=False)
@@ -215,11 +223,19 @@ class _Query:
         return sql, [*args, *key_args]
 
     def _population(
-        self, name: str, extra: str, *, split: bool = True, lookup_join: bool = False
+        self,
+        name: str,
+        extra: str,
+        *,
+        split: bool = True,
+        lookup_join: bool = False,
+        columns: tuple[str, list[Any]] = ("", []),
     ) -> tuple[str, list[Any]]:
         as_of = self.adapt(self.params.as_of)
         period, period_args = self.period("c")
         month, month_args = self.month_column()
+        # The caller's columns follow the month's, their parameters too.
+        month, month_args = month + columns[0], [*month_args, *columns[1]]
         if month and extra:
             raise ValueError("month by month is computed in calendar time only")
         # The month's parameters come before the period's in each SELECT.

@@ -145,14 +145,17 @@ def month_sorted_medians(cursor: Any, query: _Query, *, metrics: tuple[int, ...]
     """
     segments = query.params.config.segments
     keys = [(seg, metric) for seg in range(len(segments)) for metric in metrics]
-    with_sql, args = query.with_clause(query.population_cte(lookup_join=True))
     # Each segment's flag by its list of countries (hashed by PostgreSQL), not joined from
-    # segflags: no hash join in the parallel workers' part of the plan (below).
-    flags = [
-        f"pop.country IN ({', '.join(['%s'] * len(segment.countries))}) AS s{seg}"
+    # segflags: no hash join in the parallel workers' part of the plan (below), and each
+    # flag computed once a row, where the row is read, not in each aggregate's FILTER.
+    flags = "".join(
+        f", c.country IN ({', '.join(['%s'] * len(segment.countries))}) AS s{seg}"
         for seg, segment in enumerate(segments)
-    ]
-    args += [country for segment in segments for country in sorted(segment.countries)]
+    )
+    flag_args = [country for segment in segments for country in sorted(segment.countries)]
+    with_sql, args = query.with_clause(
+        query.population_cte(lookup_join=True, columns=(flags, flag_args))
+    )
     arrays = [
         f"array_agg(p.{COLUMNS[metric]} ORDER BY p.{COLUMNS[metric]})"
         f" FILTER (WHERE p.s{seg} AND p.{COLUMNS[metric]} IS NOT NULL) AS a{key}"
@@ -181,7 +184,8 @@ def month_sorted_medians(cursor: Any, query: _Query, *, metrics: tuple[int, ...]
         ma AS MATERIALIZED (
           SELECT k.key, mo.m, k.arr, COALESCE(cardinality(k.arr), 0) AS n
           FROM (SELECT p.m, {", ".join(arrays)}
-                FROM (SELECT {", ".join(flags)}, pop.fr, pop.res, pop.m,
+                FROM (SELECT {", ".join(f"pop.s{seg}" for seg in range(len(segments)))},
+                        pop.fr, pop.res, pop.m,
                         CASE WHEN pop.kind = 'complaint' THEN pop.res END AS cres
                       FROM pop) p
                 GROUP BY p.m) mo
