@@ -3,7 +3,7 @@
 ``python bench/edition_cpu.py --database-url postgres://.../sd_bench_help --rounds 5``
 alternates, round after round (after a warm-up round), ``compute_report`` (the engine),
 ``compute_figures`` (an edition's figures: the engine's statements grouped by month as well)
-and, for comparison, the months computed by statements of their own (``--designs``). For
+(``--designs``). For
 each run: the wall time, the client's CPU time (every thread of this process) and the CPU
 time of the PostgreSQL backends and parallel workers serving the database (``pgcpu``), with
 the load average. ``--statements`` also times each statement (wall, on every connection the
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--designs", default="engine,edition,separate")
+    parser.add_argument("--designs", default="engine,edition")
     parser.add_argument("--statements", action="store_true")
     parser.add_argument("--explain")
     parser.add_argument("--timeline", action="store_true", help="print when each statement ran")
@@ -85,24 +85,16 @@ def main(argv: list[str] | None = None) -> int:
     from time_report import _by_label, _explain, _StatementTimer
 
     from sellerdesk.reports.config import build_params
-    from sellerdesk.reports.editions import compute_figures, month_starts, parse_config_text
+    from sellerdesk.reports.editions import compute_figures, parse_config_text
     from sellerdesk.reports.engine import compute_report
 
     config, _ = parse_config_text((BENCH / "report.toml").read_text())
     params = build_params(config, PERIOD[0], PERIOD[1], AS_OF)
-    cuts = month_starts(params)
     designs: dict[str, Any] = {
         "engine": lambda: compute_report(params),
         "edition": lambda: compute_figures(params),
-        "separate": lambda: compute_report(params, months=cuts, months_apart=True),
     }
     chosen = {name: designs[name] for name in args.designs.split(",")}
-    reference = compute_report(params, months=cuts)
-    for name in ("separate",):
-        if name in chosen:
-            other = chosen[name]()
-            if other.months != reference.months or other.segments != reference.segments:
-                raise SystemExit(f"the figures of {name} differ from the edition's")
 
     server: Any = None
     if connection.vendor == "postgresql":

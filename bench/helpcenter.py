@@ -8,11 +8,10 @@ that many), then, with bench/report.toml over 2021-11-01 to 2022-11-01 as of 202
 - the report engine alone: ``compute_report`` in-process (median of ``--repeat`` after a
   warm-up), and ``sellerdesk report`` as a command (wall time, start-up included);
 - a new edition: the figures an edition stores (``compute_figures``: one run of the engine
-  over the period that also groups its months for the charts), its months' medians either
-  in the period's medians statement (grouped) or by a statement of their own on a fourth
-  connection (apart, ``months_apart=True``), beside the way editions computed them before
-  (the engine over the period, then over each of its 12 months, ``lists=False``), the four
-  alternated run by run so that all meet the same load, each as wall time and as CPU time
+  over the period that also groups its months for the charts), beside the way editions
+  computed them before (the engine over the period, then over each of its 12 months,
+  ``lists=False``), the three alternated run by run so that all meet the same load, each as
+  wall time and as CPU time
   (this process's and the PostgreSQL backends' and parallel workers', ``pgcpu``); then
   ``edition_create`` and ``edition_publish`` whole;
 - the published edition's public page: ``--requests`` GETs through Django's full request
@@ -129,7 +128,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from sellerdesk.accounts.services import user_create
     from sellerdesk.reports import services
     from sellerdesk.reports.config import build_params
-    from sellerdesk.reports.editions import MONTHS_APART, compute_figures, parse_config_text
+    from sellerdesk.reports.editions import compute_figures, parse_config_text
     from sellerdesk.reports.engine import compute_report
     from sellerdesk.reports.models import Edition
 
@@ -150,25 +149,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     subprocess.run(argv, env=env, check=True)
     command_s = time.perf_counter() - started
 
-    _say("an edition's figures: grouped, months apart, per month, alternated")
-    grouped = compute_figures(params, months_apart=False)
-    if grouped != figures_per_month_runs(params):
+    _say("an edition's figures: grouped, per month, alternated")
+    if compute_figures(params) != figures_per_month_runs(params):
         raise SystemExit("the grouped monthly figures differ from the per-month engine runs")
-    if compute_figures(params, months_apart=True) != grouped:
-        raise SystemExit("the months computed apart differ from the grouped pass")
     times, cpu_times = _alternated(
         {
             "engine": lambda: compute_report(params),
-            "grouped": lambda: compute_figures(params, months_apart=False),
-            "apart": lambda: compute_figures(params, months_apart=True),
+            "grouped": lambda: compute_figures(params),
             "per_month": lambda: figures_per_month_runs(params),
         },
         args.repeat,
         args.database_url,
     )
     side_engine_s = statistics.median(times["engine"])
-    chosen = "apart" if MONTHS_APART else "grouped"
-    figures_s = statistics.median(times[chosen])
+    figures_s = statistics.median(times["grouped"])
     before_s = statistics.median(times["per_month"])
 
     _say("edition_create + edition_publish")
@@ -221,20 +215,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "edition_figures_s": figures_s,
         "edition_figures_times_s": times["grouped"],
         "edition_figures_x_engine": figures_s / side_engine_s if side_engine_s else None,
-        "edition_months": chosen,
         "alternated": {
             "engine_s": side_engine_s,
             "grouped_s": statistics.median(times["grouped"]),
-            "apart_s": statistics.median(times["apart"]),
             "per_month_s": before_s,
             "times_s": times,
             "grouped_x_engine": _ratio(times["grouped"], times["engine"]),
-            "apart_x_engine": _ratio(times["apart"], times["engine"]),
             "per_month_x_engine": _ratio(times["per_month"], times["engine"]),
             "cpu_s": {name: statistics.median(v) for name, v in cpu_times.items()},
             "cpu_times_s": cpu_times,
             "grouped_cpu_x_engine": _ratio(cpu_times["grouped"], cpu_times["engine"]),
-            "apart_cpu_x_engine": _ratio(cpu_times["apart"], cpu_times["engine"]),
         },
         "edition_create_s": create_s,
         "edition_publish_s": publish_s,
@@ -260,14 +250,7 @@ def table(result: dict[str, Any], size: int) -> str:
         (
             "alternated: edition figures, grouped pass",
             f"{alt['grouped_s']:.2f} s",
-            f"{alt['grouped_x_engine']:.2f} x engine; CPU {alt['grouped_cpu_x_engine']:.2f} x"
-            + (" (editions' default)" if result["edition_months"] == "grouped" else ""),
-        ),
-        (
-            "alternated: edition figures, months apart",
-            f"{alt['apart_s']:.2f} s",
-            f"{alt['apart_x_engine']:.2f} x engine; CPU {alt['apart_cpu_x_engine']:.2f} x"
-            + (" (editions' default)" if result["edition_months"] == "apart" else ""),
+            f"{alt['grouped_x_engine']:.2f} x engine; CPU {alt['grouped_cpu_x_engine']:.2f} x",
         ),
         (
             "alternated: CPU (client + server), engine",

@@ -39,7 +39,11 @@ def _label(sql: str, index: int) -> str:
         return "tag pairs"
     if "ts(topic" in text or ("topic" in text and "conversationtag" in text):
         return "topics"
-    if "percentile" in text or "row_number() over (partition by seg, metric" in text:
+    if (
+        "percentile" in text
+        or "row_number() over (partition by seg, metric" in text
+        or ("width_bucket(u.x" in text)
+    ):
         return "figures + medians" if "sum(case" in text else "medians"
     if "conversationtag" in text:
         return "tags"

@@ -15,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from sellerdesk.conversations.models import Conversation
-from sellerdesk.reports import editions, engine, services
+from sellerdesk.reports import editions, engine, medians, services
 from sellerdesk.reports.config import build_params
 from sellerdesk.reports.editions import compute_figures, month_starts, parse_config_text
 from sellerdesk.reports.engine import compute_report
@@ -136,7 +136,9 @@ def test_the_grouped_months_are_the_engine_over_each_month_on_its_snapshot():
     _assert_varied(_check(_params()))
 
 
-def test_the_grouped_months_are_the_engine_over_each_month_in_a_transaction(db):
+def test_the_grouped_months_are_the_engine_over_each_month_in_a_transaction(db, monkeypatch):
+    # Pivots every 3 values (``medians.month_sorted_medians``): some in every month.
+    monkeypatch.setattr(medians, "PIVOT_STEP", 3)
     import_ok(*_history(seed=11))
     seconds = Conversation.objects.values_list("first_response_seconds", flat=True)
     assert any(v is not None and v != int(v) for v in seconds)
@@ -168,6 +170,57 @@ def test_a_month_without_conversations_has_zeros_and_no_times(db):
     assert all(s["conversations"] > 0 for s in months["2022-04"]["segments"])
 
 
+def _tied_history(count: int) -> list[dict[str, Any]]:
+    """Responses and solves after one of three whole durations, so that equal values lie in
+    every month (each middle rank of the period falls among ties spread over months); the
+    EU's conversations (DE) all in March, the last one the only one at the end of the year."""
+    rnd = random.Random(count)
+    items = []
+    for n in range(count):
+        country = rnd.choice(["TR", "CN", "US"]) if n % 9 else "DE"
+        month = 3 if country == "DE" else rnd.randrange(1, 13)
+        if n == count - 1:
+            country, month = "DE", 12
+        created = datetime(2022, month, rnd.randrange(1, 28), 12, tzinfo=UTC)
+        delay = timedelta(seconds=rnd.choice([60, 120, 600]))
+        obj: dict[str, Any] = {
+            "id": f"t-{n}",
+            "merchant": {"id": f"m-{country}", "name": "Shop", "country": country},
+            "channel": "chat",
+            "kind": rnd.choice(KINDS),
+            "created_at": created.isoformat(),
+            "subject": "Help",
+            "tags": [],
+            "messages": [
+                message("1", author="merchant", created_at=created.isoformat()),
+                message("r", created_at=(created + delay).isoformat()),
+            ],
+            "status_changes": [status("solved", (created + 2 * delay).isoformat())],
+        }
+        items.append(obj)
+    return items
+
+
+@pytest.mark.parametrize(("count", "step"), [(121, 1), (122, 2), (121, 7), (122, 1024)])
+def test_the_periods_medians_from_the_months_sorted_values_among_ties(db, monkeypatch, count, step):
+    """An edition's period medians come from each month's sorted values (``medians.
+    month_sorted_medians``, pivots every ``step`` values): equal to ``percentile_cont`` over
+    the period with ties across months, odd and even counts, a segment whose values lie in
+    one or two months, and one with none in a period."""
+    monkeypatch.setattr(medians, "PIVOT_STEP", step)
+    import_ok(*_tied_history(count))
+    for as_of in (AS_OF, "2023-06-01T00:00:00+00:00", "2022-03-20T00:00:00+03:00"):
+        _check(_params(as_of=as_of))
+    _check(_params(start="2022-05-01", end="2022-07-01"))
+    eu = compute_report(_params(start="2022-05-01", end="2022-07-01")).segments[1]
+    assert eu.conversations == 0
+    assert eu.first_response.median is None
+    # The whole year: every conversation responded (an odd count, then an even one).
+    whole = compute_report(_params(as_of="2023-06-01T00:00:00+00:00")).segments[-1]
+    assert whole.responded == count
+    assert whole.first_response.median in (60.0, 90.0, 120.0, 360.0, 600.0)
+
+
 def test_an_edition_runs_the_engine_once(db, lead, monkeypatch):
     import_ok(*_history(count=50))
     calls = []
@@ -195,54 +248,15 @@ def test_the_grouped_months_run_a_fixed_number_of_statements(db):
         compute_report(params)
     with CaptureQueriesContext(connection) as with_months:
         compute_report(params, months=month_starts(params))
+
     # Whatever the number of months: on PostgreSQL none (the period's statements group by
-    # month as well), on SQLite the sums and the histogram search's two.
-    added = len(with_months.captured_queries) - len(plain.captured_queries)
-    assert added == (0 if connection.vendor == "postgresql" else 3)
-
-
-def _months_of(report: Any) -> dict[int, list[dict[str, Any]]]:
-    return {index: [s.as_dict() for s in segments] for index, segments in report.months.items()}
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_months_by_a_statement_of_their_own_are_the_same_figures():
-    """``months_apart``: the months' medians on a connection of their own, in the snapshot
-    the period's statements read; every figure as with the grouped pass."""
-    import_ok(*_history(seed=5))
-    for as_of in (AS_OF, "2023-06-01T00:00:00+00:00"):
-        params = _params(as_of=as_of)
-        cuts = month_starts(params)
-        grouped = compute_report(params, months=cuts)
-        apart = compute_report(params, months=cuts, months_apart=True)
-        assert apart.as_dict() == grouped.as_dict() == compute_report(params).as_dict()
-        assert _months_of(apart) == _months_of(grouped)
-        assert _months_of(apart)  # months there, with their medians
-        assert any(
-            s["first_response_seconds"]["median"] is not None
-            for segments in _months_of(apart).values()
-            for s in segments
-        )
-
-
-def test_the_months_apart_in_a_transaction_and_their_statement(db):
-    import_ok(*_history(count=120, seed=13))
-    params = _params()
-    cuts = month_starts(params)
-    with CaptureQueriesContext(connection) as grouped_queries:
-        grouped = compute_report(params, months=cuts)
-    with CaptureQueriesContext(connection) as apart_queries:
-        apart = compute_report(params, months=cuts, months_apart=True)
-    assert apart.as_dict() == grouped.as_dict()
-    assert _months_of(apart) == _months_of(grouped)
-
-    # On PostgreSQL one statement more (the months' medians; the period's medians without
-    # the months); SQLite's months are statements of their own either way.
+    # month as well; a few more SET LOCAL of the planner's costs), on SQLite the sums and the
+    # histogram search's two.
     def reads(captured: Any) -> int:
         return sum(1 for q in captured.captured_queries if not q["sql"].startswith("SET "))
 
-    added = reads(apart_queries) - reads(grouped_queries)
-    assert added == (1 if connection.vendor == "postgresql" else 0)
+    added = reads(with_months) - reads(plain)
+    assert added == (0 if connection.vendor == "postgresql" else 3)
 
 
 def test_a_conversations_month_is_the_number_of_cuts_at_or_before_it(db):

@@ -17,11 +17,6 @@ from sellerdesk.reports.config import (
 )
 from sellerdesk.reports.engine import compute_report
 
-#: On PostgreSQL, whether an edition computes its months' medians by a statement of their own
-#: on a connection of its own (``compute_report(months_apart=True)``) rather than in the
-#: period's medians statement.
-MONTHS_APART = False
-
 #: Charts show at most this many months (a longer period is refused for an edition).
 MAX_MONTHS = 36
 
@@ -69,16 +64,12 @@ def month_starts(params: ReportParams) -> list[datetime]:
     return cuts
 
 
-def compute_figures(
-    params: ReportParams, *, months_apart: bool | None = None
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def compute_figures(params: ReportParams) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The report for the period and, for each month of it up to as_of, the per-segment
     counts and times the engine gives over that month alone (same segments and as_of; no
-    tags or topics): one run of the engine, its months grouped in the same pass
-    (``months_apart``: see ``compute_report``; None: ``MONTHS_APART``)."""
+    tags or topics): one run of the engine, its months grouped in the same pass."""
     cuts = month_starts(params)
-    apart = MONTHS_APART if months_apart is None else months_apart
-    report = compute_report(params, months=cuts, months_apart=apart)
+    report = compute_report(params, months=cuts)
     zone = params.config.zone
     months: list[dict[str, Any]] = []
     for index, segments in sorted((report.months or {}).items()):

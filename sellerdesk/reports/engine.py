@@ -138,9 +138,6 @@ class _Query:
         #: With month cuts on PostgreSQL: where the period's own statements put each month's
         #: figures as well (``compute_report(months=...)``).
         self.months: dict[int, list[SegmentFigures]] | None = None
-        #: Set with months on PostgreSQL: the months' medians come from a statement of their
-        #: own (``monthly.monthly_percentiles``), not from the period's medians statement.
-        self.month_medians_apart = False
 
     def month_column(self) -> tuple[str, list[Any]]:
         """``, <month number> AS m`` for the population's SELECT (empty without month cuts).
@@ -183,7 +180,9 @@ class _Query:
     #: Set by compute_report: whether any conversation changed status after as_of.
     changed_after_as_of = True
 
-    def population_cte(self) -> tuple[str, list[Any]]:
+    def population_cte(
+        self, *, lookup_join: bool = False, columns: tuple[str, list[Any]] = ("", [])
+    ) -> tuple[str, list[Any]]:
         """pop: the conversations the report counts (report.md, "Population"), with their
         first-response and resolution seconds as of as_of.
 
@@ -193,9 +192,15 @@ class _Query:
 
         In business hours, the same rows (``pop_cal``) with each conversation's instants
         (created_at, plus its calendar seconds) measured again on its calendar.
+
+        ``lookup_join``: the stretch at as_of joined, not looked up by a sub-plan (see
+        ``_population``); ``columns``: more columns of ``c`` (``", <expr> AS name, …"`` and
+        its parameters), computed where the rows are read (in calendar time only).
         """
         if self.clock is None:
-            return self._population("pop", "")
+            return self._population("pop", "", lookup_join=lookup_join, columns=columns)
+        if columns[0]:
+            raise ValueError("more columns are computed in calendar time only")
         clock = self.clock
         extra = f", c.team_id AS team_id, {business.epoch(self.vendor, 'c.created_at')} AS ce"
         inner, args = self._population("pop_cal", extra, split=False)
@@ -217,20 +222,30 @@ class _Query:
               FROM pop_at r)"""
         return sql, [*args, *key_args]
 
-    def _population(self, name: str, extra: str, *, split: bool = True) -> tuple[str, list[Any]]:
+    def _population(
+        self,
+        name: str,
+        extra: str,
+        *,
+        split: bool = True,
+        lookup_join: bool = False,
+        columns: tuple[str, list[Any]] = ("", []),
+    ) -> tuple[str, list[Any]]:
         as_of = self.adapt(self.params.as_of)
         period, period_args = self.period("c")
         month, month_args = self.month_column()
+        # The caller's columns follow the month's, their parameters too.
+        month, month_args = month + columns[0], [*month_args, *columns[1]]
         if month and extra:
             raise ValueError("month by month is computed in calendar time only")
         # The month's parameters come before the period's in each SELECT.
         period_args = [*month_args, *period_args]
 
-        def select(res: str, condition: str = "") -> str:
+        def select(res: str, condition: str = "", join: str = "") -> str:
             return f"""SELECT c.country, c.kind, c.outcome,
                   CASE WHEN c.first_response_at <= %s THEN c.first_response_seconds END AS fr,
                   {res} AS res{extra}{month}
-                FROM {_t(Conversation)} c
+                FROM {_t(Conversation)} c{join}
                 WHERE c.initiated_by = 'merchant' AND NOT c.spam AND {period}{condition}"""
 
         lookup = f"""(SELECT rs.started_seconds FROM {_t(ResolutionStretch)} rs
@@ -251,10 +266,24 @@ class _Query:
             " AND (c.status_changed_at IS NULL OR c.status_changed_at <= %s)",
         )
         then = select(lookup, " AND c.status_changed_at > %s")
+        then_args = [as_of, as_of, as_of, *period_args, as_of]
+        if lookup_join:
+            # The stretch that covered as_of joined rather than looked up by a sub-plan (which
+            # no parallel worker may run): pop_then may then be read beside pop_now by the
+            # same parallel workers. At most one stretch covers an instant (a sub-plan finding
+            # two would fail the report's other statements).
+            then = select(
+                "lk.started_seconds",
+                " AND c.status_changed_at > %s",
+                f""" LEFT JOIN {_t(ResolutionStretch)} lk ON lk.conversation_id = c.id
+                  AND lk.started_at <= %s AND (lk.ended_at IS NULL OR lk.ended_at > %s)""",
+            )
+            then_args = [as_of, *month_args, as_of, as_of, *period_args[len(month_args) :]]
+            then_args.append(as_of)
         sql = f"""pop_now AS NOT MATERIALIZED ({now}),
             pop_then AS NOT MATERIALIZED ({then}),
             pop AS (SELECT * FROM pop_now UNION ALL SELECT * FROM pop_then)"""
-        return sql, [as_of, *period_args, as_of, as_of, as_of, as_of, *period_args, as_of]
+        return sql, [as_of, *period_args, as_of, *then_args]
 
     def population_parts(self) -> list[str]:
         """The CTEs of ``population_cte`` whose rows together are pop's, each small enough
@@ -276,7 +305,6 @@ def compute_report(
     using: str = "default",
     lists: bool = True,
     months: list[datetime] | None = None,
-    months_apart: bool = False,
 ) -> Report:
     """The report's figures for every segment, read in one snapshot of the database.
 
@@ -288,12 +316,7 @@ def compute_report(
     one as_of falls in, the counts and times a run over that month alone would give
     (``Report.months``), computed in the same snapshot (``reports.monthly``: on PostgreSQL
     by the period's own statements, grouped by month as well; on SQLite by three statements
-    more).
-
-    ``months_apart`` (PostgreSQL, with ``months``): the months' medians by a statement of
-    their own, on a connection of its own beside the period's medians, rather than grouped
-    in the period's medians statement (``editions.MONTHS_APART``). Same figures; more work
-    in all but less on the longest connection."""
+    more)."""
     connection = connections[using]
     clock = None
     if params.business_hours is not None:
@@ -320,18 +343,11 @@ def compute_report(
         if connection.vendor == "postgresql":
             # The period's own statements group by month as well: the counts and sums per
             # (country, month) beside the per-country ones (``_main_figures``), and the
-            # medians with GROUPING SETS ((), (month)) (``medians.percentile_medians``), so
-            # the population is read no more than for the engine. ``months_apart``: the
-            # months' medians by a statement of their own instead, on a connection of its
-            # own beside the period's medians (more work in all, less on the longest
-            # connection).
+            # months' and the period's medians from one sort of each month's values
+            # (``medians.month_sorted_medians``), so the population is read no more than for
+            # the engine.
             query.month_cuts = list(months)
             query.months = by_month
-            if months_apart:
-                query.month_medians_apart = True
-                monthly_steps = [
-                    lambda cursor, _q, _f: monthly.monthly_percentiles(cursor, query, by_month)
-                ]
         else:
             month_query = _Query(
                 params, connection.vendor, connection.ops.adapt_datetimefield_value

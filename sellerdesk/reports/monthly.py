@@ -7,11 +7,8 @@ in (``_Query.month_cuts``), and the statements group by it as well as by segment
 
 On PostgreSQL the period's own statements do it (``engine.compute_report``): the counts and
 sums per (country, month) beside the per-country ones (``engine._main_figures``), and the
-medians with ``GROUP BY GROUPING SETS ((), (m))`` (``medians.percentile_medians``), so the
-months read the population no more than the engine does. (``compute_report(months_apart=
-True)``: the months' medians by a statement of their own instead, ``monthly_percentiles``, on
-a connection of its own; more work in all, kept to compare the two on a quiet machine, ``make
-bench-help``.) Elsewhere (SQLite) the counts and
+months' medians with the period's from one sort of each month's values (``medians.
+month_sorted_medians``), so the months read the population no more than the engine does. Elsewhere (SQLite) the counts and
 sums per (month, country) then per (month, segment), and the histogram search grouped by
 month (three statements, below). They read the engine's snapshot, whatever the number of
 months.
@@ -76,38 +73,6 @@ def monthly_medians(cursor: Any, query: _Query, months: ByMonth) -> None:
     for (month, seg, metric), value in found.items():
         figure = months[month][seg]
         (figure.first_response, figure.resolution)[metric].median = value
-
-
-def monthly_percentiles(cursor: Any, query: _Query, months: ByMonth) -> None:
-    """PostgreSQL with ``compute_report(months_apart=True)``: the months' medians by a
-    statement of their own (``percentile_cont`` grouped by month; each segment's values
-    picked by its countries' flag, as the period's)."""
-    segments = query.params.config.segments
-    with_sql, args = query.with_clause(medians.segment_flags(query), query.population_cte())
-    aggregates = [
-        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY p.{column}) FILTER (WHERE p.s{seg})"
-        for seg in range(len(segments))
-        for column in ("fr", "res")
-    ]
-    # As the period's medians: enough memory that each month's sorts stay in memory.
-    cursor.execute("SET LOCAL work_mem = '256MB'")
-    cursor.execute(
-        f"""{with_sql}
-        SELECT p.m, {", ".join(aggregates)}
-        FROM (SELECT {", ".join(f"f.s{seg}" for seg in range(len(segments)))},
-                pop.m, pop.fr, pop.res
-              FROM pop JOIN segflags f ON f.country = pop.country) p
-        GROUP BY p.m""",
-        args,
-    )
-    for month, *values in cursor.fetchall():
-        for seg, figure in enumerate(months[int(month)]):
-            figure.first_response.median = _num(values[2 * seg])
-            figure.resolution.median = _num(values[2 * seg + 1])
-
-
-def _num(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def months_by_engine_runs(params: ReportParams) -> list[dict[str, Any]]:
