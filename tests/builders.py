@@ -180,3 +180,16 @@ def only_segment(**kwargs: Any) -> dict[str, Any]:
     data = report(**kwargs)
     assert len(data["segments"]) == 1
     return data["segments"][0]
+
+
+def search_hits(words: str) -> list[str]:
+    """The external ids of the conversations an agent's search for ``words`` finds."""
+    from sellerdesk.conversations import search
+    from sellerdesk.conversations.models import Conversation
+
+    query = search.parse_query(words)
+    assert query is not None
+    rows = search.matching(
+        Conversation.objects.all(), query, public_only=False, chosen=search.Plan()
+    )
+    return sorted(rows.values_list("external_id", flat=True))

@@ -17,7 +17,6 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from sellerdesk.accounts.models import Merchant
-from sellerdesk.conversations import search
 from sellerdesk.conversations.models import (
     Conversation,
     ConversationTag,
@@ -35,6 +34,7 @@ from tests.builders import (
     import_ok,
     message,
     report,
+    search_hits,
     segment,
     status,
     ts,
@@ -689,15 +689,6 @@ def _fts_integrity_ok() -> None:
             cursor.execute(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 1)")
 
 
-def _found(word: str) -> list[str]:
-    query = search.parse_query(word)
-    assert query is not None
-    rows = search.matching(
-        Conversation.objects.all(), query, public_only=False, chosen=search.Plan()
-    )
-    return sorted(rows.values_list("external_id", flat=True))
-
-
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's FTS5 triggers")
 def test_a_first_load_indexes_every_message_for_search_and_puts_the_triggers_back(db):
     import_ok(
@@ -710,8 +701,8 @@ def test_a_first_load_indexes_every_message_for_search_and_puts_the_triggers_bac
     )
     assert _search_triggers() == set(_SEARCH.SQLITE_TRIGGER_NAMES)
     _fts_integrity_ok()
-    assert _found("zanzibar") == ["c-1"]
-    assert _found("payout held") == ["c-1"]
+    assert search_hits("zanzibar") == ["c-1"]
+    assert search_hits("payout held") == ["c-1"]
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's FTS5 triggers")
@@ -728,5 +719,5 @@ def test_search_triggers_a_killed_first_load_left_out_are_put_back_by_the_next_i
     )
     assert _search_triggers() == set(_SEARCH.SQLITE_TRIGGER_NAMES)
     _fts_integrity_ok()
-    assert _found("quokka") == ["c-2"]
-    assert _found("unindexed") == ["c-1"]
+    assert search_hits("quokka") == ["c-2"]
+    assert search_hits("unindexed") == ["c-1"]

@@ -9,10 +9,9 @@ import psycopg
 import pytest
 from django.db import connection
 
-from sellerdesk.conversations import first_load, import_files, search
+from sellerdesk.conversations import first_load, import_files
 from sellerdesk.conversations.import_files import conversations_import_file
-from sellerdesk.conversations.models import Conversation
-from tests.builders import conversation, line, message
+from tests.builders import conversation, line, message, search_hits
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="PostgreSQL's deferred indexes"
@@ -58,27 +57,23 @@ def _file(tmp_path: Path, *ids: str) -> str:
     return str(path)
 
 
+def _during_the_load(monkeypatch: Any, action: Any) -> None:
+    """Run ``action`` once the import has made ready, as its rows are about to go in."""
+    load = import_files._import_file
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        action()
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(import_files, "_import_file", wrapped)
+
+
 @pytest.fixture
 def during_load(monkeypatch) -> list[set[str]]:
     """The names of the indexes in place while each import's rows go in."""
     seen: list[set[str]] = []
-    load = import_files._import_file
-
-    def watched(*args: Any, **kwargs: Any) -> Any:
-        seen.append(set(_indexes()))
-        return load(*args, **kwargs)
-
-    monkeypatch.setattr(import_files, "_import_file", watched)
+    _during_the_load(monkeypatch, lambda: seen.append(set(_indexes())))
     return seen
-
-
-def _found(word: str) -> list[str]:
-    query = search.parse_query(word)
-    assert query is not None
-    rows = search.matching(
-        Conversation.objects.all(), query, public_only=False, chosen=search.Plan()
-    )
-    return sorted(rows.values_list("external_id", flat=True))
 
 
 @pytest.mark.django_db
@@ -92,8 +87,8 @@ def test_a_first_load_builds_its_indexes_at_the_end_exactly_as_migrated(tmp_path
     assert len(checked) == 3  # the message's conversation and author, the change's conversation
     assert len(checked - during_load[0]) == 2  # the checks of the ids the import fills
     assert _indexes() == migrated
-    assert _found("parcel") == ["c-1", "c-2"]
-    assert _found("包裹没") == ["c-1", "c-2"]  # the trigram index's kind of search
+    assert search_hits("parcel") == ["c-1", "c-2"]
+    assert search_hits("包裹没") == ["c-1", "c-2"]  # the trigram index's kind of search
 
 
 @pytest.mark.django_db
@@ -130,7 +125,7 @@ def test_the_indexes_are_built_on_connections_of_their_own_after_every_worker(tm
     result = conversations_import_file(_file(tmp_path, *ids), workers=2)
     assert result.imported == 40
     assert _indexes() == migrated
-    assert len(_found("parcel")) == 40
+    assert len(search_hits("parcel")) == 40
 
 
 def _other_connection() -> psycopg.Connection[Any]:
@@ -160,9 +155,8 @@ def test_a_first_load_whose_indexes_and_keys_another_import_put_back_meanwhile_e
     tmp_path, monkeypatch
 ):
     migrated = _indexes()
-    load = import_files._import_file
 
-    def with_a_concurrent_import(*args: Any, **kwargs: Any) -> Any:
+    def a_concurrent_import() -> None:
         # Another importer found the tables not empty and put everything missing back.
         with connection.cursor() as cursor:
             for sql in first_load._foreign_keys_as_migrated().values():
@@ -171,9 +165,8 @@ def test_a_first_load_whose_indexes_and_keys_another_import_put_back_meanwhile_e
                 "CREATE INDEX conv_message_trgm_idx ON conversations_message "
                 "USING gin (body gin_trgm_ops)"
             )
-        return load(*args, **kwargs)
 
-    monkeypatch.setattr(import_files, "_import_file", with_a_concurrent_import)
+    _during_the_load(monkeypatch, a_concurrent_import)
     result = conversations_import_file(_file(tmp_path, "c-1"), workers=1)
     assert result.imported == 1
     assert _indexes() == migrated
