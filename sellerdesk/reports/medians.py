@@ -158,9 +158,9 @@ def _population_once(cursor: Any, query: _Query) -> Iterator[tuple[str, list[Any
     with_sql, args = query.with_clause(query.population_cte())
     cursor.execute(f"CREATE TEMP TABLE {_POPULATION} AS {with_sql} SELECT * FROM pop", args)
     try:
-        yield f"pop AS (SELECT * FROM temp.{_POPULATION})", []
+        yield f"pop AS (SELECT * FROM {_POPULATION})", []
     finally:
-        cursor.execute(f"DROP TABLE IF EXISTS temp.{_POPULATION}")
+        cursor.execute(f"DROP TABLE {_POPULATION}")
 
 
 def _histogram_medians(
