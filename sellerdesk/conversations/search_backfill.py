@@ -34,8 +34,6 @@ logger = logging.getLogger(__name__)
 _CHUNK = 20_000
 #: How long the builder waits for new rows (or a word from the writer) when it has caught up.
 _IDLE = 0.2
-#: The builder gives way to the parser and the writer: it should use their idle time only.
-_NICENESS = 10
 
 
 class SideIndex:
@@ -166,8 +164,6 @@ def _build(
 
     A forked child: the parent's database connections are not its own, and it neither uses
     nor closes them (multiprocessing ends it with ``os._exit``)."""
-    with contextlib.suppress(OSError):
-        os.nice(_NICENESS)
     try:
         side = sqlite3.connect(path, timeout=timeout, isolation_level=None)
         # A scratch file, removed whatever happens: no journal, no syncing.
@@ -183,27 +179,43 @@ def _build(
         last = dict.fromkeys((fts for fts, _, _ in tables), 0)
         counts = dict.fromkeys((fts for fts, _, _ in tables), 0)
 
+        for fts, _, column in tables:
+            side.execute(f"CREATE TABLE {fts}_rows (id INTEGER PRIMARY KEY, {column})")
+
         def catch_up(final: bool) -> int:
-            """Index the rows committed since the last look, a chunk a transaction (the
-            transaction ends the look's snapshot; FTS5 writes a segment at each commit,
-            so no smaller chunk before the end)."""
+            """Index the rows committed since the last look, a chunk at a time (FTS5 writes
+            a segment at each commit: no smaller chunk before the end). Each chunk is first
+            copied as it is (a short read: a reader holding its snapshot while the chunk is
+            indexed would keep the writer from starting its log afresh, which then grows by
+            gigabytes), then indexed from the copy."""
             read = 0
             for fts, table, column in tables:
                 while True:
+                    if (
+                        not final
+                        and not side.execute(
+                            f"SELECT EXISTS (SELECT 1 FROM load.{table} WHERE id >= ?)",  # noqa: S608
+                            [last[fts] + _CHUNK],
+                        ).fetchone()[0]
+                    ):
+                        break  # less than a chunk yet (ids of a load run on, nearly gapless)
                     side.execute("BEGIN")
-                    rows, top = side.execute(
-                        f"SELECT COUNT(*), MAX(id) FROM (SELECT id FROM load.{table} "  # noqa: S608
-                        "WHERE id > ? ORDER BY id LIMIT ?)",
-                        [last[fts], _CHUNK],
-                    ).fetchone()
-                    if not rows or (rows < _CHUNK and not final):
-                        side.execute("COMMIT")
-                        break
                     side.execute(
-                        f"INSERT INTO main.{fts}(rowid, {column}) "  # noqa: S608
-                        f"SELECT id, {column} FROM load.{table} WHERE id > ? AND id <= ?",
-                        [last[fts], top],
+                        f"INSERT INTO {fts}_rows SELECT id, {column} FROM load.{table} "  # noqa: S608
+                        "WHERE id > ? ORDER BY id LIMIT ?",
+                        [last[fts], _CHUNK],
                     )
+                    rows, top = side.execute(f"SELECT COUNT(*), MAX(id) FROM {fts}_rows").fetchone()  # noqa: S608
+                    if not rows:
+                        side.execute("ROLLBACK")
+                        break
+                    side.execute("COMMIT")  # the read of the database ends here
+                    side.execute("BEGIN")
+                    side.execute(
+                        f"INSERT INTO main.{fts}(rowid, {column}) SELECT id, {column} "  # noqa: S608
+                        f"FROM {fts}_rows"
+                    )
+                    side.execute(f"DELETE FROM {fts}_rows")  # noqa: S608
                     side.execute("COMMIT")
                     last[fts] = top
                     counts[fts] += rows
