@@ -35,7 +35,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
 from sellerdesk.accounts.models import Merchant
-from sellerdesk.conversations import facts
+from sellerdesk.conversations import facts, search_backfill
 from sellerdesk.conversations.interchange import ConversationRecord, InterchangeError, parse_line
 from sellerdesk.conversations.models import (
     Conversation,
@@ -87,7 +87,7 @@ def conversations_import(
     result = ImportResult()
     with (
         _unmapped(),
-        _indexes_built_after_a_first_load(),
+        _indexes_built_after_a_first_load(result),
         _bulk_load_tuning(),
         _fewer_collections(),
     ):
@@ -164,7 +164,7 @@ def deferred_model_indexes() -> list[tuple[str, str]]:
 
 
 @contextmanager
-def _indexes_built_after_a_first_load() -> Iterator[None]:
+def _indexes_built_after_a_first_load(result: ImportResult) -> Iterator[None]:
     """On SQLite, a load into empty tables builds the report's wide indexes, the models' own
     indexes on random keys (``deferred_model_indexes``) and the search index once at the end.
 
@@ -177,7 +177,10 @@ def _indexes_built_after_a_first_load() -> Iterator[None]:
     missing — one a killed first load left out, or one a later migration lost when it
     rebuilt a table (SQLite's ALTER TABLE copies the table; Django re-creates only the
     indexes it knows of) — and re-indexes what a missing trigger let through. Concurrent
-    importers agree, under the write lock, on who drops them.
+    importers agree, under the write lock, on who drops them. Where the load commits batch
+    by batch to a file, the search index is built beside it instead (``search_backfill``)
+    and copied in at the end, unless the load (``result``) replaced a conversation or the
+    copy would otherwise not be what ``rebuild`` makes.
     """
     if connection.vendor != "sqlite" or not migrated(_REPORT_INDEXES):
         yield
@@ -202,29 +205,58 @@ def _indexes_built_after_a_first_load() -> Iterator[None]:
                     cursor.execute(if_not_exists(sql))
             if len(present_triggers) < len(triggers):
                 _restore_search(cursor)
+    side = _side_search_index() if empty and triggers else None
     try:
         yield
     finally:
-        if empty:
-            # After the load's larger page cache is given back (see the order in
-            # conversations_import). The sort spills to a temporary file, not to memory as
-            # the connection's other temporary data does: peak memory stays that of the load.
-            # (SQLite refuses the change inside a transaction: a caller's, or a test's.)
-            spill = not connection.in_atomic_block
-            with connection.cursor() as cursor:
-                cursor.execute("PRAGMA temp_store")
-                temp_store = int(cursor.fetchone()[0])
-                if spill:
-                    cursor.execute("PRAGMA temp_store = FILE")
-                try:
-                    for sql in statements:
-                        cursor.execute(if_not_exists(sql))
-                finally:
-                    if spill:
-                        cursor.execute(f"PRAGMA temp_store = {temp_store}")
-            if triggers:
-                with transaction.atomic(), connection.cursor() as cursor:
-                    _restore_search(cursor)
+        try:
+            if empty:
+                if side is not None:
+                    side.finish()  # it indexes the last batches while these indexes are built
+                _build_indexes(statements)
+                installed = side is not None and side.install(
+                    _SEARCH.sqlite_trigger_statements(), replaced=result.replaced > 0
+                )
+                if triggers and not installed:
+                    with transaction.atomic(), connection.cursor() as cursor:
+                        _restore_search(cursor)
+        finally:
+            if side is not None:
+                side.discard()
+
+
+def _build_indexes(statements: list[str]) -> None:
+    """Build the indexes a first load left out (after the load's larger page cache is given
+    back: see the order in conversations_import). The sort spills to a temporary file, not to
+    memory as the connection's other temporary data does: peak memory stays that of the load.
+    (SQLite refuses the change inside a transaction: a caller's, or a test's.)"""
+    spill = not connection.in_atomic_block
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA temp_store")
+        temp_store = int(cursor.fetchone()[0])
+        if spill:
+            cursor.execute("PRAGMA temp_store = FILE")
+        try:
+            for sql in statements:
+                cursor.execute(if_not_exists(sql))
+        finally:
+            if spill:
+                cursor.execute(f"PRAGMA temp_store = {temp_store}")
+
+
+def _side_search_index() -> search_backfill.SideIndex | None:
+    """A builder of the search index beside a first load, where it can see the load's rows
+    as they are committed: a database file, no transaction around the load (a caller's, or
+    a test's)."""
+    if connection.in_atomic_block:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA database_list")
+        files = {name: path for _, name, path in cursor.fetchall()}
+    if not files.get("main"):  # an in-memory database
+        return None
+    timeout = float(connection.settings_dict.get("OPTIONS", {}).get("timeout", 5))
+    return search_backfill.SideIndex(files["main"], list(_SEARCH.SQLITE_TABLES), timeout)
 
 
 def _restore_search(cursor: Any) -> None:
