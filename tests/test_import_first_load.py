@@ -1,4 +1,5 @@
-"""A file import into empty PostgreSQL tables builds its indexes once at the end (``first_load``)."""
+"""A file import into empty PostgreSQL tables builds its indexes and adds its foreign keys once at
+the end (``first_load``)."""
 
 from __future__ import annotations
 

@@ -139,6 +139,7 @@ def indexes_built_after_a_first_load(builders: int | None = None) -> Iterator[No
             cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
             present = _present(cursor, names)
             keys = _foreign_keys(cursor)
+            present_keys = set(keys)
             cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table})")  # noqa: S608 (a model table)
             empty = not cursor.fetchone()[0]
             if empty:
@@ -153,12 +154,12 @@ def indexes_built_after_a_first_load(builders: int | None = None) -> Iterator[No
         logger.info("import keeps its indexes: %s", str(exc).strip().splitlines()[0])
         empty = False
         present = set(names)
-        keys = dict.fromkeys(expected_keys, ("", ""))
+        present_keys = set(expected_keys)
         dropped, dropped_keys = [], {}
     if not empty:
         if len(present) < len(names):
             _build([(n, sql) for n, sql in deferred if n not in present], builders)
-        _add_keys({key: add for key, add in expected_keys.items() if key not in keys})
+        _add_keys({key: add for key, add in expected_keys.items() if key not in present_keys})
     try:
         yield
     finally:

@@ -150,9 +150,9 @@ _SEARCH = importlib.import_module("sellerdesk.conversations.migrations.0011_sear
 
 def deferred_model_indexes() -> list[tuple[str, str]]:
     """(name, CREATE INDEX statement) of the models' own full indexes that a first load
-    builds at its end (here on SQLite, in ``first_load`` on PostgreSQL): those whose keys arrive in random order (created_at, merchant,
-    tag), which a million conversations' inserts would scatter over B-trees larger than the
-    page cache. Partial indexes (the desk's queues, which imported history seldom enters)
+    builds at its end (here on SQLite, in ``first_load`` on PostgreSQL): those whose keys
+    arrive in random order (created_at, merchant, tag), which a million conversations'
+    inserts would scatter over B-trees larger than the page cache. Partial indexes (the desk's queues, which imported history seldom enters)
     and indexes that lead with the conversation (filled in order) are kept."""
     editor = connection.SchemaEditorClass(connection, collect_sql=True)
     return [

@@ -9,8 +9,8 @@ model instances as the ORM would. No signals are sent: sellerdesk connects none 
 models (saving through them is the same rows, the same constraints, the same triggers).
 On PostgreSQL, statements that need not wait for each other go in one pipeline, one round
 trip (``insert_committed``, ``fetch_together``), and every statement here is a prepared one
-(``statement_cursor``): its values travel apart from its text, and the server parses and plans it once
-per connection instead of at each run.
+(``statement_cursor``): its values travel apart from its text, and the server parses and
+plans it once per connection instead of at each run.
 """
 
 from __future__ import annotations
