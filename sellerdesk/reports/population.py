@@ -159,7 +159,7 @@ def population_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]
         total AS MATERIALIZED (
           SELECT key, g, SUM(n) AS n, COUNT(*) FILTER (WHERE n > 0) AS arrays
           FROM ga GROUP BY key, g HAVING SUM(n) > 0),
-        gm AS NOT MATERIALIZED (
+        gm AS MATERIALIZED (
           SELECT a.key, a.g, a.arr, a.n
           FROM ga a JOIN total t ON t.key = a.key AND t.g = a.g
           WHERE t.arrays > 1 AND a.n > 0),
