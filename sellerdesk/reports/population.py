@@ -12,8 +12,8 @@ segments counting it. Per group: the counts (conversations, by kind, complaints'
 the sums of the durations in whole microseconds (``engine.sum_micros``: exact, added up per
 segment in Python in any order) and each duration's values sorted
 (``array_agg(… ORDER BY …)``). A segment's figures add up its country sets' groups; its
-medians rank the values of several sorted arrays (the search in ``population_figures``). Without month cuts
-every row is in month 0.
+medians rank the values of several sorted arrays (the search in ``population_figures``).
+Without month cuts every row is in month 0.
 """
 
 from __future__ import annotations
