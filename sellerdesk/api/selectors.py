@@ -155,12 +155,13 @@ def conversation_get(*, key: ApiKey, pk: int, tags: bool = True) -> Conversation
 
 def conversation_lock(*, key: ApiKey, pk: int) -> Conversation:
     """The conversation if the key may see it, else 404, locked for a change in the caller's
-    transaction and read with its merchant in the same statement (posting a message:
-    ``message_add(locked=True)`` writes to it without reading it again)."""
+    transaction and read with its merchant and the configuration's generation in the same
+    statement (posting a message: ``message_add(locked=True)`` writes to it without reading
+    it again, ``services.message_post`` reuses the generation)."""
     if parse_id(pk) is None:
         raise Http404("no such conversation")
     row = conversation_services.conversation_lock(
-        pk=pk, merchant_id=key.merchant_id, with_merchant=True
+        pk=pk, merchant_id=key.merchant_id, with_merchant=True, with_generation=True
     )
     if row is None:
         raise Http404("no such conversation")

@@ -29,6 +29,7 @@ from sellerdesk.conversations import workflow
 from sellerdesk.conversations.models import Conversation, Message, Status
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.text import normalize_tag, text_problem
+from sellerdesk.sla import config
 
 #: Letters and digits only: a key never starts with "-" on a command line.
 _ALPHABET = string.ascii_letters + string.digits
@@ -302,7 +303,32 @@ def message_post(
 ) -> Message:
     """A reply or an internal note. A merchant's key writes the merchant's public reply; a
     key of no merchant writes as the staff member named by ``author_email``. ``locked``: the
-    conversation was read with ``selectors.conversation_lock`` in the caller's transaction."""
+    conversation was read with ``selectors.conversation_lock`` in the caller's transaction
+    (which read the configuration's generation with it: not read again)."""
+    with config.reuse(generation_rows=conversation.__dict__.get("config_generation_rows")):
+        return _message_post(
+            key=key,
+            conversation=conversation,
+            body=body,
+            public=public,
+            author_email=author_email,
+            author_name=author_name,
+            status=status,
+            locked=locked,
+        )
+
+
+def _message_post(
+    *,
+    key: ApiKey,
+    conversation: Conversation,
+    body: str,
+    public: bool,
+    author_email: str | None,
+    author_name: str,
+    status: str | None,
+    locked: bool,
+) -> Message:
     if key.merchant_id is not None:
         assert key.merchant is not None
         if not public:

@@ -291,19 +291,17 @@ def message_add(
                 row.message_seq += 1
                 taken = row.messages.filter(external_id=str(row.message_seq)).exists()
             external_id = str(row.message_seq)
-        message = rows.insert(
-            Message(
-                conversation=row,
-                external_id=external_id,
-                author_type=author_type,
-                author_id=author_id,
-                author_name=author_name,
-                public=public,
-                body=body,
-                created_at=moment,
-                author_user=author_user,
-                client_id=client_id,
-            )
+        message = Message(
+            conversation=row,
+            external_id=external_id,
+            author_type=author_type,
+            author_id=author_id,
+            author_name=author_name,
+            public=public,
+            body=body,
+            created_at=moment,
+            author_user=author_user,
+            client_id=client_id,
         )
         fields = ["message_seq"]
         if touch:
@@ -314,7 +312,8 @@ def message_add(
             row.first_response_at = moment
             row.first_response_seconds = facts.seconds_between(row.created_at, moment)
             fields += ["first_response_at", "first_response_seconds"]
-        rows.update(row, fields)
+        # The message and the conversation's counters: one statement on PostgreSQL.
+        rows.insert_and_update(message, row, fields)
         events.publish_message(message=message, conversation=row)
     if row is not conversation:
         _sync(conversation, row)
@@ -327,15 +326,23 @@ _lock_sql: dict[tuple[str, bool, bool], str] = {}
 
 
 def conversation_lock(
-    *, pk: int, merchant_id: int | None = None, with_merchant: bool = False
+    *,
+    pk: int,
+    merchant_id: int | None = None,
+    with_merchant: bool = False,
+    with_generation: bool = False,
 ) -> Conversation | None:
     """Lock the conversation's row for a change and read it — with its merchant when asked,
     and whether its next message number is taken already (``next_taken``) — in one
     statement; None when there is no such conversation (or, with ``merchant_id``, when it is
     another merchant's). Call inside the change's transaction; ``message_add(locked=True)``
-    then writes to it without reading it again."""
+    then writes to it without reading it again.
+
+    ``with_generation``: the same statement also reads the configuration's generation
+    (``sla.config``), as ``config_generation_rows`` on the row, for
+    ``config.reuse(generation_rows=...)`` around the change: one statement fewer."""
     vendor = connection.vendor
-    key = (vendor, with_merchant, merchant_id is not None)
+    key = (vendor, with_merchant, merchant_id is not None, with_generation)
     sql = _lock_sql.get(key)
     if sql is None:
         qn = connection.ops.quote_name
@@ -346,6 +353,10 @@ def conversation_lock(
         if with_merchant:
             select += ", " + _MERCHANT.columns("m")
             join = f" JOIN {qn(Merchant._meta.db_table)} m ON m.id = c.merchant_id"
+        if with_generation:
+            from sellerdesk.sla import config
+
+            select += f", ({config.generation_statement()[0]})"
         lock = rows.for_update()
         if lock and with_merchant:
             lock += " OF c"
@@ -364,6 +375,9 @@ def conversation_lock(
     row: Conversation = _CONVERSATION.build(found[:width])
     if with_merchant:
         row.merchant = _MERCHANT.build(found[width : width + len(_MERCHANT)])
+    if with_generation:
+        generation = found[-2]
+        row.__dict__["config_generation_rows"] = [] if generation is None else [(generation,)]
     row.__dict__["next_taken"] = bool(found[-1])
     return row
 
