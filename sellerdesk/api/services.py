@@ -151,12 +151,19 @@ def merchant_user_add(*, merchant: Merchant, email: str, full_name: str) -> User
 # --- Conversations ---------------------------------------------------------------------------
 
 
-def _actor(key: ApiKey, email: str | None, field: str) -> User | None:
+def _actor(
+    key: ApiKey, email: str | None, field: str, *, read_with: Conversation | None = None
+) -> User | None:
+    """The active staff member ``email`` names (None for no address); ``read_with``: a
+    conversation that ``selectors.conversation_lock`` read with the person of that address."""
     if email is None:
         return None
     if key.merchant_id is not None:
         raise FieldError(field, "a merchant's key acts as the merchant: name nobody")
-    person = selectors.staff_by_email(email=email)
+    if read_with is not None and read_with.__dict__.get("staff_email") == email:
+        person = read_with.__dict__["staff"]
+    else:
+        person = selectors.staff_by_email(email=email)
     if person is None:
         raise FieldError(field, "no active staff member has this e-mail address")
     return person
@@ -347,7 +354,7 @@ def _message_post(
         raise FieldError("author_email", "name the staff member who writes")
     if author_name:
         raise FieldError("author_name", "the staff member's own name is used")
-    author = _actor(key, author_email, "author_email")
+    author = _actor(key, author_email, "author_email", read_with=conversation)
     assert author is not None
     return workflow.reply_post(
         conversation=conversation,

@@ -11,11 +11,12 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from itertools import combinations
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from sellerdesk.accounts.models import Merchant, MerchantStatus, User
+from sellerdesk.accounts.models import STAFF_ROLES, Merchant, MerchantStatus, User
 from sellerdesk.conversations import events, facts
 from sellerdesk.conversations.interchange import column_length, parse_country
 from sellerdesk.conversations.models import (
@@ -322,7 +323,8 @@ def message_add(
 
 _CONVERSATION = rows.reader(Conversation)
 _MERCHANT = rows.reader(Merchant)
-_lock_sql: dict[tuple[str, bool, bool], str] = {}
+_USER = rows.reader(User)
+_lock_sql: dict[tuple[str, bool, bool, bool, bool], str] = {}
 
 
 def conversation_lock(
@@ -331,6 +333,7 @@ def conversation_lock(
     merchant_id: int | None = None,
     with_merchant: bool = False,
     with_generation: bool = False,
+    staff_email: str | None = None,
 ) -> Conversation | None:
     """Lock the conversation's row for a change and read it — with its merchant when asked,
     and whether its next message number is taken already (``next_taken``) — in one
@@ -340,9 +343,14 @@ def conversation_lock(
 
     ``with_generation``: the same statement also reads the configuration's generation
     (``sla.config``), as ``config_generation_rows`` on the row, for
-    ``config.reuse(generation_rows=...)`` around the change: one statement fewer."""
+    ``config.reuse(generation_rows=...)`` around the change: one statement fewer.
+
+    ``staff_email``: the same statement also reads the active staff member (agent, lead,
+    admin) with that address (stored lower-case), as ``staff`` on the row, a ``User`` or None
+    (the author of a post, read with the conversation: one statement fewer)."""
     vendor = connection.vendor
-    key = (vendor, with_merchant, merchant_id is not None, with_generation)
+    staff = staff_email is not None
+    key = (vendor, with_merchant, merchant_id is not None, with_generation, staff)
     sql = _lock_sql.get(key)
     if sql is None:
         qn = connection.ops.quote_name
@@ -357,6 +365,13 @@ def conversation_lock(
             from sellerdesk.sla import config
 
             select += f", ({config.generation_statement()[0]})"
+        if staff:
+            # Addresses are unique: one row at most.
+            select += ", " + _USER.columns("u")
+            join += (
+                f" LEFT JOIN {qn(User._meta.db_table)} u ON u.email = %s"
+                f" AND u.role IN ({', '.join(['%s'] * len(STAFF_ROLES))}) AND u.is_active = %s"
+            )
         lock = rows.for_update()
         if lock and with_merchant:
             lock += " OF c"
@@ -368,16 +383,28 @@ def conversation_lock(
             + (" AND c.merchant_id = %s" if merchant_id is not None else "")
             + lock
         )
-    found = rows.fetch(sql, [pk] if merchant_id is None else [pk, merchant_id])
+    params: list[Any] = []
+    if staff_email is not None:
+        params += [staff_email.strip().lower(), *sorted(STAFF_ROLES), True]
+    params.append(pk)
+    if merchant_id is not None:
+        params.append(merchant_id)
+    found = rows.fetch(sql, params)
     if found is None:
         return None
     width = len(_CONVERSATION)
     row: Conversation = _CONVERSATION.build(found[:width])
+    at = width
     if with_merchant:
-        row.merchant = _MERCHANT.build(found[width : width + len(_MERCHANT)])
+        row.merchant = _MERCHANT.build(found[at : at + len(_MERCHANT)])
+        at += len(_MERCHANT)
     if with_generation:
-        generation = found[-2]
+        generation = found[at]
         row.__dict__["config_generation_rows"] = [] if generation is None else [(generation,)]
+        at += 1
+    if staff:
+        person = found[at : at + len(_USER)]
+        row.__dict__["staff"] = None if person[0] is None else _USER.build(person)
     row.__dict__["next_taken"] = bool(found[-1])
     return row
 
