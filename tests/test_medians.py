@@ -1,5 +1,6 @@
-"""Both median methods give the exact median, on every database: PostgreSQL's
-percentile_cont and the two-step histogram search SQLite uses, including values on and
+"""Both median methods give the exact median, on every database: PostgreSQL's (the sorted
+values of each country set, ``population``, equal to percentile_cont) and the two-step
+histogram search SQLite uses, including values on and
 around the histogram's bucket edges, ties, and segments of one or two values."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pytest
 from django.db import connection
 
 from sellerdesk.conversations.importer import conversations_import
-from sellerdesk.reports import engine, medians
+from sellerdesk.reports import engine, medians, population
 from sellerdesk.reports.config import build_params, parse_config
 from tests.builders import at, conversation, line, message, status
 
@@ -69,10 +70,10 @@ def _expected(rows, countries, kind=None, index=2):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("method", ["histogram", "percentile"])
+@pytest.mark.parametrize("method", ["histogram", "sorted"])
 def test_both_median_methods_find_the_exact_median(method):
-    if method == "percentile" and connection.vendor != "postgresql":
-        pytest.skip("percentile_cont is PostgreSQL's")
+    if method == "sorted" and connection.vendor != "postgresql":
+        pytest.skip("the sorted arrays are PostgreSQL's")
     rows = _dataset()
     result = conversations_import((n + 1, _line(*row)) for n, row in enumerate(rows))
     assert result.imported == len(rows)
@@ -82,7 +83,7 @@ def test_both_median_methods_find_the_exact_median(method):
     figures = [engine.SegmentFigures(s.name, s.entries) for s in CONFIG.segments]
     with connection.cursor() as cursor:
         function = (
-            medians.medians_by_histogram if method == "histogram" else medians.medians_by_percentile
+            medians.medians_by_histogram if method == "histogram" else population.population_figures
         )
         function(cursor, query, figures)
     for figure, countries in zip(figures, [{"TR"}, {"CN"}, {"KR"}, {"IN"}, None], strict=True):
@@ -92,3 +93,35 @@ def test_both_median_methods_find_the_exact_median(method):
         )
         expected = _expected(rows, countries, kind="complaint", index=3)
         assert figure.complaint_resolution.median == pytest.approx(expected, abs=1e-3)
+
+
+@pytest.mark.django_db
+def test_postgresqls_medians_are_percentile_conts_to_the_last_bit():
+    """Read from the country sets' sorted arrays (``population``), each median is the double
+    ``percentile_cont(0.5)`` gives over the segment's values, not merely close to it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("percentile_cont is PostgreSQL's")
+    rows = _dataset()
+    result = conversations_import((n + 1, _line(*row)) for n, row in enumerate(rows))
+    assert result.imported == len(rows)
+    params = build_params(CONFIG, "2000-01-01", "2100-01-01", at(days=3650).isoformat())
+    query = engine._Query(params, connection.vendor, connection.ops.adapt_datetimefield_value)
+    figures = [engine.SegmentFigures(s.name, s.entries) for s in CONFIG.segments]
+    with connection.cursor() as cursor:
+        population.population_figures(cursor, query, figures)
+        for figure, segment in zip(figures, CONFIG.segments, strict=True):
+            cursor.execute(
+                """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY first_response_seconds),
+                  percentile_cont(0.5) WITHIN GROUP (ORDER BY resolution_seconds),
+                  percentile_cont(0.5) WITHIN GROUP (ORDER BY resolution_seconds)
+                    FILTER (WHERE kind = 'complaint')
+                FROM conversations_conversation WHERE country = ANY(%s)""",
+                [sorted(segment.countries)],
+            )
+            expected = cursor.fetchone()
+            got = (
+                figure.first_response.median,
+                figure.resolution.median,
+                figure.complaint_resolution.median,
+            )
+            assert got == expected

@@ -1,10 +1,10 @@
 """The report engine: report.md's figures computed in SQL over the stored facts.
 
-Every segment is computed in the same pass (a join of the period's population with a small
-table of (segment, country) rows), never by adding segments up and never by a Python loop over
-conversations. Four statements: the figures with their means (and medians on PostgreSQL with
-``percentile_cont``), the medians on SQLite (window functions), the top tags, the top tag pairs
-(stored as rows by the services) and the topics.
+Every segment is computed from the same read of the population, never by a Python loop over
+conversations. On PostgreSQL one statement reads the population for the counts, means and
+medians of every segment (``reports.population``); on SQLite two do (the counts and means
+per country then per segment, and the medians by a histogram search, ``reports.medians``).
+Then the top tags, the top tag pairs (stored as rows by the services) and the topics.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from sellerdesk.conversations.models import (
     Tag,
 )
 from sellerdesk.core.db import read_snapshot
-from sellerdesk.reports import business, medians, monthly
+from sellerdesk.reports import business, medians, monthly, population
 from sellerdesk.reports.business import BusinessClock
 from sellerdesk.reports.config import ReportParams
 
@@ -180,9 +180,7 @@ class _Query:
     #: Set by compute_report: whether any conversation changed status after as_of.
     changed_after_as_of = True
 
-    def population_cte(
-        self, *, lookup_join: bool = False, columns: tuple[str, list[Any]] = ("", [])
-    ) -> tuple[str, list[Any]]:
+    def population_cte(self, *, lookup_join: bool = False) -> tuple[str, list[Any]]:
         """pop: the conversations the report counts (report.md, "Population"), with their
         first-response and resolution seconds as of as_of.
 
@@ -194,13 +192,10 @@ class _Query:
         (created_at, plus its calendar seconds) measured again on its calendar.
 
         ``lookup_join``: the stretch at as_of joined, not looked up by a sub-plan (see
-        ``_population``); ``columns``: more columns of ``c`` (``", <expr> AS name, …"`` and
-        its parameters), computed where the rows are read (in calendar time only).
+        ``_population``).
         """
         if self.clock is None:
-            return self._population("pop", "", lookup_join=lookup_join, columns=columns)
-        if columns[0]:
-            raise ValueError("more columns are computed in calendar time only")
+            return self._population("pop", "", lookup_join=lookup_join)
         clock = self.clock
         extra = f", c.team_id AS team_id, {business.epoch(self.vendor, 'c.created_at')} AS ce"
         inner, args = self._population("pop_cal", extra, split=False)
@@ -229,13 +224,10 @@ class _Query:
         *,
         split: bool = True,
         lookup_join: bool = False,
-        columns: tuple[str, list[Any]] = ("", []),
     ) -> tuple[str, list[Any]]:
         as_of = self.adapt(self.params.as_of)
         period, period_args = self.period("c")
         month, month_args = self.month_column()
-        # The caller's columns follow the month's, their parameters too.
-        month, month_args = month + columns[0], [*month_args, *columns[1]]
         if month and extra:
             raise ValueError("month by month is computed in calendar time only")
         # The month's parameters come before the period's in each SELECT.
@@ -341,11 +333,8 @@ def compute_report(
             if start <= params.as_of
         }
         if connection.vendor == "postgresql":
-            # The period's own statements group by month as well: the counts and sums per
-            # (country, month) beside the per-country ones (``_main_figures``), and the
-            # months' and the period's medians from one sort of each month's values
-            # (``medians.month_sorted_medians``), so the population is read no more than for
-            # the engine.
+            # The period's own statement groups by month as well (``population``): the
+            # population is read no more than for the engine.
             query.month_cuts = list(months)
             query.months = by_month
         else:
@@ -360,16 +349,25 @@ def compute_report(
     queries = [query, month_query] if month_query is not query else [query]
     # Every statement but the first (did anything change after as_of?) fills figures of its
     # own. Where the database lets several connections read one snapshot, they run side by
-    # side, in groups: the medians (the one statement that cannot run in parallel inside
-    # PostgreSQL) on one connection, the tag pairs and topics on another, the figures and
-    # tags on a third; on SQLite the months' statements, which sort about as many values as
-    # the medians, on a fourth. Not inside a caller's transaction: its own writes would be
+    # side, in groups: the figures read from the population on one connection (on PostgreSQL
+    # one statement, with each month's; on SQLite the medians, the one statement that
+    # sorts, apart from the counts and sums), the tag pairs and topics on another, the tags
+    # on a third; on SQLite the months' statements, which sort about as many values as the
+    # medians, on a fourth. Not inside a caller's transaction: its own writes would be
     # missing from the snapshot.
-    groups: list[list[_Step]] = (
-        [[_main_figures, _top_tags], [_medians], [_top_pairs, _topics]]
-        if lists
-        else [[_main_figures], [_medians]]
-    )
+    groups: list[list[_Step]]
+    if connection.vendor == "postgresql":
+        groups = (
+            [[_top_tags], [population.population_figures], [_top_pairs, _topics]]
+            if lists
+            else [[population.population_figures]]
+        )
+    else:
+        groups = (
+            [[_main_figures, _top_tags], [_medians], [_top_pairs, _topics]]
+            if lists
+            else [[_main_figures], [_medians]]
+        )
     if monthly_steps:
         groups.append(monthly_steps)
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
@@ -416,7 +414,7 @@ def _in_one_postgresql_snapshot(
         cursor.execute("SELECT pg_export_snapshot()")
         snapshot = cursor.fetchone()[0]
         here, *beside = groups
-        with ThreadPoolExecutor(max_workers=len(beside)) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, len(beside))) as pool:
             done = [
                 pool.submit(_on_snapshot, using, snapshot, steps, query, figures)
                 for steps in beside
@@ -565,46 +563,20 @@ def _main_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> 
     columns = ["n", *[f"k_{k}" for k in KINDS], "fr_n", "fr_sum", "res_n", "res_sum"]
     columns += [f"o_{o}" for o in [*OUTCOMES, "undecided"]] + ["cres_n", "cres_sum"]
     with_sql, args = query.with_clause(query.segments_cte(), query.population_cte())
-    # With month cuts (PostgreSQL): per (country, month), added up per segment and per
-    # (segment, month) in one GROUP BY GROUPING SETS; integer sums, exact either way.
-    by_month = query.month_cuts is not None and query.months is not None
-    if by_month:
-        # The month is a column of a small VALUES list joined on it, not the CASE itself:
-        # PostgreSQL cannot tell how few values an expression takes, and grouping by the
-        # CASE it expected a group per conversation (500,000 at 1M), so it sorted the
-        # population rather than hashing about 400 groups in its parallel workers. Every
-        # month number is in the list (none of the population is left out by the join).
-        numbers = ", ".join(f"({n})" for n in range(len(query.month_cuts or ()) - 1))
-        per_part = [
-            f"""SELECT {part}.country, mo.n AS m, {per_country}
-            FROM {part} JOIN (VALUES {numbers}) mo(n) ON mo.n = {part}.m
-            GROUP BY {part}.country, mo.n"""
-            for part in query.population_parts()
-        ]
-    else:
-        per_part = [
-            f"SELECT country, {per_country} FROM {part} GROUP BY country"
-            for part in query.population_parts()
-        ]
+    per_part = [
+        f"SELECT country, {per_country} FROM {part} GROUP BY country"
+        for part in query.population_parts()
+    ]
     cursor.execute(
         f"""{with_sql},
         bc AS ({" UNION ALL ".join(per_part)})
-        SELECT s.seg, {"CASE WHEN GROUPING(bc.m) = 1 THEN -1 ELSE bc.m END" if by_month else "-1"},
-          {", ".join(f"SUM(bc.{c})" for c in columns)}
+        SELECT s.seg, {", ".join(f"SUM(bc.{c})" for c in columns)}
         FROM bc JOIN seg s ON s.country = bc.country
-        GROUP BY {"GROUPING SETS ((s.seg), (s.seg, bc.m))" if by_month else "s.seg"}""",
+        GROUP BY s.seg""",
         args,
     )
     for row in cursor.fetchall():
-        values = dict(zip(columns, row[2:], strict=True))
-        if row[1] >= 0:
-            month = (query.months or {})[int(row[1])][row[0]]
-            month.conversations = int(values["n"])
-            month.responded = int(values["fr_n"])
-            month.first_response.mean = mean_of_micros(values["fr_sum"], values["fr_n"])
-            month.resolved = int(values["res_n"])
-            month.resolution.mean = mean_of_micros(values["res_sum"], values["res_n"])
-            continue
+        values = dict(zip(columns, row[1:], strict=True))
         figure = figures[row[0]]
         figure.conversations = int(values["n"])
         figure.by_kind = {k: int(values[f"k_{k}"] or 0) for k in KINDS}
@@ -618,12 +590,10 @@ def _main_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> 
 
 
 def _medians(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
-    """Medians rank each segment's values whole (see ``medians``): ``percentile_cont`` where
-    the database has it, an exact two-step histogram search elsewhere."""
-    if query.vendor == "postgresql":
-        medians.medians_by_percentile(cursor, query, figures)
-    else:
-        medians.medians_by_histogram(cursor, query, figures)
+    """Medians rank each segment's values whole (see ``medians``): elsewhere than on
+    PostgreSQL (which finds them with the other figures, ``population``), an exact two-step
+    histogram search."""
+    medians.medians_by_histogram(cursor, query, figures)
 
 
 def _top_tags(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:

@@ -5,10 +5,9 @@ and median time to a first response and to resolution, per segment), computed ov
 period's population at once: each conversation carries the number of the month it was filed
 in (``_Query.month_cuts``), and the statements group by it as well as by segment.
 
-On PostgreSQL the period's own statements do it (``engine.compute_report``): the counts and
-sums per (country, month) beside the per-country ones (``engine._main_figures``), and the
-months' medians with the period's from one sort of each month's values (``medians.
-month_sorted_medians``), so the months read the population no more than the engine does. Elsewhere (SQLite) the counts and
+On PostgreSQL the period's own statement does it (``reports.population``): the population is
+read once, grouped by month and country set, for the period's figures and each month's, so the
+months cost an edition no further read of the population. Elsewhere (SQLite) the counts and
 sums per (month, country) then per (month, segment), and the histogram search grouped by
 month (three statements, below). They read the engine's snapshot, whatever the number of
 months.
