@@ -34,6 +34,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import signal
 import socket
 import statistics
@@ -54,12 +55,18 @@ HELPDESK_VENV = VAR / "helpdesk-venv"
 HELPDESK_REQUIREMENTS = PEERS / "helpdesk" / "requirements.txt"
 
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/sd_apibench"
-#: The only databases this benchmark drops and re-creates.
-DATABASES = {
-    "sellerdesk": "sd_apibench",
-    "bare": "sd_apibench_bare",
-    "helpdesk": "sd_apibench_helpdesk",
-}
+DEFAULT_DB_PREFIX = "sd_apibench"
+
+
+def databases(prefix: str) -> dict[str, str]:
+    """Each target's database: ``prefix`` for sellerdesk, ``prefix_bare``, ``prefix_helpdesk``."""
+    if not re.fullmatch(r"sd_[a-z0-9_]+", prefix):
+        raise SystemExit(f"--db-prefix {prefix!r}: lower-case letters, digits and _ after sd_")
+    return {"sellerdesk": prefix, "bare": f"{prefix}_bare", "helpdesk": f"{prefix}_helpdesk"}
+
+
+#: The only databases this benchmark drops and re-creates (``--db-prefix`` names others).
+DATABASES = databases(DEFAULT_DB_PREFIX)
 TARGETS = ("sellerdesk", "bare", "helpdesk")
 #: The issue's targets.
 TARGET_SHARE_OF_CEILING = 0.5
@@ -496,7 +503,12 @@ def cpu_used(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pg-url", default=DEFAULT_PG, help="server and user; names are fixed")
+    parser.add_argument("--pg-url", default=DEFAULT_PG, help="server and user")
+    parser.add_argument(
+        "--db-prefix",
+        default=DEFAULT_DB_PREFIX,
+        help="the databases' names (re-created): PREFIX, PREFIX_bare, PREFIX_helpdesk",
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/10")
     parser.add_argument(
         "--ports", default="8151,8152,8153,8154", help="sellerdesk,bare,helpdesk,echo"
@@ -513,6 +525,8 @@ def main() -> None:
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
+    DATABASES.clear()
+    DATABASES.update(databases(args.db_prefix))
     targets = [t for t in args.targets.split(",") if t]
     unknown = set(targets) - set(TARGETS)
     if unknown:

@@ -24,6 +24,7 @@ from sellerdesk.api.asgi import ApiHandler, is_api_scope  # noqa: E402
 from sellerdesk.connectors.chat.auth import socket_auth_stack  # noqa: E402
 from sellerdesk.connectors.chat.routing import websocket_urlpatterns  # noqa: E402
 from sellerdesk.conversations.events import SERVER_LOOP  # noqa: E402
+from sellerdesk.core import gctune  # noqa: E402
 
 api_application = ApiHandler()
 
@@ -47,3 +48,7 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Everything the server's process serves with is loaded (the API's handler imported the URLs
+# and built its tables): out of the garbage collector's sight from now on (core/gctune.py).
+gctune.tune()

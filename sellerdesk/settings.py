@@ -242,6 +242,14 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(14 * 24 * 3600)))
 OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "sellerdesk")
 
+# --- The web server's processes ------------------------------------------------------------------
+#: Python's garbage collector in each process of the ASGI application (``sellerdesk.asgi``):
+#: everything loaded at start (Django, the URLs, the API's schemas) is moved out of the
+#: collector's sight once (``gc.freeze``), and a young-generation collection runs after this
+#: many net allocations instead of Python's 700 (core/gctune.py). 0: Python's defaults,
+#: nothing frozen.
+SELLERDESK_GC_YOUNG_THRESHOLD = int(os.environ.get("SELLERDESK_GC_YOUNG_THRESHOLD", "50000"))
+
 # --- E-mail (password resets; the outbox delivers the rest) -------------------------------------
 # EMAIL_URL-style settings: the console in development, SMTP when EMAIL_HOST is set.
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "support@sellerdesk.test")

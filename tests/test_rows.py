@@ -66,6 +66,27 @@ def test_values_go_in_and_come_back_as_through_the_orm():
     assert rows.update(missing, ["attempts"]) == 0
 
 
+def test_a_row_and_another_rows_update_are_written_together(django_assert_num_queries):
+    first = rows.insert(OutboxItem(kind=OutboxKind.WEBHOOK, key="k-1", payload={}))
+    first.attempts, first.last_error = 2, "timed out"
+    # One statement on PostgreSQL (the UPDATE in a WITH), two elsewhere.
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
+        second = rows.insert_and_update(
+            OutboxItem(kind=OutboxKind.WEBHOOK, key="k-2", payload={"n": 2}),
+            first,
+            ["attempts", "last_error"],
+        )
+    assert second.pk is not None
+    assert second.pk != first.pk
+    stored = {item.key: item for item in OutboxItem.objects.all()}
+    assert (stored["k-1"].attempts, stored["k-1"].last_error) == (2, "timed out")
+    assert (stored["k-2"].pk, stored["k-2"].payload, stored["k-2"].attempts) == (
+        second.pk,
+        {"n": 2},
+        0,
+    )
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
 def test_statements_are_prepared_once_per_connection_on_postgresql():
     rows.insert(OutboxItem(kind=OutboxKind.WEBHOOK, key="k-1", payload={"a": 1}))

@@ -153,17 +153,26 @@ def conversation_get(*, key: ApiKey, pk: int, tags: bool = True) -> Conversation
     return row
 
 
-def conversation_lock(*, key: ApiKey, pk: int) -> Conversation:
+def conversation_lock(*, key: ApiKey, pk: int, author_email: str | None = None) -> Conversation:
     """The conversation if the key may see it, else 404, locked for a change in the caller's
-    transaction and read with its merchant in the same statement (posting a message:
-    ``message_add(locked=True)`` writes to it without reading it again)."""
+    transaction and read with its merchant and the configuration's generation in the same
+    statement (posting a message: ``message_add(locked=True)`` writes to it without reading
+    it again, ``services.message_post`` reuses the generation). ``author_email`` (a key of no
+    merchant naming the staff member who writes): that person is read in the same statement
+    too, for ``services.message_post``, as ``staff_by_email`` would (``staff`` on the row)."""
     if parse_id(pk) is None:
         raise Http404("no such conversation")
     row = conversation_services.conversation_lock(
-        pk=pk, merchant_id=key.merchant_id, with_merchant=True
+        pk=pk,
+        merchant_id=key.merchant_id,
+        with_merchant=True,
+        with_generation=True,
+        staff_email=author_email if key.merchant_id is None else None,
     )
     if row is None:
         raise Http404("no such conversation")
+    if author_email is not None and key.merchant_id is None:
+        row.__dict__["staff_email"] = author_email
     return row
 
 

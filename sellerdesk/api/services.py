@@ -29,6 +29,7 @@ from sellerdesk.conversations import workflow
 from sellerdesk.conversations.models import Conversation, Message, Status
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.text import normalize_tag, text_problem
+from sellerdesk.sla import config
 
 #: Letters and digits only: a key never starts with "-" on a command line.
 _ALPHABET = string.ascii_letters + string.digits
@@ -150,12 +151,19 @@ def merchant_user_add(*, merchant: Merchant, email: str, full_name: str) -> User
 # --- Conversations ---------------------------------------------------------------------------
 
 
-def _actor(key: ApiKey, email: str | None, field: str) -> User | None:
+def _actor(
+    key: ApiKey, email: str | None, field: str, *, read_with: Conversation | None = None
+) -> User | None:
+    """The active staff member ``email`` names (None for no address); ``read_with``: a
+    conversation that ``selectors.conversation_lock`` read with the person of that address."""
     if email is None:
         return None
     if key.merchant_id is not None:
         raise FieldError(field, "a merchant's key acts as the merchant: name nobody")
-    person = selectors.staff_by_email(email=email)
+    if read_with is not None and read_with.__dict__.get("staff_email") == email:
+        person = read_with.__dict__["staff"]
+    else:
+        person = selectors.staff_by_email(email=email)
     if person is None:
         raise FieldError(field, "no active staff member has this e-mail address")
     return person
@@ -302,7 +310,32 @@ def message_post(
 ) -> Message:
     """A reply or an internal note. A merchant's key writes the merchant's public reply; a
     key of no merchant writes as the staff member named by ``author_email``. ``locked``: the
-    conversation was read with ``selectors.conversation_lock`` in the caller's transaction."""
+    conversation was read with ``selectors.conversation_lock`` in the caller's transaction
+    (which read the configuration's generation with it: not read again)."""
+    with config.reuse(generation_rows=conversation.__dict__.get("config_generation_rows")):
+        return _message_post(
+            key=key,
+            conversation=conversation,
+            body=body,
+            public=public,
+            author_email=author_email,
+            author_name=author_name,
+            status=status,
+            locked=locked,
+        )
+
+
+def _message_post(
+    *,
+    key: ApiKey,
+    conversation: Conversation,
+    body: str,
+    public: bool,
+    author_email: str | None,
+    author_name: str,
+    status: str | None,
+    locked: bool,
+) -> Message:
     if key.merchant_id is not None:
         assert key.merchant is not None
         if not public:
@@ -321,7 +354,7 @@ def message_post(
         raise FieldError("author_email", "name the staff member who writes")
     if author_name:
         raise FieldError("author_name", "the staff member's own name is used")
-    author = _actor(key, author_email, "author_email")
+    author = _actor(key, author_email, "author_email", read_with=conversation)
     assert author is not None
     return workflow.reply_post(
         conversation=conversation,

@@ -11,11 +11,12 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from itertools import combinations
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from sellerdesk.accounts.models import Merchant, MerchantStatus, User
+from sellerdesk.accounts.models import STAFF_ROLES, Merchant, MerchantStatus, User
 from sellerdesk.conversations import events, facts
 from sellerdesk.conversations.interchange import column_length, parse_country
 from sellerdesk.conversations.models import (
@@ -291,19 +292,17 @@ def message_add(
                 row.message_seq += 1
                 taken = row.messages.filter(external_id=str(row.message_seq)).exists()
             external_id = str(row.message_seq)
-        message = rows.insert(
-            Message(
-                conversation=row,
-                external_id=external_id,
-                author_type=author_type,
-                author_id=author_id,
-                author_name=author_name,
-                public=public,
-                body=body,
-                created_at=moment,
-                author_user=author_user,
-                client_id=client_id,
-            )
+        message = Message(
+            conversation=row,
+            external_id=external_id,
+            author_type=author_type,
+            author_id=author_id,
+            author_name=author_name,
+            public=public,
+            body=body,
+            created_at=moment,
+            author_user=author_user,
+            client_id=client_id,
         )
         fields = ["message_seq"]
         if touch:
@@ -314,7 +313,8 @@ def message_add(
             row.first_response_at = moment
             row.first_response_seconds = facts.seconds_between(row.created_at, moment)
             fields += ["first_response_at", "first_response_seconds"]
-        rows.update(row, fields)
+        # The message and the conversation's counters: one statement on PostgreSQL.
+        rows.insert_and_update(message, row, fields)
         events.publish_message(message=message, conversation=row)
     if row is not conversation:
         _sync(conversation, row)
@@ -323,19 +323,34 @@ def message_add(
 
 _CONVERSATION = rows.reader(Conversation)
 _MERCHANT = rows.reader(Merchant)
-_lock_sql: dict[tuple[str, bool, bool], str] = {}
+_USER = rows.reader(User)
+_lock_sql: dict[tuple[str, bool, bool, bool, bool], str] = {}
 
 
 def conversation_lock(
-    *, pk: int, merchant_id: int | None = None, with_merchant: bool = False
+    *,
+    pk: int,
+    merchant_id: int | None = None,
+    with_merchant: bool = False,
+    with_generation: bool = False,
+    staff_email: str | None = None,
 ) -> Conversation | None:
     """Lock the conversation's row for a change and read it — with its merchant when asked,
     and whether its next message number is taken already (``next_taken``) — in one
     statement; None when there is no such conversation (or, with ``merchant_id``, when it is
     another merchant's). Call inside the change's transaction; ``message_add(locked=True)``
-    then writes to it without reading it again."""
+    then writes to it without reading it again.
+
+    ``with_generation``: the same statement also reads the configuration's generation
+    (``sla.config``), as ``config_generation_rows`` on the row, for
+    ``config.reuse(generation_rows=...)`` around the change: one statement fewer.
+
+    ``staff_email``: the same statement also reads the active staff member (agent, lead,
+    admin) with that address (stored lower-case), as ``staff`` on the row, a ``User`` or None
+    (the author of a post, read with the conversation: one statement fewer)."""
     vendor = connection.vendor
-    key = (vendor, with_merchant, merchant_id is not None)
+    staff = staff_email is not None
+    key = (vendor, with_merchant, merchant_id is not None, with_generation, staff)
     sql = _lock_sql.get(key)
     if sql is None:
         qn = connection.ops.quote_name
@@ -346,6 +361,17 @@ def conversation_lock(
         if with_merchant:
             select += ", " + _MERCHANT.columns("m")
             join = f" JOIN {qn(Merchant._meta.db_table)} m ON m.id = c.merchant_id"
+        if with_generation:
+            from sellerdesk.sla import config
+
+            select += f", ({config.generation_statement()[0]})"
+        if staff:
+            # Addresses are unique: one row at most.
+            select += ", " + _USER.columns("u")
+            join += (
+                f" LEFT JOIN {qn(User._meta.db_table)} u ON u.email = %s"
+                f" AND u.role IN ({', '.join(['%s'] * len(STAFF_ROLES))}) AND u.is_active = %s"
+            )
         lock = rows.for_update()
         if lock and with_merchant:
             lock += " OF c"
@@ -357,13 +383,28 @@ def conversation_lock(
             + (" AND c.merchant_id = %s" if merchant_id is not None else "")
             + lock
         )
-    found = rows.fetch(sql, [pk] if merchant_id is None else [pk, merchant_id])
+    params: list[Any] = []
+    if staff_email is not None:
+        params += [staff_email.strip().lower(), *sorted(STAFF_ROLES), True]
+    params.append(pk)
+    if merchant_id is not None:
+        params.append(merchant_id)
+    found = rows.fetch(sql, params)
     if found is None:
         return None
     width = len(_CONVERSATION)
     row: Conversation = _CONVERSATION.build(found[:width])
+    at = width
     if with_merchant:
-        row.merchant = _MERCHANT.build(found[width : width + len(_MERCHANT)])
+        row.merchant = _MERCHANT.build(found[at : at + len(_MERCHANT)])
+        at += len(_MERCHANT)
+    if with_generation:
+        generation = found[at]
+        row.__dict__["config_generation_rows"] = [] if generation is None else [(generation,)]
+        at += 1
+    if staff:
+        person = found[at : at + len(_USER)]
+        row.__dict__["staff"] = None if person[0] is None else _USER.build(person)
     row.__dict__["next_taken"] = bool(found[-1])
     return row
 

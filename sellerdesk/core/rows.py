@@ -286,9 +286,9 @@ def _pipeline_supported() -> bool:
 _updates: dict[tuple[type[Model], str, tuple[str, ...]], tuple[str, list[Field[Any, Any]]]] = {}
 
 
-def update(obj: Model, fields: Sequence[str]) -> int:
-    """``obj.save(update_fields=fields)``; returns the number of rows changed (0: there is
-    no such row, and nothing is inserted)."""
+def _update_statement(obj: Model, fields: Sequence[str]) -> tuple[str, list[Any]]:
+    """The UPDATE of ``obj``'s ``fields`` (built once per model, vendor and fields) and its
+    values."""
     model = type(obj)
     key = (model, connection.vendor, tuple(fields))
     prepared = _updates.get(key)
@@ -310,6 +310,31 @@ def update(obj: Model, fields: Sequence[str]) -> int:
     db = connections[DEFAULT_DB_ALIAS]  # not the proxy, for each field (see statement_cursor)
     params = [f.get_db_prep_save(f.pre_save(obj, False), db) for f in targets]
     params.append(obj.pk)
+    return sql, params
+
+
+def update(obj: Model, fields: Sequence[str]) -> int:
+    """``obj.save(update_fields=fields)``; returns the number of rows changed (0: there is
+    no such row, and nothing is inserted)."""
+    sql, params = _update_statement(obj, fields)
     with statement_cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
+
+
+def insert_and_update(obj: M, other: Model, fields: Sequence[str]) -> M:
+    """``insert(obj)`` and ``update(other, fields)``, in one statement on PostgreSQL (the
+    UPDATE in a data-modifying ``WITH``: one round trip, one statement to run instead of
+    two), else one after the other. For a row written with the row it belongs to (a message
+    and its conversation's counters), whose UPDATE changes one row that exists (it is not
+    counted)."""
+    if connection.vendor != "postgresql":
+        insert(obj)
+        update(other, fields)
+        return obj
+    update_sql, update_params = _update_statement(other, fields)
+    insert_sql, insert_params, returning = _insert_statement(obj, False)
+    with statement_cursor() as cursor:
+        # The same text for the same model, vendor and fields: prepared once per connection.
+        cursor.execute(f"WITH u AS ({update_sql}) {insert_sql}", update_params + insert_params)
+        return _inserted(obj, cursor, returning)

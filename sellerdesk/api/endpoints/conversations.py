@@ -196,9 +196,11 @@ def message_post(
     key = key_of(request)
 
     def create() -> HttpResponse:
-        # Read (404 when the key may not see it) and locked in one statement, in the
-        # transaction that writes the message.
-        conversation = selectors.conversation_lock(key=key, pk=conversation_id)
+        # Read (404 when the key may not see it) and locked in one statement, with the
+        # author it names, in the transaction that writes the message.
+        conversation = selectors.conversation_lock(
+            key=key, pk=conversation_id, author_email=payload.author_email
+        )
         message = services.message_post(
             key=key,
             conversation=conversation,
