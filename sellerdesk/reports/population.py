@@ -139,6 +139,10 @@ def population_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]
     # tie), sorted, and the values of ranks r1 and r2 are the (r - below)-th of them, below
     # being how many values are ≤ lo. The median is then what percentile_cont(0.5) gives.
     # The searches cost about arrays * PIVOTS binary searches each, whatever the count.
+    # (Where no array holds total / PIVOTS values, more arrays than PIVOTS, a stage finds no
+    # pivot and keeps its bounds: correct, only slower.) Every step reads the multi-array
+    # groups' arrays (gm) once, its small tables joined to each row laterally: a nested
+    # loop that scanned gm once per group would copy its arrays as many times.
     cursor.execute(
         f"""{with_sql},
         mem(key, metric, st) AS (VALUES {member_rows}),
