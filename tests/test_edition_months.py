@@ -137,8 +137,8 @@ def test_the_grouped_months_are_the_engine_over_each_month_on_its_snapshot():
 
 
 def test_the_grouped_months_are_the_engine_over_each_month_in_a_transaction(db, monkeypatch):
-    # Pivots every 3 values (``population.PIVOT_STEP``): some in every month.
-    monkeypatch.setattr(population, "PIVOT_STEP", 3)
+    # Three pivots per stage of the median search (``population.PIVOTS``): bounds in both.
+    monkeypatch.setattr(population, "PIVOTS", 3)
     import_ok(*_history(seed=11))
     seconds = Conversation.objects.values_list("first_response_seconds", flat=True)
     assert any(v is not None and v != int(v) for v in seconds)
@@ -201,13 +201,15 @@ def _tied_history(count: int) -> list[dict[str, Any]]:
     return items
 
 
-@pytest.mark.parametrize(("count", "step"), [(121, 1), (122, 2), (121, 7), (122, 1024)])
-def test_the_periods_medians_from_the_months_sorted_values_among_ties(db, monkeypatch, count, step):
+@pytest.mark.parametrize(("count", "pivots"), [(121, 1), (122, 2), (121, 7), (122, 64)])
+def test_the_periods_medians_from_the_months_sorted_values_among_ties(
+    db, monkeypatch, count, pivots
+):
     """An edition's period medians come from each month's sorted values (``population.
-    population_figures``, pivots every ``step`` values): equal to ``percentile_cont`` over
+    population_figures``, ``pivots`` pivots per stage of its search): equal to ``percentile_cont`` over
     the period with ties across months, odd and even counts, a segment whose values lie in
     one or two months, and one with none in a period."""
-    monkeypatch.setattr(population, "PIVOT_STEP", step)
+    monkeypatch.setattr(population, "PIVOTS", pivots)
     import_ok(*_tied_history(count))
     for as_of in (AS_OF, "2023-06-01T00:00:00+00:00", "2022-03-20T00:00:00+03:00"):
         _check(_params(as_of=as_of))

@@ -26,10 +26,9 @@ from sellerdesk.conversations.models import Kind, Outcome
 if TYPE_CHECKING:
     from sellerdesk.reports.engine import SegmentFigures, _Query
 
-#: Every this-many-th value of each sorted array is a pivot of the median search (at 1M
-#: conversations about 2,000 pivots in all; at most this many values of each array between
-#: two pivots to sort again).
-PIVOT_STEP = 1024
+#: The median search's pivots per (segment, metric, month) at each of its two stages (the
+#: values of its arrays at about even steps of rank, taken from every array).
+PIVOTS = 64
 
 KINDS = [k.value for k in Kind]
 OUTCOMES = [o.value for o in Outcome]
@@ -100,12 +99,17 @@ def population_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]
         )
     )
     member_rows = ", ".join(["(%s, %s, %s)"] * len(members))
+
     # A month's medians: of the charted metrics only (``monthly.METRICS``).
-    groups = (
-        "(VALUES (-1), (x.m)) g(g) WHERE g.g = -1 OR x.metric < 2"
-        if monthly
-        else "(VALUES (-1)) g(g)"
-    )
+    def groups(row: str) -> str:
+        # The groups a row of ``row`` (a month's array) is in: the period's (-1) and, for the
+        # charted metrics, its month's.
+        return (
+            f"(VALUES (-1), ({row}.m)) g(g) WHERE (g.g = -1 OR {row}.metric < 2)"
+            if monthly
+            else "(VALUES (-1)) g(g) WHERE TRUE"
+        )
+
     half = "CAST(0.5 AS double precision)"
 
     def lerp(lo: str, hi: str, count: str) -> str:
@@ -124,13 +128,21 @@ def population_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]
     cursor.execute("SET LOCAL parallel_tuple_cost = 0")
     cursor.execute("SET LOCAL enable_hashjoin = off")
     # The median of a (segment, metric) over some arrays (a month's: its country sets'; the
-    # period's: those of every month) is found without sorting their values again: every
-    # PIVOT_STEP-th value of each array is a pivot, and how many of the values are ≤ each
-    # pivot is added up from binary searches in the sorted arrays (width_bucket). The value
-    # of rank r lies between the greatest pivot with fewer than r values ≤ it (lo, ``below``
-    # values ≤ it) and the least with at least r (hi): the arrays' values in (lo, hi] are at
-    # most PIVOT_STEP per array (more only where values tie), and the value of rank r is the
-    # (r - below)-th of them. The median is then what percentile_cont(0.5) gives.
+    # period's: those of every month) is found without sorting their values again. About
+    # PIVOTS values at even steps of rank (every step-th value of each array, the step the
+    # arrays' total count / PIVOTS) are pivots, and how many of the values are ≤ each pivot is
+    # added up from binary searches in the sorted arrays (width_bucket). The middle ranks r1
+    # and r2 (equal for an odd count) lie between the greatest pivot with fewer than r1
+    # values ≤ it (lo) and the least with at least r2 (hi). A second stage takes about
+    # PIVOTS pivots again from the values in (lo, hi] only, and narrows (lo, hi] the same
+    # way: about total / PIVOTS² values are left between the bounds (more only where values
+    # tie), sorted, and the values of ranks r1 and r2 are the (r - below)-th of them, below
+    # being how many values are ≤ lo. The median is then what percentile_cont(0.5) gives.
+    # The searches cost about arrays * PIVOTS binary searches each, whatever the count.
+    # (Where no array holds total / PIVOTS values, more arrays than PIVOTS, a stage finds no
+    # pivot and keeps its bounds: correct, only slower.) Every step reads the multi-array
+    # groups' arrays (gm) once, its small tables joined to each row laterally: a nested
+    # loop that scanned gm once per group would copy its arrays as many times.
     cursor.execute(
         f"""{with_sql},
         mem(key, metric, st) AS (VALUES {member_rows}),
@@ -151,50 +163,90 @@ def population_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]
         ma AS MATERIALIZED (
           SELECT a.m, a.st, k.metric, k.arr, COALESCE(cardinality(k.arr), 0) AS n
           FROM agg a CROSS JOIN LATERAL (VALUES (0, a.a0), (1, a.a1), (2, a.a2)) k(metric, arr)),
-        ga AS NOT MATERIALIZED (
-          SELECT x.key, g.g, x.arr, x.n
-          FROM (SELECT mem.key, mem.metric, a.m, a.arr, a.n
-                FROM ma a JOIN mem ON mem.st = a.st AND mem.metric = a.metric) x
-          CROSS JOIN LATERAL {groups}),
+        mn AS MATERIALIZED (
+          SELECT m, st, metric, n, arr[(n + 1) / 2] AS v1, arr[(n + 2) / 2] AS v2 FROM ma),
+        gn AS NOT MATERIALIZED (
+          SELECT x.key, g.g, x.n, x.v1, x.v2
+          FROM (SELECT mem.key, mem.metric, a.m, a.n, a.v1, a.v2
+                FROM mn a JOIN mem ON mem.st = a.st AND mem.metric = a.metric) x
+          CROSS JOIN LATERAL {groups("x")}),
         total AS MATERIALIZED (
           SELECT key, g, SUM(n) AS n, COUNT(*) FILTER (WHERE n > 0) AS arrays
-          FROM ga GROUP BY key, g HAVING SUM(n) > 0),
+          FROM gn GROUP BY key, g HAVING SUM(n) > 0),
         gm AS MATERIALIZED (
-          SELECT a.key, a.g, a.arr, a.n
-          FROM ga a JOIN total t ON t.key = a.key AND t.g = a.g
-          WHERE t.arrays > 1 AND a.n > 0),
-        piv AS MATERIALIZED (
+          SELECT x.key, x.g, a.m, a.st, a.arr, a.n, t.n AS tn
+          FROM ma a
+          CROSS JOIN LATERAL (
+            SELECT mem.key, g.g FROM mem CROSS JOIN LATERAL {groups("a")}
+              AND mem.st = a.st AND mem.metric = a.metric) x
+          CROSS JOIN LATERAL (
+            SELECT t.n FROM total t WHERE t.key = x.key AND t.g = x.g AND t.arrays > 1) t
+          WHERE a.n > 0),
+        rk AS (SELECT key, g, n, (n + 1) / 2 AS r1, (n + 2) / 2 AS r2
+               FROM total WHERE arrays > 1),
+        piv1 AS MATERIALIZED (
           SELECT DISTINCT a.key, a.g, a.arr[i] AS x
-          FROM gm a CROSS JOIN LATERAL generate_series({PIVOT_STEP}, a.n, {PIVOT_STEP}) i),
-        pivs AS MATERIALIZED (SELECT key, g, array_agg(x) AS xs FROM piv GROUP BY key, g),
-        hits AS MATERIALIZED (
+          FROM gm a CROSS JOIN LATERAL
+            (SELECT GREATEST(CAST(a.tn AS integer) / {PIVOTS}, 1) AS step) w CROSS JOIN LATERAL
+            generate_series(w.step, a.n, w.step) i),
+        pivs1 AS MATERIALIZED (SELECT key, g, array_agg(x) AS xs FROM piv1 GROUP BY key, g),
+        hits1 AS MATERIALIZED (
           SELECT a.key, a.g, u.x, width_bucket(u.x, a.arr) AS w
           FROM gm a
-          JOIN pivs p ON p.key = a.key AND p.g = a.g
+          CROSS JOIN LATERAL (SELECT p.xs FROM pivs1 p WHERE p.key = a.key AND p.g = a.g) p
           CROSS JOIN LATERAL unnest(p.xs) u(x)),
-        le AS (SELECT key, g, x, SUM(w) AS le FROM hits GROUP BY key, g, x),
-        ranks AS (SELECT key, g, (n + 1) / 2 AS r FROM total WHERE arrays > 1
-                  UNION SELECT key, g, (n + 2) / 2 FROM total WHERE arrays > 1),
-        bounds AS MATERIALIZED (
-          SELECT t.key, t.g, t.r, MAX(le.x) FILTER (WHERE le.le < t.r) AS lo,
-            COALESCE(MAX(le.le) FILTER (WHERE le.le < t.r), 0) AS below,
-            MIN(le.x) FILTER (WHERE le.le >= t.r) AS hi
-          FROM ranks t LEFT JOIN le ON le.key = t.key AND le.g = t.g
-          GROUP BY t.key, t.g, t.r),
+        le1 AS MATERIALIZED (SELECT key, g, x, SUM(w) AS le FROM hits1 GROUP BY key, g, x),
+        b1 AS MATERIALIZED (
+          SELECT t.key, t.g, t.r1, t.r2, MAX(le.x) FILTER (WHERE le.le < t.r1) AS lo,
+            MIN(le.x) FILTER (WHERE le.le >= t.r2) AS hi
+          FROM rk t LEFT JOIN le1 le ON le.key = t.key AND le.g = t.g
+          GROUP BY t.key, t.g, t.r1, t.r2),
+        sl AS MATERIALIZED (
+          SELECT a.key, a.g, a.m, a.st, COALESCE(width_bucket(b.lo, a.arr), 0) AS s,
+            COALESCE(width_bucket(b.hi, a.arr), a.n) AS e
+          FROM gm a
+          CROSS JOIN LATERAL (SELECT b.lo, b.hi FROM b1 b WHERE b.key = a.key AND b.g = a.g) b),
+        sw AS MATERIALIZED (
+          SELECT key, g, SUM(s) AS below, GREATEST(CAST(SUM(e - s) AS integer) / {PIVOTS}, 1) AS step
+          FROM sl GROUP BY key, g),
+        piv2 AS MATERIALIZED (
+          SELECT DISTINCT a.key, a.g, a.arr[i] AS x
+          FROM gm a
+          CROSS JOIN LATERAL (
+            SELECT sl.s, sl.e, sw.step
+            FROM sl JOIN sw ON sw.key = sl.key AND sw.g = sl.g
+            WHERE sl.key = a.key AND sl.g = a.g AND sl.m = a.m AND sl.st = a.st) w
+          CROSS JOIN LATERAL generate_series(w.s + w.step, w.e, w.step) i),
+        pivs2 AS MATERIALIZED (SELECT key, g, array_agg(x) AS xs FROM piv2 GROUP BY key, g),
+        hits2 AS MATERIALIZED (
+          SELECT a.key, a.g, u.x, width_bucket(u.x, a.arr) AS w
+          FROM gm a
+          CROSS JOIN LATERAL (SELECT p.xs FROM pivs2 p WHERE p.key = a.key AND p.g = a.g) p
+          CROSS JOIN LATERAL unnest(p.xs) u(x)),
+        le2 AS MATERIALIZED (SELECT key, g, x, SUM(w) AS le FROM hits2 GROUP BY key, g, x),
+        b2 AS MATERIALIZED (
+          SELECT b.key, b.g, b.r1, b.r2,
+            COALESCE(MAX(le.x) FILTER (WHERE le.le < b.r1), MIN(b.lo)) AS lo,
+            COALESCE(MAX(le.le) FILTER (WHERE le.le < b.r1), MIN(sw.below)) AS below,
+            COALESCE(MIN(le.x) FILTER (WHERE le.le >= b.r2), MIN(b.hi)) AS hi
+          FROM b1 b
+          JOIN sw ON sw.key = b.key AND sw.g = b.g
+          LEFT JOIN le2 le ON le.key = b.key AND le.g = b.g
+          GROUP BY b.key, b.g, b.r1, b.r2),
         found AS (
-          SELECT b.key, b.g, b.r, (array_agg(c.v ORDER BY c.v))[b.r - b.below] AS v
-          FROM bounds b JOIN gm a ON a.key = b.key AND a.g = b.g
+          SELECT b.key, b.g, b.r1 - b.below AS i1, b.r2 - b.below AS i2,
+            array_agg(c.v ORDER BY c.v) AS vs
+          FROM gm a
+          CROSS JOIN LATERAL (SELECT b.* FROM b2 b WHERE b.key = a.key AND b.g = a.g) b
           CROSS JOIN LATERAL unnest(a.arr[COALESCE(width_bucket(b.lo, a.arr), 0) + 1
                                           : COALESCE(width_bucket(b.hi, a.arr), a.n)]) c(v)
-          GROUP BY b.key, b.g, b.r, b.below)
-        SELECT t.g, t.key, {lerp("lo.v", "hi.v", "t.n")}, CAST(NULL AS numeric[])
-        FROM total t
-        JOIN found lo ON lo.key = t.key AND lo.g = t.g AND lo.r = (t.n + 1) / 2
-        JOIN found hi ON hi.key = t.key AND hi.g = t.g AND hi.r = (t.n + 2) / 2
+          GROUP BY b.key, b.g, b.r1, b.r2, b.below)
+        SELECT t.g, t.key, {lerp("f.vs[f.i1]", "f.vs[f.i2]", "t.n")}, CAST(NULL AS numeric[])
+        FROM total t JOIN found f ON f.key = t.key AND f.g = t.g
         UNION ALL
         -- A median of one array is read from it.
-        SELECT t.g, t.key, {lerp("a.arr[(a.n + 1) / 2]", "a.arr[(a.n + 2) / 2]", "a.n")}, NULL
-        FROM total t JOIN ga a ON a.key = t.key AND a.g = t.g AND a.n > 0
+        SELECT t.g, t.key, {lerp("a.v1", "a.v2", "a.n")}, NULL
+        FROM total t JOIN gn a ON a.key = t.key AND a.g = t.g AND a.n > 0
         WHERE t.arrays = 1
         UNION ALL
         SELECT a.m, a.st, NULL, a.counts || ARRAY[
