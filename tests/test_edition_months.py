@@ -283,8 +283,8 @@ def test_a_conversations_month_is_the_number_of_cuts_at_or_before_it(db):
         with connection.cursor() as cursor:
             for instant in instants:
                 cursor.execute(
-                    f"SELECT 1{column} FROM (SELECT {created} AS created_at) c",
+                    f"SELECT {column}1 FROM (SELECT {created} AS created_at) c",
                     [*args, query.adapt(instant)],
                 )
                 expected = sum(1 for cut in inner if cut <= instant)
-                assert cursor.fetchone()[1] == expected, instant
+                assert cursor.fetchone()[0] == expected, instant
