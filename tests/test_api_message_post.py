@@ -99,6 +99,23 @@ def test_the_author_read_with_the_conversation_is_an_active_staff_member(
     assert Message.objects.filter(body="Hi").count() == 1
 
 
+def test_the_lock_reads_the_author_without_the_merchant(answered, agent):
+    """The staff member's LEFT JOIN without the merchant's: the lock still takes the
+    conversation's row only (PostgreSQL refuses to lock an outer join's nullable side)."""
+    from django.db import transaction
+
+    from sellerdesk.conversations.services import conversation_lock
+
+    with transaction.atomic():
+        found = conversation_lock(pk=answered.pk, staff_email="AGENT@desk.test")
+        missing = conversation_lock(pk=answered.pk, staff_email="nobody@desk.test")
+    assert found is not None
+    assert found.pk == answered.pk
+    assert found.__dict__["staff"] == agent
+    assert missing is not None
+    assert missing.__dict__["staff"] is None
+
+
 def test_the_next_number_skips_one_an_imported_message_holds(world, answered):
     # An imported thread may hold any ids: the new message takes the next free number.
     Message.objects.create(

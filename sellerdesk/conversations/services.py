@@ -373,7 +373,9 @@ def conversation_lock(
                 f" AND u.role IN ({', '.join(['%s'] * len(STAFF_ROLES))}) AND u.is_active = %s"
             )
         lock = rows.for_update()
-        if lock and with_merchant:
+        if lock and (with_merchant or staff):
+            # Only the conversation's row (the staff member's side of the LEFT JOIN may be
+            # NULL, which PostgreSQL does not lock).
             lock += " OF c"
         sql = _lock_sql[key] = (
             f"SELECT {select}, EXISTS (SELECT 1 FROM {messages} x "  # noqa: S608 - model names
