@@ -117,6 +117,19 @@ def population_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]
         # count, the middle value itself for an odd one.
         return f"CASE WHEN MOD({count}, 2) = 0 THEN {lo} + {half} * ({hi} - {lo}) ELSE {lo} END"
 
+    def counted(stage: int) -> str:
+        # A stage's pivots gathered per (key, group), and how many of the group's values are
+        # ≤ each pivot: a binary search (width_bucket) in each of its sorted arrays, added up.
+        return f"""pivs{stage} AS MATERIALIZED (
+          SELECT key, g, array_agg(x) AS xs FROM piv{stage} GROUP BY key, g),
+        hits{stage} AS MATERIALIZED (
+          SELECT a.key, a.g, u.x, width_bucket(u.x, a.arr) AS w
+          FROM gm a
+          CROSS JOIN LATERAL (SELECT p.xs FROM pivs{stage} p WHERE p.key = a.key AND p.g = a.g) p
+          CROSS JOIN LATERAL unnest(p.xs) u(x)),
+        le{stage} AS MATERIALIZED (
+          SELECT key, g, x, SUM(w) AS le FROM hits{stage} GROUP BY key, g, x)"""
+
     # Every value is sorted (1.2 million at 1M conversations): enough memory that the sorts
     # stay out of temporary files.
     cursor.execute("SET LOCAL work_mem = '256MB'")
@@ -189,13 +202,7 @@ def population_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]
           FROM gm a CROSS JOIN LATERAL
             (SELECT GREATEST(CAST(a.tn AS integer) / {PIVOTS}, 1) AS step) w CROSS JOIN LATERAL
             generate_series(w.step, a.n, w.step) i),
-        pivs1 AS MATERIALIZED (SELECT key, g, array_agg(x) AS xs FROM piv1 GROUP BY key, g),
-        hits1 AS MATERIALIZED (
-          SELECT a.key, a.g, u.x, width_bucket(u.x, a.arr) AS w
-          FROM gm a
-          CROSS JOIN LATERAL (SELECT p.xs FROM pivs1 p WHERE p.key = a.key AND p.g = a.g) p
-          CROSS JOIN LATERAL unnest(p.xs) u(x)),
-        le1 AS MATERIALIZED (SELECT key, g, x, SUM(w) AS le FROM hits1 GROUP BY key, g, x),
+        {counted(1)},
         b1 AS MATERIALIZED (
           SELECT t.key, t.g, t.r1, t.r2, MAX(le.x) FILTER (WHERE le.le < t.r1) AS lo,
             MIN(le.x) FILTER (WHERE le.le >= t.r2) AS hi
@@ -217,13 +224,7 @@ def population_figures(cursor: Any, query: _Query, figures: list[SegmentFigures]
             FROM sl JOIN sw ON sw.key = sl.key AND sw.g = sl.g
             WHERE sl.key = a.key AND sl.g = a.g AND sl.m = a.m AND sl.st = a.st) w
           CROSS JOIN LATERAL generate_series(w.s + w.step, w.e, w.step) i),
-        pivs2 AS MATERIALIZED (SELECT key, g, array_agg(x) AS xs FROM piv2 GROUP BY key, g),
-        hits2 AS MATERIALIZED (
-          SELECT a.key, a.g, u.x, width_bucket(u.x, a.arr) AS w
-          FROM gm a
-          CROSS JOIN LATERAL (SELECT p.xs FROM pivs2 p WHERE p.key = a.key AND p.g = a.g) p
-          CROSS JOIN LATERAL unnest(p.xs) u(x)),
-        le2 AS MATERIALIZED (SELECT key, g, x, SUM(w) AS le FROM hits2 GROUP BY key, g, x),
+        {counted(2)},
         b2 AS MATERIALIZED (
           SELECT b.key, b.g, b.r1, b.r2,
             COALESCE(MAX(le.x) FILTER (WHERE le.le < b.r1), MIN(b.lo)) AS lo,
