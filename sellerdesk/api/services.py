@@ -313,54 +313,31 @@ def message_post(
     conversation was read with ``selectors.conversation_lock`` in the caller's transaction
     (which read the configuration's generation with it: not read again)."""
     with config.reuse(generation_rows=conversation.__dict__.get("config_generation_rows")):
-        return _message_post(
-            key=key,
+        if key.merchant_id is not None:
+            assert key.merchant is not None
+            if not public:
+                raise workflow.PermissionDenied("a merchant's key writes public replies only")
+            if status is not None:
+                raise workflow.PermissionDenied("a merchant's key cannot set the status")
+            _actor(key, author_email, "author_email")
+            return workflow.integration_reply_post(
+                conversation=conversation,
+                merchant=key.merchant,
+                body=body,
+                author_name=author_name,
+                locked=locked,
+            )
+        if author_email is None:
+            raise FieldError("author_email", "name the staff member who writes")
+        if author_name:
+            raise FieldError("author_name", "the staff member's own name is used")
+        author = _actor(key, author_email, "author_email", read_with=conversation)
+        assert author is not None
+        return workflow.reply_post(
             conversation=conversation,
+            author=author,
             body=body,
             public=public,
-            author_email=author_email,
-            author_name=author_name,
-            status=status,
+            then_status=status,
             locked=locked,
         )
-
-
-def _message_post(
-    *,
-    key: ApiKey,
-    conversation: Conversation,
-    body: str,
-    public: bool,
-    author_email: str | None,
-    author_name: str,
-    status: str | None,
-    locked: bool,
-) -> Message:
-    if key.merchant_id is not None:
-        assert key.merchant is not None
-        if not public:
-            raise workflow.PermissionDenied("a merchant's key writes public replies only")
-        if status is not None:
-            raise workflow.PermissionDenied("a merchant's key cannot set the status")
-        _actor(key, author_email, "author_email")
-        return workflow.integration_reply_post(
-            conversation=conversation,
-            merchant=key.merchant,
-            body=body,
-            author_name=author_name,
-            locked=locked,
-        )
-    if author_email is None:
-        raise FieldError("author_email", "name the staff member who writes")
-    if author_name:
-        raise FieldError("author_name", "the staff member's own name is used")
-    author = _actor(key, author_email, "author_email", read_with=conversation)
-    assert author is not None
-    return workflow.reply_post(
-        conversation=conversation,
-        author=author,
-        body=body,
-        public=public,
-        then_status=status,
-        locked=locked,
-    )
