@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from sellerdesk.core import workers
 
 
 class Command(BaseCommand):
@@ -14,7 +16,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--workers", type=int, default=1)
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="processes; on Linux each listens on its own socket of the port (SO_REUSEPORT)",
+        )
         parser.add_argument(
             "--no-collectstatic",
             action="store_true",
@@ -22,7 +29,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        import uvicorn
         from django.conf import settings
         from django.core.management import call_command
 
@@ -32,17 +38,22 @@ class Command(BaseCommand):
             call_command("collectstatic", interactive=False, verbosity=0)
 
         self.stdout.write(f"sellerdesk serving on http://{options['host']}:{options['port']}/")
-        uvicorn.run(
-            "sellerdesk.asgi:application",
-            host=options["host"],
-            port=options["port"],
-            workers=options["workers"],
-            log_level="info",
-            lifespan="off",
-            # The live chat's websockets (/ws/chat/). The consumer refuses a frame over
-            # SELLERDESK_CHAT_MAX_FRAME_BYTES with its own error; the server drops anything
-            # far beyond before buffering it.
-            ws="websockets-sansio",
-            ws_max_size=4 * settings.SELLERDESK_CHAT_MAX_FRAME_BYTES,
-            ws_per_message_deflate=settings.SELLERDESK_CHAT_COMPRESSION,
+        # Several workers listen each on its own socket of the port (core/workers.py).
+        status = workers.serve(
+            {
+                "app": "sellerdesk.asgi:application",
+                "host": options["host"],
+                "port": options["port"],
+                "log_level": "info",
+                "lifespan": "off",
+                # The live chat's websockets (/ws/chat/). The consumer refuses a frame over
+                # SELLERDESK_CHAT_MAX_FRAME_BYTES with its own error; the server drops anything
+                # far beyond before buffering it.
+                "ws": "websockets-sansio",
+                "ws_max_size": 4 * settings.SELLERDESK_CHAT_MAX_FRAME_BYTES,
+                "ws_per_message_deflate": settings.SELLERDESK_CHAT_COMPRESSION,
+            },
+            options["workers"],
         )
+        if status:
+            raise CommandError(f"the server stopped: a worker failed to start (status {status})")

@@ -1,0 +1,241 @@
+"""``sellerdesk serve --workers N``: each worker listens on its own socket of the port
+(``core/workers.py``), so that connections opened together spread over the workers instead of
+landing in whichever woke first; the parent restarts a worker that dies, stops them all on
+SIGTERM, and gives up with an error when a worker cannot start."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from sellerdesk.core import workers
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.skipif(
+    not workers.supported(), reason="the kernel balances SO_REUSEPORT sockets on Linux only"
+)
+
+SCRIPT = REPO / "sellerdesk" / "core" / "workers.py"
+SELLERDESK = Path(sys.executable).parent / "sellerdesk"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start(app: str, port: int, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT), app, "--port", str(port), "--workers", "2", *extra],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _get(sock: socket.socket) -> int:
+    """One keep-alive GET on ``sock``: the serving process's id."""
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data or not data.split(b"\r\n\r\n", 1)[1]:
+        chunk = sock.recv(4096)
+        assert chunk, "the server closed the connection"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200")
+    return int(body)
+
+
+def _pid_of_a_new_connection(port: int, timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                return _get(sock)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _children(pid: int) -> set[int]:
+    """The worker processes of the server ``pid`` (not multiprocessing's resource tracker)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+            if parent == pid and b"spawn_main" in command:  # a zombie has no command line
+                found.add(int(entry.name))
+    return found
+
+
+def _stop(server: subprocess.Popen[str]) -> str:
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+    try:
+        output, _ = server.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        output, _ = server.communicate()
+    return output
+
+
+def _wait_for_workers(server: subprocess.Popen[str], count: int, timeout: float = 30) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while len(children := _children(server.pid)) < count:
+        assert time.monotonic() < deadline, f"{count} workers did not start"
+        time.sleep(0.1)
+    return children
+
+
+def test_connections_opened_together_spread_over_the_workers():
+    port = _free_port()
+    server = _start("tests.pid_app:app", port)
+    try:
+        _pid_of_a_new_connection(port)
+        worker_pids = _wait_for_workers(server, 2)
+        # Both listening before the burst (a worker still starting would miss it).
+        deadline = time.monotonic() + 30
+        while len({_pid_of_a_new_connection(port) for _ in range(20)}) < 2:
+            assert time.monotonic() < deadline, "the second worker never answered"
+        # 32 keep-alive connections opened at once, as a client's pool does: with one
+        # shared socket they all went to the worker that woke first.
+        sockets = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(32)]
+        try:
+            served = collections.Counter(_get(sock) for sock in sockets)
+            # Each connection stays with its worker.
+            assert collections.Counter(_get(sock) for sock in sockets) == served
+        finally:
+            for sock in sockets:
+                sock.close()
+        assert set(served) == worker_pids
+        # A hash of the addresses picks the socket: 16 ± 3 each; below 5 is a chance of 1e-4.
+        assert min(served.values()) >= 5, served
+    finally:
+        output = _stop(server)
+    assert server.returncode == 0, output
+
+
+def test_sigterm_stops_the_workers_and_the_parent():
+    port = _free_port()
+    server = _start("tests.pid_app:app", port)
+    _pid_of_a_new_connection(port)
+    worker_pids = _wait_for_workers(server, 2)
+    output = _stop(server)
+    assert server.returncode == 0, output
+    assert "Stopped parent process" in output
+    assert not _children(server.pid) & worker_pids
+    for pid in worker_pids:
+        assert (
+            not Path(f"/proc/{pid}/cmdline").exists()
+            or not Path(f"/proc/{pid}/cmdline").read_bytes()
+        )
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_a_worker_that_dies_is_replaced_and_the_port_goes_on_answering():
+    port = _free_port()
+    server = _start("tests.pid_app:app", port, "--startup-grace", "0.5")
+    try:
+        _pid_of_a_new_connection(port)
+        first = _wait_for_workers(server, 2)
+        time.sleep(0.6)  # past the startup grace: a death now is a crash, not a failed start
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while True:
+            now = _children(server.pid)
+            if victim not in now and len(now) == 2:
+                break
+            assert time.monotonic() < deadline, f"no worker replaced {victim}: {now}"
+            time.sleep(0.1)
+        replacement = (now - first).pop()
+        seen: set[int] = set()
+        while replacement not in seen:
+            assert time.monotonic() < deadline, f"the replacement {replacement} never answered"
+            seen.add(_pid_of_a_new_connection(port))
+        assert server.poll() is None
+    finally:
+        output = _stop(server)
+    assert f"Worker process [{victim}] died" in output
+    assert server.returncode == 0, output
+
+
+def test_an_application_that_does_not_load_stops_the_server_with_an_error():
+    port = _free_port()
+    server = _start("tests.no_such_module:app", port)
+    output, _ = server.communicate(timeout=60)
+    assert server.returncode == 1, output
+    assert "stopping the server" in output
+
+
+def test_a_port_in_use_is_refused_at_once():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = _start("tests.pid_app:app", port)
+        output, _ = server.communicate(timeout=30)
+    assert server.returncode == workers.STARTUP_FAILURE, output
+    assert "Address already in use" in output
+    assert "Started worker" not in output
+
+
+@pytest.mark.skipif(
+    os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="serves the embedded SQLite database of a fresh var/ directory",
+)
+def test_sellerdesk_serve_with_two_workers(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "SELLERDESK_ENV"}} | {
+        "SELLERDESK_VAR_DIR": str(tmp_path)
+    }
+    migrate = subprocess.run(
+        [str(SELLERDESK), "migrate", "-v", "0"], env=env, cwd=REPO, capture_output=True,
+        text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert migrate.returncode == 0, migrate.stderr
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(SELLERDESK), "serve", "--port", str(port), "--workers", "2"],
+        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        # The management command is the parent; its two workers serve.
+        deadline = time.monotonic() + 60
+        while len(_children(server.pid)) < 2:
+            assert time.monotonic() < deadline, "two workers did not start"
+            time.sleep(0.2)
+        answered = 0
+        while answered < 20:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                    body = json.loads(r.read())
+            except OSError:
+                assert time.monotonic() < deadline, "the server never answered"
+                time.sleep(0.2)
+                continue
+            assert body == {"status": "ok", "database": "sqlite"}
+            answered += 1
+    finally:
+        output = _stop(server)
+    assert server.returncode == 0, output
+    assert output.count("Started worker process") == 2
