@@ -180,6 +180,36 @@ def test_a_worker_that_dies_is_replaced_and_the_port_goes_on_answering():
     assert server.returncode == 0, output
 
 
+def test_workers_end_when_the_parent_is_killed():
+    port = _free_port()
+    server = _start("tests.pid_app:app", port)
+    worker_pids: set[int] = set()
+    try:
+        _pid_of_a_new_connection(port)
+        worker_pids = _wait_for_workers(server, 2)
+        server.kill()  # kill -9: no shutdown of its own
+        server.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in worker_pids):
+            assert time.monotonic() < deadline, "an orphaned worker went on serving"
+            time.sleep(0.1)
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    finally:
+        for pid in worker_pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its reaper does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
 def test_an_application_that_does_not_load_stops_the_server_with_an_error():
     port = _free_port()
     server = _start("tests.no_such_module:app", port)

@@ -9,12 +9,13 @@ between two workers, one worker saturating its core while the other idled. With 
 worker in one ``SO_REUSEPORT`` group, Linux picks the socket for each new connection by a hash
 of its addresses, as nginx's ``reuseport`` does.
 
-The parent process binds the port first (so that a port in use fails at once, with uvicorn's
-message), keeps that socket bound and not listening while it runs (another program cannot take
-the port between two workers' lives), starts the workers, starts again one that dies, and on
-SIGINT or SIGTERM asks each to finish its requests (uvicorn's graceful shutdown) before it
-exits. A worker that fails before it serves (the application does not import, say) stops the
-whole server with an error rather than being restarted for ever.
+The parent process binds the port first (so that a port in use fails at once), keeps that
+socket bound and not listening while it runs (another program cannot take the port between two
+workers' lives), starts the workers, starts again one that dies, and on SIGINT or SIGTERM asks
+each to finish its requests (uvicorn's graceful shutdown) before it exits; a worker whose
+parent dies (``kill -9``) is asked the same by the kernel. A worker that fails before it serves
+(the application does not import, say) stops the whole server with an error rather than being
+restarted for ever.
 
 Only the standard library and uvicorn are imported here: ``bench/api.py`` runs this file with
 the benchmark's peers' own interpreters, so that all of them are served alike::
@@ -25,6 +26,7 @@ the benchmark's peers' own interpreters, so that all of them are served alike::
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -68,10 +70,28 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(options: dict[str, Any]) -> None:
+#: prctl(2)'s option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def _end_with_parent(parent: int) -> None:
+    """Linux: SIGTERM to this worker (uvicorn's graceful shutdown) when the parent process dies,
+    ``kill -9`` included, so that no orphan goes on serving in the port's group beside a
+    server started again."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux's C library
+        return
+    if os.getppid() != parent:  # died before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker(options: dict[str, Any], parent: int) -> None:
     """One worker process: its own socket in the port's group, and uvicorn serving on it."""
     import uvicorn
 
+    _end_with_parent(parent)
     config = uvicorn.Config(**options)
     sock = listening_socket(config.host, config.port)
     uvicorn.Server(config).run(sockets=[sock])
@@ -96,7 +116,9 @@ class Supervisor:
         self.failed = False
 
     def _start(self) -> tuple[Any, float]:
-        process = self.context.Process(target=_worker, args=(self.options,), daemon=False)
+        process = self.context.Process(
+            target=_worker, args=(self.options, os.getpid()), daemon=False
+        )
         process.start()
         logger.info("Started worker process [%s]", process.pid)
         return process, time.monotonic()
