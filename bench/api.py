@@ -445,8 +445,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def uvicorn_argv(python: str, app: str, port: int, workers: int) -> list[str]:
     # What `sellerdesk serve` does: uvicorn with these options, its workers each listening on
     # a socket of its own (sellerdesk/core/workers.py, which needs only uvicorn).
-    return [python, str(REPO / "sellerdesk" / "core" / "workers.py"), app, "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(workers), "--option", "log_level=info", "--option", "lifespan=off"]  # fmt: skip
+    return [python, str(REPO / "sellerdesk" / "core" / "workers.py"), app,
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--option", "log_level=info", "--option", "lifespan=off"]  # fmt: skip
 
 
 def loadavg() -> float:
