@@ -128,7 +128,8 @@ class Supervisor:
         self.stopping = True
 
     def run(self) -> int:
-        """Serve until SIGINT or SIGTERM; the exit status (1 when a worker failed to start)."""
+        """Serve until SIGINT or SIGTERM; the exit status (1 when a worker failed to start,
+        ``STARTUP_FAILURE`` when the port could not be bound)."""
         host, port = self.options.get("host", "127.0.0.1"), int(self.options.get("port", 8000))
         try:
             held = listening_socket(host, port)
@@ -197,14 +198,12 @@ def serve(
 ) -> int:
     """Serve ``options`` (``uvicorn.Config``'s keyword arguments) with ``workers`` processes:
     a socket each where the kernel balances them, else uvicorn's own shared socket."""
-    if workers > 1 and supported():
-        import uvicorn
-
-        # uvicorn's logging, as uvicorn.run sets it up, in the parent as in the workers.
-        uvicorn.Config(**options).configure_logging()
-        return Supervisor(options, workers, startup_grace).run()
     import uvicorn
 
+    if workers > 1 and supported():
+        # A Config sets up uvicorn's logging, as uvicorn.run does: the parent logs alike.
+        uvicorn.Config(**options)
+        return Supervisor(options, workers, startup_grace).run()
     uvicorn.run(**options, workers=workers)
     return 0
 

@@ -56,4 +56,5 @@ class Command(BaseCommand):
             options["workers"],
         )
         if status:
-            raise CommandError(f"the server stopped: a worker failed to start (status {status})")
+            # A port in use, or a worker that could not start: the log above says which.
+            raise CommandError(f"the server could not start (status {status})")
