@@ -393,7 +393,9 @@ SELLERDESK_API_KEY_CACHE_SECONDS = int(
 SELLERDESK_API_MAX_BODY_BYTES = int(
     os.environ.get("SELLERDESK_API_MAX_BODY_BYTES", str(1024 * 1024))
 )
-#: How long a stored response answers a retry with the same Idempotency-Key.
+#: Requests a web process runs at once under the ASGI server (their sync code, each in a
+#: thread); the others wait in the order they came. 0: no cap.
+SELLERDESK_API_CONCURRENCY = int(os.environ.get("SELLERDESK_API_CONCURRENCY", "2"))
 #: Webhooks to loopback, private, link-local (cloud metadata) and other non-public addresses:
 #: refused in production, allowed in development (a receiver on this machine) unless set.
 SELLERDESK_WEBHOOK_ALLOW_PRIVATE = _env_bool(
@@ -401,6 +403,7 @@ SELLERDESK_WEBHOOK_ALLOW_PRIVATE = _env_bool(
 )
 #: Plain http webhook URLs to any host (otherwise https, and http to localhost in development).
 SELLERDESK_WEBHOOK_ALLOW_HTTP = _env_bool("SELLERDESK_WEBHOOK_ALLOW_HTTP", default=False)
+#: How long a stored response answers a retry with the same Idempotency-Key.
 SELLERDESK_API_IDEMPOTENCY_HOURS = int(os.environ.get("SELLERDESK_API_IDEMPOTENCY_HOURS", "24"))
 
 # --- The e-mail channel (sellerdesk.connectors.email) ----------------------------------------

@@ -192,3 +192,65 @@ def test_the_rate_counts_are_one_cache_for_the_process(world):
     assert auth._counts() is auth._counts()
     key_counts = [auth._count(424242)[0] for _ in range(3)]
     assert key_counts == [1, 2, 3]
+
+
+def _five_at_once(world: Any, monkeypatch: Any, path: str) -> tuple[list[int], int, list[str]]:
+    """Five requests for ``path`` arriving in order, each 50 ms in its sync code: their
+    statuses, the most that ran at once, and the order they started in."""
+    import threading
+    import time
+
+    handler = api_asgi.ApiHandler()
+    respond = handler._respond
+    lock = threading.Lock()
+    running = [0]
+    most = [0]
+    started: list[str] = []
+
+    def slow_respond(scope: dict[str, Any], body_file: Any) -> Any:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            started.append(dict(scope["headers"])[b"x-order"].decode())
+        time.sleep(0.05)
+        try:
+            return respond(scope, body_file)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(handler, "_respond", slow_respond)
+    headers = _bearer(world, "read")
+
+    async def five() -> list[int]:
+        calls = []
+        for n in range(5):
+            call = _call(handler, "GET", path, headers={**headers, "X-Order": str(n)})
+            calls.append(asyncio.ensure_future(call))
+            await asyncio.sleep(0.005)  # they arrive in this order
+        return [status for status, _, _ in await asyncio.gather(*calls)]
+
+    statuses = async_to_sync(five)()
+    return statuses, most[0], started
+
+
+@pytest.mark.parametrize(("cap", "at_once"), [(2, 2), (1, 1), (0, 5)])
+def test_a_process_runs_at_most_its_cap_of_requests_at_once_in_arrival_order(
+    world, settings, monkeypatch, cap, at_once
+):
+    """SELLERDESK_API_CONCURRENCY requests run their sync code at once; the others wait their
+    turn, first come first served (0: no cap)."""
+    settings.SELLERDESK_API_CONCURRENCY = cap
+    statuses, most, started = _five_at_once(world, monkeypatch, "/api/v1/tags")
+    assert statuses == [200] * 5
+    assert most == at_once
+    if cap:
+        assert started == [str(n) for n in range(5)]
+
+
+def test_searches_and_reports_take_no_turn(world, settings, monkeypatch):
+    """They wait for the database, and may take long: they would hold up the short ones."""
+    settings.SELLERDESK_API_CONCURRENCY = 1
+    statuses, most, _ = _five_at_once(world, monkeypatch, "/api/v1/search?q=payout")
+    assert statuses == [200] * 5
+    assert most == 5

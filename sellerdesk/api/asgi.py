@@ -21,6 +21,9 @@ stack (``settings.MIDDLEWARE``); ``tests/test_api_asgi.py`` checks that both ans
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
@@ -31,6 +34,7 @@ from asgiref.sync import (
     markcoroutinefunction,
     sync_to_async,
 )
+from django.conf import settings
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
@@ -47,14 +51,18 @@ from sellerdesk.core.i18n import ENGLISH
 PREFIX = "/api/"
 
 
-def is_api_scope(scope: dict[str, Any]) -> bool:
-    """Whether an HTTP scope asks for a path under ``/api/`` (as Django computes
-    ``path_info``: the path without the script prefix)."""
+def _path_info(scope: dict[str, Any]) -> str:
+    """The scope's path as Django computes ``path_info``: without the script prefix."""
     path: str = scope.get("path", "")
     root: str = scope.get("root_path", "")
     if root and path.startswith(root):
         path = path[len(root) :]
-    return path.startswith(PREFIX)
+    return path
+
+
+def is_api_scope(scope: dict[str, Any]) -> bool:
+    """Whether an HTTP scope asks for a path under ``/api/``."""
+    return _path_info(scope).startswith(PREFIX)
 
 
 def warm() -> None:
@@ -119,6 +127,11 @@ class ApiMiddleware:
         return self.security.process_response(request, response)
 
 
+#: Paths whose requests take no turn (``ApiHandler._turn``): a report or a search spends its
+#: time waiting for the database, with the GIL released, and may take long; in a turn it would
+#: hold up the short requests behind it.
+UNCAPPED_PREFIXES = ("/api/v1/reports", "/api/v1/search")
+
 #: Request threads kept for reuse by one API handler; more at once start and end their own.
 IDLE_THREADS_KEPT = 64
 
@@ -131,7 +144,27 @@ class ApiHandler(ASGIHandler):
     def __init__(self) -> None:
         super().__init__()
         self._idle: list[ThreadPoolExecutor] = []
+        # The turns of each event loop serving this handler (one in a server's process).
+        self._turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
+        self._turns = weakref.WeakKeyDictionary()
         warm()
+
+    def _turn(self, scope: dict[str, Any]) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A turn to run a request's sync code: at most ``SELLERDESK_API_CONCURRENCY`` at once
+        in this process, the others waiting in the order they came (asyncio's semaphore
+        wakes its waiters first come, first served). Reports and searches take none
+        (``UNCAPPED_PREFIXES``).
+
+        More at once only make each dearer: they take turns at the GIL (and at the database
+        pool), and each hand-over costs CPU and lets a late request overtake an early one."""
+        cap = settings.SELLERDESK_API_CONCURRENCY
+        if cap <= 0 or _path_info(scope).startswith(UNCAPPED_PREFIXES):
+            return contextlib.nullcontext()
+        loop = asyncio.get_running_loop()
+        turns = self._turns.get(loop)
+        if turns is None:
+            turns = self._turns[loop] = asyncio.Semaphore(cap)
+        return turns
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -175,7 +208,11 @@ class ApiHandler(ASGIHandler):
             return
         set_script_prefix(get_script_prefix(scope))
         try:
-            response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            # The body is read before the turn is taken: a slow client holds no turn.
+            async with self._turn(scope):
+                response = await sync_to_async(self._respond, thread_sensitive=True)(
+                    scope, body_file
+                )
             try:
                 await self.send_response(response, send)
             finally:
