@@ -46,8 +46,9 @@ def _start(app: str, port: int, *extra: str) -> subprocess.Popen[str]:
     )
 
 
-def _get(sock: socket.socket) -> int:
-    """One keep-alive GET on ``sock``: the serving process's id."""
+def _answer(sock: socket.socket) -> tuple[int, bool]:
+    """One keep-alive GET on ``sock``: the serving process's id, and whether the server closes
+    the connection after this answer."""
     sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     data = b""
     while b"\r\n\r\n" not in data or not data.split(b"\r\n\r\n", 1)[1]:
@@ -56,7 +57,14 @@ def _get(sock: socket.socket) -> int:
         data += chunk
     head, body = data.split(b"\r\n\r\n", 1)
     assert head.startswith(b"HTTP/1.1 200")
-    return int(body)
+    return int(body), b"\r\nconnection: close" in head.lower()
+
+
+def _get(sock: socket.socket) -> int:
+    """One keep-alive GET on ``sock``, which stays open: the serving process's id."""
+    pid, closes = _answer(sock)
+    assert not closes, "the server closes the connection"
+    return pid
 
 
 def _pid_of_a_new_connection(port: int, timeout: float = 30) -> int:
@@ -106,16 +114,22 @@ def _wait_for_workers(server: subprocess.Popen[str], count: int, timeout: float 
     return children
 
 
+def _both_listening(server: subprocess.Popen[str], port: int) -> set[int]:
+    """The workers' ids, once both answer (a worker still starting would miss a burst)."""
+    _pid_of_a_new_connection(port)
+    worker_pids = _wait_for_workers(server, 2)
+    deadline = time.monotonic() + 30
+    while len({_pid_of_a_new_connection(port) for _ in range(20)}) < 2:
+        assert time.monotonic() < deadline, "the second worker never answered"
+    return worker_pids
+
+
 def test_connections_opened_together_spread_over_the_workers():
     port = _free_port()
-    server = _start("tests.pid_app:app", port)
+    # The kernel's spread alone: no connection closed to even the workers out.
+    server = _start("tests.pid_app:app", port, "--no-balance")
     try:
-        _pid_of_a_new_connection(port)
-        worker_pids = _wait_for_workers(server, 2)
-        # Both listening before the burst (a worker still starting would miss it).
-        deadline = time.monotonic() + 30
-        while len({_pid_of_a_new_connection(port) for _ in range(20)}) < 2:
-            assert time.monotonic() < deadline, "the second worker never answered"
+        worker_pids = _both_listening(server, port)
         # 32 keep-alive connections opened at once, as a client's pool does: with one
         # shared socket they all went to the worker that woke first.
         sockets = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(32)]
@@ -132,6 +146,117 @@ def test_connections_opened_together_spread_over_the_workers():
     finally:
         output = _stop(server)
     assert server.returncode == 0, output
+
+
+def test_the_workers_even_their_connections_out():
+    """A worker holding more than its share closes connections after their answer; the
+    client's new connections land anywhere, and soon each worker holds 16 of 32."""
+    port = _free_port()
+    server = _start("tests.pid_app:app", port)
+    try:
+        worker_pids = _both_listening(server, port)
+        sockets = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(32)]
+        try:
+            closed_by_round = []
+            for _ in range(30):
+                served: collections.Counter[int] = collections.Counter()
+                closed = 0
+                for index, sock in enumerate(sockets):
+                    pid, closes = _answer(sock)
+                    served[pid] += 1
+                    if closes:  # as an HTTP client does: the next request on a new one
+                        closed += 1
+                        sock.close()
+                        sockets[index] = socket.create_connection(("127.0.0.1", port), timeout=10)
+                closed_by_round.append(closed)
+                if not closed:
+                    break
+            # Even, and nothing more closed once it is.
+            assert set(served) == worker_pids
+            assert sorted(served.values()) == [16, 16], (served, closed_by_round)
+            assert closed_by_round[-1] == 0
+            for sock in sockets:
+                assert _answer(sock)[1] is False
+        finally:
+            for sock in sockets:
+                sock.close()
+    finally:
+        output = _stop(server)
+    assert server.returncode == 0, output
+
+
+def _counted_protocol(balance: workers.Balance) -> type:
+    class Protocol:
+        """What the balance needs of uvicorn's HTTP protocols."""
+
+        def __init__(self, client: tuple[str, int]) -> None:
+            self.client = client
+            self.transport = self
+
+        def connection_made(self, transport: object) -> None:
+            pass
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            pass
+
+        def handle_websocket_upgrade(self, upgraded: bool) -> None:
+            self.upgraded_to = object() if upgraded else self
+
+        def get_protocol(self) -> object:
+            return getattr(self, "upgraded_to", self)
+
+    return balance.protocol(Protocol)
+
+
+def test_a_worker_counts_its_http_connections_and_not_its_websockets():
+    counts = [0, 0]
+    balance = workers.Balance(counts, 1)
+    protocol = _counted_protocol(balance)
+    first, second, socket_ = (protocol(("10.0.0.1", port)) for port in (1, 2, 3))
+    for connection in (first, second, socket_):
+        connection.connection_made(None)
+    assert counts == [0, 3]
+    second.handle_websocket_upgrade(False)  # refused: still an HTTP connection
+    socket_.handle_websocket_upgrade(True)  # a websocket now: not counted
+    assert counts == [0, 2]
+    socket_.connection_lost(None)  # never reaches this protocol; counted once anyway
+    first.connection_lost(None)
+    first.connection_lost(None)
+    assert counts == [0, 1]
+
+
+def _serve_once(balance: workers.Balance, scope_type: str = "http") -> list[tuple[bytes, bytes]]:
+    import asyncio
+
+    async def inner(scope: dict, receive: object, send: object) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"a", b"1")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": scope_type, "client": ["10.0.0.1", 5]}
+    asyncio.run(balance.app(inner)(scope, None, send))
+    return list(sent[0]["headers"])
+
+
+def test_an_answer_closes_its_connection_only_beyond_the_workers_share():
+    counts = [10, 11]
+    balance = workers.Balance(counts, 1)
+    assert balance.excess() == 0  # 21 connections: a share of 11
+    assert _serve_once(balance) == [(b"a", b"1")]
+    counts[:] = [9, 13]
+    assert balance.excess() == 2
+    assert _serve_once(balance) == [(b"a", b"1"), (b"connection", b"close")]
+    assert balance.excess() == 1  # one already closing is not counted twice
+    assert _serve_once(balance, "websocket") == [(b"a", b"1")]
+    balance.lost(("10.0.0.1", 5))  # that connection closed
+    assert counts == [9, 12]
+    assert balance.closing == set()
+    assert balance.closed == 1
+    assert workers.Balance([3, 0], 0).excess() == 1  # 3 over 2 workers: a share of 2
 
 
 def test_sigterm_stops_the_workers_and_the_parent():

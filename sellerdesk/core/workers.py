@@ -17,6 +17,18 @@ parent dies (``kill -9``) is asked the same by the kernel. A worker that fails b
 (the application does not import, say) stops the whole server with an error rather than being
 restarted for ever.
 
+The hash spreads connections at random, not evenly: 32 connections opened together split
+12 / 20, 11 / 21 or 22 / 10 between two workers in ``bench/api.py``, and the requests on the
+busier worker wait longer (with one core each, a worker serving 21 connections answers them
+about twice as late as one serving 11). So the workers also **balance their connections**: each
+counts its open HTTP connections in an array shared with the others (``Balance``), and a worker
+holding more than its share (the total divided by the workers, rounded up) answers its next
+requests with ``Connection: close`` until it holds no more. The client opens a new connection
+for its next request (HTTP/1.1 lets a server close a keep-alive connection after any answer),
+which the kernel gives to any worker, so the counts even out in a few round trips and then no
+connection is closed. Only a request's connection is ever closed, after its answer; an idle
+keep-alive connection or a websocket is never touched (websockets are not counted).
+
 Only the standard library and uvicorn are imported here: ``bench/api.py`` runs this file with
 the benchmark's peers' own interpreters, so that all of them are served alike::
 
@@ -87,12 +99,108 @@ def _end_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _worker(options: dict[str, Any], parent: int) -> None:
-    """One worker process: its own socket in the port's group, and uvicorn serving on it."""
+class Balance:
+    """One worker's part in keeping the workers' HTTP connections even: its slot of ``counts``
+    (an array shared by the workers, a slot each) holds its open connections, and a request
+    that finds it holding more than its share has its connection closed after the answer.
+
+    A slot is only ever written by its worker, from its event loop; the others are read."""
+
+    def __init__(self, counts: Any, index: int) -> None:
+        self.counts = counts
+        self.index = index
+        #: The clients (address, port) of the connections marked to close, not yet closed.
+        self.closing: set[Any] = set()
+        #: Connections closed to even the counts out, since the worker started.
+        self.closed = 0
+
+    def excess(self) -> int:
+        """The connections this worker holds beyond its share (the total divided by the
+        workers, rounded up), not counting those already marked to close."""
+        counts = self.counts[:]
+        pending = len(self.closing)
+        mine = counts[self.index] - pending
+        total = sum(counts) - pending
+        share = -(-total // len(counts))
+        return mine - share
+
+    def opened(self) -> None:
+        self.counts[self.index] += 1
+
+    def lost(self, client: Any) -> None:
+        self.counts[self.index] -= 1
+        if client in self.closing:
+            self.closing.discard(client)
+            self.closed += 1
+
+    def protocol(self, base: type[Any]) -> type[Any]:
+        """uvicorn's HTTP protocol class ``base``, counting its connections in the slot."""
+        balance = self
+
+        class Counted(base):
+            counted = False
+
+            def connection_made(self, transport: Any) -> None:
+                super().connection_made(transport)
+                self.counted = True
+                balance.opened()
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                if self.counted:
+                    self.counted = False
+                    balance.lost(self.client)
+                super().connection_lost(exc)
+
+            def handle_websocket_upgrade(self, *args: Any) -> None:
+                super().handle_websocket_upgrade(*args)
+                # Upgraded: the websocket's own protocol has the connection from now on (and
+                # its end); a websocket is not closed to balance, so it is not counted.
+                if self.counted and self.transport.get_protocol() is not self:
+                    self.counted = False
+                    balance.lost(None)
+
+        Counted.__name__ = Counted.__qualname__ = f"Counted{base.__name__}"
+        return Counted
+
+    def app(self, inner: Any) -> Any:
+        """The ASGI application ``inner``, whose answers close their connection while this
+        worker holds more than its share."""
+        balance = self
+
+        async def balanced(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            client = scope.get("client")
+            if scope["type"] != "http" or client is None or balance.excess() <= 0:
+                return await inner(scope, receive, send)
+            client = tuple(client)
+            balance.closing.add(client)
+
+            async def send_closing(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    headers = [*message.get("headers", ()), (b"connection", b"close")]
+                    message = {**message, "headers": headers}
+                await send(message)
+
+            try:
+                await inner(scope, receive, send_closing)
+            except BaseException:
+                balance.closing.discard(client)
+                raise
+
+        return balanced
+
+
+def _worker(options: dict[str, Any], parent: int, counts: Any = None, index: int = 0) -> None:
+    """One worker process: its own socket in the port's group, and uvicorn serving on it
+    (with ``counts``, its connections balanced with the other workers': ``Balance``)."""
     import uvicorn
 
     _end_with_parent(parent)
     config = uvicorn.Config(**options)
+    if counts is not None:
+        config.load()
+        balance = Balance(counts, index)
+        config.http_protocol_class = balance.protocol(config.http_protocol_class)
+        config.loaded_app = balance.app(config.loaded_app)
     sock = listening_socket(config.host, config.port)
     uvicorn.Server(config).run(sockets=[sock])
 
@@ -105,19 +213,24 @@ class Supervisor:
         options: dict[str, Any],
         workers: int,
         startup_grace: float = STARTUP_GRACE_SECONDS,
+        balance: bool = True,
     ) -> None:
         self.options = dict(options)
         self.workers = workers
         self.startup_grace = startup_grace
         self.context = multiprocessing.get_context("spawn")
+        # Each worker's open HTTP connections (Balance), in memory shared with them.
+        self.counts = self.context.Array(ctypes.c_long, workers, lock=False) if balance else None
         self.processes: list[Any] = []
         self.started: list[float] = []
         self.stopping = False
         self.failed = False
 
-    def _start(self) -> tuple[Any, float]:
+    def _start(self, index: int) -> tuple[Any, float]:
+        if self.counts is not None:
+            self.counts[index] = 0  # a dead worker's connections died with it
         process = self.context.Process(
-            target=_worker, args=(self.options, os.getpid()), daemon=False
+            target=_worker, args=(self.options, os.getpid(), self.counts, index), daemon=False
         )
         process.start()
         logger.info("Started worker process [%s]", process.pid)
@@ -144,8 +257,8 @@ class Supervisor:
                 "Started parent process [%s]: %s workers on http://%s:%s, a socket each",
                 os.getpid(), self.workers, host, self.options["port"],
             )  # fmt: skip
-            for _ in range(self.workers):
-                process, at = self._start()
+            for index in range(self.workers):
+                process, at = self._start(index)
                 self.processes.append(process)
                 self.started.append(at)
             while not self.stopping:
@@ -176,7 +289,7 @@ class Supervisor:
                 "Worker process [%s] died (status %s); starting another.",
                 process.pid, process.exitcode,
             )  # fmt: skip
-            self.processes[index], self.started[index] = self._start()
+            self.processes[index], self.started[index] = self._start(index)
 
     def _shutdown(self) -> None:
         for process in self.processes:
@@ -194,16 +307,20 @@ class Supervisor:
 
 
 def serve(
-    options: dict[str, Any], workers: int, startup_grace: float = STARTUP_GRACE_SECONDS
+    options: dict[str, Any],
+    workers: int,
+    startup_grace: float = STARTUP_GRACE_SECONDS,
+    balance: bool = True,
 ) -> int:
     """Serve ``options`` (``uvicorn.Config``'s keyword arguments) with ``workers`` processes:
-    a socket each where the kernel balances them, else uvicorn's own shared socket."""
+    a socket each where the kernel balances them (and, with ``balance``, their connections
+    kept even: ``Balance``), else uvicorn's own shared socket."""
     import uvicorn
 
     if workers > 1 and supported():
         # A Config sets up uvicorn's logging, as uvicorn.run does: the parent logs alike.
         uvicorn.Config(**options)
-        return Supervisor(options, workers, startup_grace).run()
+        return Supervisor(options, workers, startup_grace, balance).run()
     uvicorn.run(**options, workers=workers)
     return 0
 
@@ -231,6 +348,13 @@ def main(argv: list[str] | None = None) -> int:
         help="a worker exiting sooner after its start stops the server instead of restarting",
     )
     parser.add_argument(
+        "--no-balance",
+        dest="balance",
+        action="store_false",
+        help="leave the connections where the kernel put them (never close one to even the "
+        "workers' counts out)",
+    )
+    parser.add_argument(
         "--option",
         action="append",
         type=_option,
@@ -240,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     options = {"app": args.app, "host": args.host, "port": args.port, **dict(args.option)}
-    return serve(options, args.workers, args.startup_grace)
+    return serve(options, args.workers, args.startup_grace, args.balance)
 
 
 if __name__ == "__main__":

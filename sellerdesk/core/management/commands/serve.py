@@ -23,6 +23,13 @@ class Command(BaseCommand):
             help="processes; on Linux each listens on its own socket of the port (SO_REUSEPORT)",
         )
         parser.add_argument(
+            "--no-balance",
+            action="store_true",
+            help="with several workers, leave each connection with the worker the kernel gave "
+            "it (by default a worker holding more than its share closes some after their "
+            "answer, and the clients' new connections even the workers out)",
+        )
+        parser.add_argument(
             "--no-collectstatic",
             action="store_true",
             help="in production, do not gather the static files into STATIC_ROOT first",
@@ -54,6 +61,7 @@ class Command(BaseCommand):
                 "ws_per_message_deflate": settings.SELLERDESK_CHAT_COMPRESSION,
             },
             options["workers"],
+            balance=not options["no_balance"],
         )
         if status:
             # A port in use, or a worker that could not start: the log above says which.
