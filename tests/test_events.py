@@ -269,3 +269,15 @@ def test_with_redis_an_expired_member_does_not_count(redis_layer):
         return await redis_layer.groups_with_members(["desk"])
 
     assert async_to_sync(scenario)() == set()
+
+
+def test_with_redis_members_are_counted_after_redis_forgot_the_script(redis_layer):
+    """The count is a Lua script sent by its hash: a Redis that lost it (restarted, flushed)
+    is sent the script itself."""
+
+    async def scenario() -> set[str]:
+        await redis_layer.group_add("desk", await redis_layer.new_channel())
+        await redis_layer.connection(0).script_flush()
+        return await redis_layer.groups_with_members(["desk", "merchant.7"])
+
+    assert async_to_sync(scenario)() == {"desk"}
