@@ -126,12 +126,14 @@ class Load:
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + raw
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """The status, the body, and whether the server closes the connection after it."""
     head = await reader.readuntil(b"\r\n\r\n")
     status_line, _, header_block = head.partition(b"\r\n")
     status = int(status_line.split(b" ", 2)[1])
     length = None
     chunked = False
+    close = False
     for line in header_block.split(b"\r\n"):
         name, _, value = line.partition(b":")
         name = name.strip().lower()
@@ -139,6 +141,8 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
             length = int(value.strip())
         elif name == b"transfer-encoding" and b"chunked" in value.lower():
             chunked = True
+        elif name == b"connection" and b"close" in value.lower():
+            close = True
     if chunked:
         parts = []
         while True:
@@ -148,8 +152,8 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
                 break
             parts.append(await reader.readexactly(size))
             await reader.readexactly(2)
-        return status, b"".join(parts)
-    return status, await reader.readexactly(length or 0)
+        return status, b"".join(parts), close
+    return status, await reader.readexactly(length or 0), close
 
 
 async def _connection(
@@ -167,13 +171,18 @@ async def _connection(
         if now >= end:
             break
         try:
+            # A new connection's opening counts in its first request's latency.
+            sent = time.perf_counter()
             if writer is None:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
             assert reader is not None
-            sent = time.perf_counter()
             writer.write(load.request(index))
-            status, body = await _read_response(reader)
+            status, body, close = await _read_response(reader)
             done = time.perf_counter()
+            if close:  # the server closes it (a worker evening out its connections)
+                writer.close()
+                reader = writer = None
+                tally["closed_by_server"] += 1
             if sent >= start and done <= end:
                 if 200 <= status < 300:
                     latencies.append(done - sent)
@@ -201,7 +210,13 @@ async def _connection(
 async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
     load = Load(spec)
     latencies: list[float] = []
-    tally: dict[str, Any] = {"errors": 0, "statuses": {}, "samples": [], "outside_window_ok": 0}
+    tally: dict[str, Any] = {
+        "errors": 0,
+        "statuses": {},
+        "samples": [],
+        "outside_window_ok": 0,
+        "closed_by_server": 0,
+    }
     begin = time.perf_counter()
     start = begin + spec["warmup"]
     end = start + spec["duration"]
@@ -238,6 +253,7 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
         "error_statuses": tally["statuses"],
         "error_samples": tally["samples"],
         "ok_outside_window": tally["outside_window_ok"],
+        "connections_closed_by_server": tally["closed_by_server"],
         "client_cpu_share": round(cpu / spec["duration"], 3),
     }
 
@@ -406,7 +422,14 @@ def sellerdesk_setup(conversations: int) -> dict[str, Any]:
         secret="whsec_bench",
         created_at=timezone.now(),
     )
-    return {"token": token, "conversations": pks, "author_email": agent.email}
+    from django.conf import settings
+
+    return {
+        "token": token,
+        "conversations": pks,
+        "author_email": agent.email,
+        "api_concurrency": settings.SELLERDESK_API_CONCURRENCY,
+    }
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
@@ -442,11 +465,13 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def uvicorn_argv(python: str, app: str, port: int, workers: int) -> list[str]:
+def uvicorn_argv(python: str, app: str, port: int, workers: int, balance: bool) -> list[str]:
     # What `sellerdesk serve` does: uvicorn with these options, its workers each listening on
-    # a socket of its own (sellerdesk/core/workers.py, which needs only uvicorn).
+    # a socket of its own, their connections balanced (sellerdesk/core/workers.py, which
+    # needs only uvicorn).
     return [python, str(REPO / "sellerdesk" / "core" / "workers.py"), app,
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            *([] if balance else ["--no-balance"]),
             "--option", "log_level=info", "--option", "lifespan=off"]  # fmt: skip
 
 
@@ -523,6 +548,12 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument(
+        "--no-balance",
+        dest="balance",
+        action="store_false",
+        help="serve every target with its workers' connections left where the kernel put them",
+    )
+    parser.add_argument(
         "--no-idempotency", action="store_true", help="send no Idempotency-Key to sellerdesk"
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -553,10 +584,12 @@ def main() -> None:
             if out.returncode != 0:
                 raise RuntimeError(f"sellerdesk setup failed:\n{out.stderr[-3000:]}")
             setup = json.loads(out.stdout.strip().splitlines()[-1])
+            args.api_concurrency = setup["api_concurrency"]
             sellerdesk = str(Path(python).parent / "sellerdesk")
             procs["sellerdesk"] = start(
                 [sellerdesk, "serve", "--host", "127.0.0.1", "--port", str(ports["sellerdesk"]),
-                 "--workers", str(args.workers), "--no-collectstatic"],
+                 "--workers", str(args.workers), "--no-collectstatic",
+                 *([] if args.balance else ["--no-balance"])],
                 env, REPO, ports["sellerdesk"], "sellerdesk",
             )  # fmt: skip
             specs["sellerdesk"] = {
@@ -577,7 +610,10 @@ def main() -> None:
             cwd = PEERS / "bare"
             subprocess.run([python, "barebench/setup_bench.py"], env=env, cwd=cwd, check=True)
             procs["bare"] = start(
-                uvicorn_argv(python, "barebench.asgi:application", ports["bare"], args.workers),
+                uvicorn_argv(
+                    python, "barebench.asgi:application", ports["bare"], args.workers,
+                    args.balance,
+                ),
                 env, cwd, ports["bare"], "bare",
             )  # fmt: skip
             specs["bare"] = {}
@@ -600,7 +636,10 @@ def main() -> None:
                 raise RuntimeError(f"helpdesk setup failed:\n{out.stderr[-3000:]}")
             setup = json.loads(out.stdout.strip().splitlines()[-1])
             procs["helpdesk"] = start(
-                uvicorn_argv(hd_python, "hdbench.asgi:application", ports["helpdesk"], args.workers),
+                uvicorn_argv(
+                    hd_python, "hdbench.asgi:application", ports["helpdesk"], args.workers,
+                    args.balance,
+                ),
                 env, cwd, ports["helpdesk"], "helpdesk",
             )  # fmt: skip
             specs["helpdesk"] = {
@@ -646,6 +685,7 @@ def main() -> None:
                 f"  round {round_no} {target:<10} {result['requests_per_second']:>8.1f} req/s"
                 f"  p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms"
                 f"  errors {result['errors']}  client cpu {result['client_cpu_share']:.0%}"
+                f"  closed by server {result['connections_closed_by_server']}"
                 f"  CPU/request: server {result['server_cpu_ms_per_request']} ms,"
                 f" database {result['db_cpu_ms_per_request']} ms",
                 flush=True,
@@ -713,7 +753,8 @@ def _report(
     cpus: list[int],
 ) -> dict[str, Any]:
     print(
-        f"\n{args.connections} connections, uvicorn --workers {args.workers}, PostgreSQL; "
+        f"\n{args.connections} connections, uvicorn --workers {args.workers}"
+        f"{'' if args.balance else ' --no-balance'}, PostgreSQL; "
         f"median of {args.rounds} rounds of {args.duration:.0f} s (p99: the worst round)"
     )
     print(
@@ -783,6 +824,8 @@ def _report(
         "duration_seconds": args.duration,
         "rounds": args.rounds,
         "idempotency_key": not args.no_idempotency,
+        "balanced_connections": args.balance,
+        "sellerdesk_api_concurrency": getattr(args, "api_concurrency", None),
         "client": {"pinned_cpu": client_cpu, "cpus": cpus, "alone": echo},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "targets": summary,
