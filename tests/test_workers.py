@@ -148,13 +148,43 @@ def test_connections_opened_together_spread_over_the_workers():
     assert server.returncode == 0, output
 
 
+def _websocket(port: int) -> tuple[socket.socket, int]:
+    """A websocket opened to the server (a bare handshake): it and the serving process's id."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(
+        b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < 2:
+        chunk = sock.recv(4096)
+        assert chunk, "the server closed the websocket"
+        data += chunk
+    head, frame = data.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    while len(frame) < 2 + (frame[1] & 0x7F):  # the first frame: the process's id, as text
+        frame += sock.recv(4096)
+    return sock, int(frame[2 : 2 + (frame[1] & 0x7F)])
+
+
 def test_the_workers_even_their_connections_out():
     """A worker holding more than its share closes connections after their answer; the
-    client's new connections land anywhere, and soon each worker holds 16 of 32."""
+    client's new connections land anywhere, and soon each worker holds 16 of 32. Websockets
+    open on one of them are not counted (nor closed): the HTTP connections still end 16 / 16."""
     port = _free_port()
     server = _start("tests.pid_app:app", port)
     try:
         worker_pids = _both_listening(server, port)
+        # 8 websockets on one worker (those landing on the other closed): counted, they
+        # would leave that worker 12 of the 32 HTTP connections.
+        websockets: list[tuple[socket.socket, int]] = []
+        while len(websockets) < 8:
+            websocket, pid = _websocket(port)
+            if websockets and pid != websockets[0][1]:
+                websocket.close()
+            else:
+                websockets.append((websocket, pid))
         sockets = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(32)]
         try:
             closed_by_round = []
@@ -177,8 +207,14 @@ def test_the_workers_even_their_connections_out():
             assert closed_by_round[-1] == 0
             for sock in sockets:
                 assert _answer(sock)[1] is False
+            # The websockets are still open.
+            assert {pid for _, pid in websockets} < worker_pids
+            for websocket, _ in websockets:
+                websocket.setblocking(False)
+                with pytest.raises(BlockingIOError):
+                    websocket.recv(1)  # nothing to read: not closed
         finally:
-            for sock in sockets:
+            for sock in [*sockets, *(websocket for websocket, _ in websockets)]:
                 sock.close()
     finally:
         output = _stop(server)
