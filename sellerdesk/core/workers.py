@@ -13,7 +13,10 @@ The parent process binds the port first (so that a port in use fails at once), k
 socket bound and not listening while it runs (another program cannot take the port between two
 workers' lives), starts the workers, starts again one that dies, and on SIGINT or SIGTERM asks
 each to finish its requests (uvicorn's graceful shutdown) before it exits; a worker whose
-parent dies (``kill -9``) is asked the same by the kernel. A worker that fails before it serves
+parent dies (``kill -9``) is asked the same by the kernel. On SIGHUP it replaces the workers
+one by one (a rolling restart, to deploy new code or settings): a new worker joins the port's
+group, and once it serves the old one finishes its requests and stops, so the port never stops
+answering. A worker that fails before it serves
 (the application does not import, say) stops the whole server with an error rather than being
 restarted for ever.
 
@@ -106,9 +109,12 @@ class Balance:
 
     A slot is only ever written by its worker, from its event loop; the others are read."""
 
-    def __init__(self, counts: Any, index: int) -> None:
+    def __init__(self, counts: Any, index: int, workers: int | None = None) -> None:
         self.counts = counts
         self.index = index
+        #: The workers sharing the connections (``counts`` has a slot more for each worker
+        #: being replaced in a rolling restart; an idle slot holds 0).
+        self.workers = workers or len(counts)
         #: The clients (address, port) of the connections marked to close, not yet closed.
         self.closing: set[Any] = set()
         #: Connections closed to even the counts out, since the worker started.
@@ -121,7 +127,7 @@ class Balance:
         pending = len(self.closing)
         mine = counts[self.index] - pending
         total = sum(counts) - pending
-        share = -(-total // len(counts))
+        share = -(-total // self.workers)
         return mine - share
 
     def opened(self) -> None:
@@ -189,20 +195,35 @@ class Balance:
         return balanced
 
 
-def _worker(options: dict[str, Any], parent: int, counts: Any = None, index: int = 0) -> None:
+def _worker(
+    options: dict[str, Any],
+    parent: int,
+    counts: Any = None,
+    slot: int = 0,
+    workers: int = 1,
+    ready: Any = None,
+) -> None:
     """One worker process: its own socket in the port's group, and uvicorn serving on it
-    (with ``counts``, its connections balanced with the other workers': ``Balance``)."""
+    (with ``counts``, its connections balanced with the other workers' from its ``slot``:
+    ``Balance``); ``ready`` (an event) is set once it serves."""
     import uvicorn
 
     _end_with_parent(parent)
     config = uvicorn.Config(**options)
     if counts is not None:
         config.load()
-        balance = Balance(counts, index)
+        balance = Balance(counts, slot, workers)
         config.http_protocol_class = balance.protocol(config.http_protocol_class)
         config.loaded_app = balance.app(config.loaded_app)
     sock = listening_socket(config.host, config.port)
-    uvicorn.Server(config).run(sockets=[sock])
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if ready is not None and self.started:
+                ready.set()
+
+    Server(config).run(sockets=[sock])
 
 
 class Supervisor:
@@ -219,26 +240,46 @@ class Supervisor:
         self.workers = workers
         self.startup_grace = startup_grace
         self.context = multiprocessing.get_context("spawn")
-        # Each worker's open HTTP connections (Balance), in memory shared with them.
-        self.counts = self.context.Array(ctypes.c_long, workers, lock=False) if balance else None
+        # Each worker's open HTTP connections (Balance), in memory shared with them: two slots
+        # a worker, so that its replacement in a rolling restart counts apart from it.
+        self.counts = (
+            self.context.Array(ctypes.c_long, 2 * workers, lock=False) if balance else None
+        )
         self.processes: list[Any] = []
         self.started: list[float] = []
+        self.slots: list[int] = []
+        # Each worker's readiness event, kept while it lives (its child unpickles it at start).
+        self.ready: list[Any] = []
+        #: Workers replaced by a rolling restart, finishing their requests: (process, slot,
+        #: the time they are killed if still running).
+        self.draining: list[tuple[Any, int, float]] = []
         self.stopping = False
+        self.restarting = False
         self.failed = False
 
-    def _start(self, index: int) -> tuple[Any, float]:
+    def _start(self, slot: int) -> tuple[Any, float, Any]:
         if self.counts is not None:
-            self.counts[index] = 0  # a dead worker's connections died with it
+            self.counts[slot] = 0  # a dead worker's connections died with it
+        ready = self.context.Event()
         process = self.context.Process(
-            target=_worker, args=(self.options, os.getpid(), self.counts, index), daemon=False
+            target=_worker,
+            args=(self.options, os.getpid(), self.counts, slot, self.workers, ready),
+            daemon=False,
         )
         process.start()
         logger.info("Started worker process [%s]", process.pid)
-        return process, time.monotonic()
+        return process, time.monotonic(), ready
 
     def _stop(self, signum: int, frame: Any) -> None:
         logger.info("Received %s, stopping the workers.", signal.Signals(signum).name)
         self.stopping = True
+
+    def _restart(self, signum: int, frame: Any) -> None:
+        logger.info("Received SIGHUP, replacing the workers one by one.")
+        self.restarting = True
+
+    def _grace(self) -> float:
+        return float(self.options.get("timeout_graceful_shutdown") or SHUTDOWN_SECONDS)
 
     def run(self) -> int:
         """Serve until SIGINT or SIGTERM; the exit status (1 when a worker failed to start,
@@ -252,18 +293,25 @@ class Supervisor:
         # Port 0: the port the system chose, for every worker.
         self.options["port"] = held.getsockname()[1]
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._restart)
         try:
             logger.info(
                 "Started parent process [%s]: %s workers on http://%s:%s, a socket each",
                 os.getpid(), self.workers, host, self.options["port"],
             )  # fmt: skip
             for index in range(self.workers):
-                process, at = self._start(index)
+                process, at, ready = self._start(index)
                 self.processes.append(process)
                 self.started.append(at)
+                self.slots.append(index)
+                self.ready.append(ready)
             while not self.stopping:
                 time.sleep(0.25)
                 self._keep_alive()
+                self._reap()
+                if self.restarting and not self.stopping:
+                    self.restarting = False
+                    self._rolling_restart()
             self._shutdown()
         finally:
             for sig, handler in previous.items():
@@ -289,15 +337,57 @@ class Supervisor:
                 "Worker process [%s] died (status %s); starting another.",
                 process.pid, process.exitcode,
             )  # fmt: skip
-            self.processes[index], self.started[index] = self._start(index)
+            process, self.started[index], self.ready[index] = self._start(self.slots[index])
+            self.processes[index] = process
+
+    def _rolling_restart(self) -> None:
+        """Each worker in turn: a new one started (loading the code and settings afresh) and,
+        once it serves, the old one asked to finish its requests and stop. A new worker that
+        does not come up leaves the old ones serving."""
+        for index in range(self.workers):
+            if self.stopping:
+                return
+            old, old_slot = self.processes[index], self.slots[index]
+            slot = old_slot + self.workers if old_slot < self.workers else old_slot - self.workers
+            new, at, ready = self._start(slot)
+            deadline = time.monotonic() + max(60.0, 3 * self.startup_grace)
+            while not ready.wait(0.1):
+                if not new.is_alive() or self.stopping or time.monotonic() > deadline:
+                    logger.error(
+                        "Worker process [%s] did not come up (status %s): the rolling restart "
+                        "stops, the other workers go on serving.", new.pid, new.exitcode,
+                    )  # fmt: skip
+                    if new.is_alive():
+                        new.kill()
+                    new.join()
+                    return
+            self.processes[index], self.started[index], self.slots[index] = new, at, slot
+            self.ready[index] = ready
+            if old.is_alive():
+                os.kill(old.pid, signal.SIGTERM)
+            self.draining.append((old, old_slot, time.monotonic() + self._grace() + 5))
+            logger.info("Worker process [%s] replaced by [%s]", old.pid, new.pid)
+
+    def _reap(self) -> None:
+        """Forget the replaced workers that have stopped; kill those past their time."""
+        for entry in list(self.draining):
+            process, slot, deadline = entry
+            if process.is_alive() and time.monotonic() > deadline:
+                logger.warning("Worker process [%s] did not stop in time: killed.", process.pid)
+                process.kill()
+            if not process.is_alive():
+                process.join()
+                if self.counts is not None and slot not in self.slots:
+                    self.counts[slot] = 0
+                self.draining.remove(entry)
 
     def _shutdown(self) -> None:
-        for process in self.processes:
+        processes = [*self.processes, *(process for process, _, _ in self.draining)]
+        for process in processes:
             if process.is_alive():
                 os.kill(process.pid, signal.SIGTERM)
-        grace = self.options.get("timeout_graceful_shutdown") or SHUTDOWN_SECONDS
-        deadline = time.monotonic() + grace + 5
-        for process in self.processes:
+        deadline = time.monotonic() + self._grace() + 5
+        for process in processes:
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():
                 logger.warning("Worker process [%s] did not stop in time: killed.", process.pid)

@@ -20,7 +20,8 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=1,
-            help="processes; on Linux each listens on its own socket of the port (SO_REUSEPORT)",
+            help="processes; on Linux each listens on its own socket of the port (SO_REUSEPORT), "
+            "and SIGHUP replaces them one by one (a rolling restart)",
         )
         parser.add_argument(
             "--no-balance",
