@@ -486,3 +486,28 @@ def test_sighup_replaces_the_workers_one_by_one_while_the_port_answers():
         output = _stop(server)
     assert server.returncode == 0, output
     assert "replaced by" in output
+
+
+def test_a_rolling_restart_onto_a_broken_deploy_keeps_the_old_workers(tmp_path, monkeypatch):
+    marker = tmp_path / "broken"
+    monkeypatch.setenv("SELLERDESK_TEST_BROKEN_DEPLOY", str(marker))
+    port = _free_port()
+    server = _start("tests.broken_deploy_app:app", port)
+    try:
+        old = _both_listening(server, port)
+        marker.touch()  # the next workers will not import
+        server.send_signal(signal.SIGHUP)
+        time.sleep(3)  # the new worker fails within its first second
+        assert server.poll() is None
+        assert _children(server.pid) == old
+        assert {_pid_of_a_new_connection(port) for _ in range(20)} == old
+        marker.unlink()  # fixed: the next SIGHUP replaces them
+        server.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while _children(server.pid) & old or len(_children(server.pid)) != 2:
+            assert time.monotonic() < deadline, "not replaced after the fix"
+            time.sleep(0.1)
+    finally:
+        output = _stop(server)
+    assert server.returncode == 0, output
+    assert "did not come up" in output
