@@ -18,7 +18,7 @@ one by one (a rolling restart, to deploy new code or settings): a new worker joi
 group, and once it serves the old one finishes its requests and stops, so the port never stops
 answering. A worker that fails before it serves
 (the application does not import, say) stops the whole server with an error rather than being
-restarted for ever.
+restarted for ever; one that dies after it served is started again.
 
 The hash spreads connections at random, not evenly: 32 connections opened together split
 12 / 20, 11 / 21 or 22 / 10 between two workers in ``bench/api.py``, and the requests on the
@@ -325,7 +325,10 @@ class Supervisor:
                 continue
             process.join()
             lived = time.monotonic() - self.started[index]
-            if process.exitcode == STARTUP_FAILURE or lived < self.startup_grace:
+            # One that served (a rolling restart's new worker, say) is started again whenever
+            # it dies; one that never did, soon after its start, would fail the same way again.
+            served = self.ready[index].is_set()
+            if process.exitcode == STARTUP_FAILURE or (not served and lived < self.startup_grace):
                 logger.error(
                     "Worker process [%s] exited with status %s %.1f s after its start: "
                     "stopping the server.", process.pid, process.exitcode, lived,
