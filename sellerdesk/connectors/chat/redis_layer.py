@@ -12,12 +12,10 @@ them, only to the groups that have a member.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterable
 
 from channels_redis.core import RedisChannelLayer as ChannelsRedisLayer
-from redis.exceptions import NoScriptError
 
 #: Each group's members past ``group_expiry`` dropped (ARGV[1]: the last expired score), as
 #: ``group_send`` drops them, and the rest counted; the counts in the order of KEYS.
@@ -29,8 +27,6 @@ for i, key in ipairs(KEYS) do
 end
 return counts
 """
-# Redis names a script by its SHA-1 (EVALSHA): an identifier, not a security measure.
-_COUNT_MEMBERS_SHA = hashlib.sha1(_COUNT_MEMBERS.encode(), usedforsecurity=False).hexdigest()
 
 
 class RedisChannelLayer(ChannelsRedisLayer):
@@ -44,11 +40,9 @@ class RedisChannelLayer(ChannelsRedisLayer):
         found: set[str] = set()
         expired = int(time.time()) - self.group_expiry
         for host, names in by_host.items():
-            connection = self.connection(host)
+            # Sent by its hash, loaded again if Redis lost it (redis-py's script object).
+            count_members = self.connection(host).register_script(_COUNT_MEMBERS)
             keys = [self._group_key(group) for group in names]
-            try:
-                counts = await connection.evalsha(_COUNT_MEMBERS_SHA, len(keys), *keys, expired)
-            except NoScriptError:  # not loaded yet, or Redis restarted: sent whole, once
-                counts = await connection.eval(_COUNT_MEMBERS, len(keys), *keys, expired)
+            counts = await count_members(keys=keys, args=[expired])
             found.update(group for group, n in zip(names, counts, strict=True) if n)
         return found
