@@ -247,7 +247,7 @@ def _counted_protocol(balance: workers.Balance) -> type:
 
 def test_a_worker_counts_its_http_connections_and_not_its_websockets():
     counts = [0, 0]
-    balance = workers.Balance(counts, 1)
+    balance = workers.Balance(counts, 1, 2)
     protocol = _counted_protocol(balance)
     first, second, socket_ = (protocol(("10.0.0.1", port)) for port in (1, 2, 3))
     for connection in (first, second, socket_):
@@ -281,7 +281,7 @@ def _serve_once(balance: workers.Balance, scope_type: str = "http") -> list[tupl
 
 def test_an_answer_closes_its_connection_only_beyond_the_workers_share():
     counts = [10, 11]
-    balance = workers.Balance(counts, 1)
+    balance = workers.Balance(counts, 1, 2)
     assert balance.excess() == 0  # 21 connections: a share of 11
     assert _serve_once(balance) == [(b"a", b"1")]
     counts[:] = [9, 13]
@@ -293,7 +293,7 @@ def test_an_answer_closes_its_connection_only_beyond_the_workers_share():
     assert counts == [9, 12]
     assert balance.closing == set()
     assert balance.closed == 1
-    assert workers.Balance([3, 0], 0).excess() == 1  # 3 over 2 workers: a share of 2
+    assert workers.Balance([3, 0], 0, 2).excess() == 1  # 3 over 2 workers: a share of 2
 
 
 def test_sigterm_stops_the_workers_and_the_parent():

@@ -109,12 +109,12 @@ class Balance:
 
     A slot is only ever written by its worker, from its event loop; the others are read."""
 
-    def __init__(self, counts: Any, index: int, workers: int | None = None) -> None:
+    def __init__(self, counts: Any, index: int, workers: int) -> None:
         self.counts = counts
         self.index = index
         #: The workers sharing the connections (``counts`` has a slot more for each worker
         #: being replaced in a rolling restart; an idle slot holds 0).
-        self.workers = workers or len(counts)
+        self.workers = workers
         #: The clients (address, port) of the connections marked to close, not yet closed.
         self.closing: set[Any] = set()
         #: Connections closed to even the counts out, since the worker started.
