@@ -69,11 +69,13 @@ def _get(sock: socket.socket) -> int:
 
 
 def _pid_of_a_new_connection(port: int, timeout: float = 30) -> int:
+    """One GET on a connection of its own (which the balance may close after the answer: it is
+    not used again)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-                return _get(sock)
+                return _answer(sock)[0]
         except OSError:
             if time.monotonic() > deadline:
                 raise
@@ -451,7 +453,7 @@ def test_sighup_replaces_the_workers_one_by_one_while_the_port_answers():
             while not done.is_set():
                 try:
                     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-                        answered.append(_get(sock))
+                        answered.append(_answer(sock)[0])  # one request a connection
                 except ConnectionError:
                     # Refused, or accepted by a worker as it stopped and closed unanswered.
                     resets[0] += 1
