@@ -394,9 +394,11 @@ def test_second_agent_and_new_merchant_message_hold_a_reply_until_send_anyway(
         ada.goto(url)
     expect(ada.locator("#presence")).to_have_text("")
 
-    # Lena opens it: her first poll says Ada is there.
+    # Lena opens it: the page says Ada is there. Her first poll records her; until it is
+    # answered, Ada's poll could not see her (this raced once in CI).
     lena = browsing.person(lead.email)
-    lena.goto(url)
+    with lena.expect_response(lambda r: r.url.endswith(f"{url}presence/")):
+        lena.goto(url)
     expect(lena.locator("#presence")).to_have_text("Ada Agent also has this conversation open.")
 
     # Ada's next poll says Lena is there.
