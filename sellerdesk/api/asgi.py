@@ -14,8 +14,10 @@ Here one middleware, run on the loop, does what those pages' middleware do for a
 - the language: the API is always in English (``core.i18n``: ``/api/`` is an agent path),
   said in ``Content-Language`` as the pages' stack says it.
 
-The view then runs in the request's thread once (Django's ``sync_to_async``), as the bare
-Django endpoint of ``bench/api.py`` does. The WSGI entry and the test client keep the full
+The view then runs in the request's thread once, handed over with the loop's
+``run_in_executor`` and a copy of the request's context: asgiref's ``sync_to_async`` (what
+Django's handler uses) also copies the context back and keeps a thread-sensitive context, which
+cost ~6 % of a post's CPU (``sellerdesk.api`` never calls ``async_to_sync`` from the thread). The WSGI entry and the test client keep the full
 stack (``settings.MIDDLEWARE``); ``tests/test_api_asgi.py`` checks that both answer alike.
 """
 
@@ -23,13 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 from asgiref.sync import (
-    ThreadSensitiveContext,
     iscoroutinefunction,
     markcoroutinefunction,
     sync_to_async,
@@ -169,17 +171,16 @@ class ApiHandler(ASGIHandler):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"the API serves HTTP only, not {scope['type']}")
-        # One thread for the request's thread-sensitive work, as Django's handler gives it
-        # (the database connection is the thread's), taken from the idle ones. A thread
-        # still busy with a request abandoned by its client only delays the next one.
+        # One thread for the request's sync work, as Django's handler gives it (the database
+        # connection is the thread's), taken from the idle ones. A thread still busy with a
+        # request abandoned by its client only delays the next one.
         executor = (
             self._idle.pop()
             if self._idle
             else ThreadPoolExecutor(max_workers=1, thread_name_prefix="sellerdesk-api")
         )
         try:
-            async with ThreadSensitiveContext(executor=executor):
-                await self.handle(scope, receive, send)
+            await self._serve(scope, receive, send, executor)
         finally:
             if len(self._idle) < IDLE_THREADS_KEPT:
                 self._idle.append(executor)
@@ -195,7 +196,9 @@ class ApiHandler(ASGIHandler):
         handler = convert_exception_to_response(base._get_response)
         self._middleware_chain = convert_exception_to_response(ApiMiddleware(handler))
 
-    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def _serve(
+        self, scope: dict[str, Any], receive: Any, send: Any, executor: ThreadPoolExecutor
+    ) -> None:
         """Django's ``handle`` with one trip to the request's thread instead of four (the
         request started, the view, the request finished, the answer closed): the answer is
         made and, unless streamed, closed there, and sent from the loop.
@@ -209,15 +212,17 @@ class ApiHandler(ASGIHandler):
         set_script_prefix(get_script_prefix(scope))
         try:
             # The body is read before the turn is taken: a slow client holds no turn.
+            loop = asyncio.get_running_loop()
+            context = contextvars.copy_context()
             async with self._turn(scope):
-                response = await sync_to_async(self._respond, thread_sensitive=True)(
-                    scope, body_file
+                response = await loop.run_in_executor(
+                    executor, context.run, self._respond, scope, body_file
                 )
             try:
                 await self.send_response(response, send)
             finally:
                 if response.streaming:
-                    await sync_to_async(response.close, thread_sensitive=True)()
+                    await loop.run_in_executor(executor, context.run, response.close)
         finally:
             body_file.close()
 
