@@ -145,6 +145,9 @@ else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(SQLITE_PATH)}
 
+if _db["ENGINE"] == "django.db.backends.postgresql":
+    # Django's, with rows that may be sent with the COMMIT (core/postgresql/base.py).
+    _db["ENGINE"] = "sellerdesk.core.postgresql"
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers work beside the one writer; IMMEDIATE takes the write lock at BEGIN so
     # two writers queue on busy_timeout instead of failing with "database is locked".

@@ -53,7 +53,9 @@ def idempotent(
         try:
             with transaction.atomic():
                 response = create()
-                rows.insert(  # built once (core.rows): every create writes one
+                # Built once (core.rows): every create writes one. Sent with the COMMIT on
+                # PostgreSQL: a twin's refusal is then raised by the commit, here as well.
+                rows.insert(
                     IdempotencyRecord(
                         api_key=key,
                         key=value,
@@ -62,7 +64,8 @@ def idempotent(
                         body=response.content.decode(),
                         location=response.get("Location", ""),
                         created_at=now,
-                    )
+                    ),
+                    later=True,
                 )
         except IntegrityError:
             stored = _stored(key, value)

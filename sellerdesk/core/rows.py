@@ -116,7 +116,7 @@ def statement_cursor() -> Any:
     pg = db.connection
     plain = pg.cursor_factory
     # The Django connection is this thread's alone: no other cursor is made meanwhile.
-    pg.cursor_factory = _preparing_cursor()
+    pg.cursor_factory = preparing_cursor()
     try:
         return db.cursor()
     finally:
@@ -124,7 +124,7 @@ def statement_cursor() -> Any:
 
 
 @functools.cache
-def _preparing_cursor() -> type[Any]:
+def preparing_cursor() -> type[Any]:
     """Django's own cursor for ``server_side_binding``, asking to prepare every statement."""
     from django.db.backends.postgresql.base import (  # type: ignore[attr-defined]
         ServerBindingCursor,
@@ -217,11 +217,23 @@ def _inserted(obj: M, cursor: Any, returning: bool) -> M:
     return obj
 
 
-def insert(obj: M, *, ignore_conflicts: bool = False) -> M:
+def insert(obj: M, *, ignore_conflicts: bool = False, later: bool = False) -> M:
     """INSERT ``obj`` as ``obj.save()`` would (a new row, its primary key set on it); with
     ``ignore_conflicts`` as ``bulk_create(ignore_conflicts=True)`` (a row a unique constraint
-    refuses is dropped: a database-made primary key is then None)."""
+    refuses is dropped: a database-made primary key is then None).
+
+    ``later``: inside a transaction on PostgreSQL, the row is sent with the transaction's next
+    statement or its COMMIT (``core.postgresql``: one round trip fewer), and its primary key is
+    not known (None). For a row nobody reads back in the transaction but through the database;
+    an error storing it is raised by that statement or by the commit. Elsewhere, at once."""
     sql, params, returning = _insert_statement(obj, ignore_conflicts)
+    if later:
+        db = connections[DEFAULT_DB_ALIAS]
+        write_later = getattr(db, "write_later", None)
+        if write_later is not None and write_later(sql, params):
+            obj._state.adding = False
+            obj._state.db = db.alias
+            return obj
     with statement_cursor() as cursor:
         cursor.execute(sql, params)
         return _inserted(obj, cursor, returning)

@@ -30,8 +30,11 @@ def outbox_add(*, kind: str, key: str, payload: dict[str, Any], fresh_key: bool 
     if not fresh_key and OutboxItem.objects.filter(key=key[:200]).exists():
         return False
     # A concurrent twin under the same key is dropped by the unique constraint. The
-    # statement is built once (core.rows): a webhook event writes one per subscription.
-    rows.insert(OutboxItem(kind=kind, key=key[:200], payload=payload), ignore_conflicts=True)
+    # statement is built once (core.rows): a webhook event writes one per subscription. It is
+    # sent with the transaction's next statement or its COMMIT (nothing reads it back here).
+    rows.insert(
+        OutboxItem(kind=kind, key=key[:200], payload=payload), ignore_conflicts=True, later=True
+    )
     return True
 
 
