@@ -3,7 +3,6 @@ schemas, so a stored idempotent response and a fresh one are the same bytes)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.http import HttpResponse
@@ -17,10 +16,9 @@ from sellerdesk.conversations.models import Attachment, Conversation, Message, T
 def respond(
     schema: type[Schema], data: Any, *, status: int = 200, location: str = ""
 ) -> HttpResponse:
-    body = schema.model_validate(data).model_dump(mode="json", by_alias=True)
-    response = HttpResponse(
-        json.dumps(body, ensure_ascii=False), status=status, content_type="application/json"
-    )
+    # pydantic writes the JSON itself (UTF-8, compact): no dict of Python objects between.
+    body = schema.model_validate(data).model_dump_json(by_alias=True)
+    response = HttpResponse(body, status=status, content_type="application/json")
     if location:
         response["Location"] = location
     return response
