@@ -145,7 +145,7 @@ def fetch_together(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list
     """Each read statement's rows, in order. On PostgreSQL they go in one pipeline: one
     round trip for all (and one more for psycopg's BEGIN when they open the transaction).
     Each runs as it would alone, after the one before; an error of any is raised."""
-    if len(statements) < 2 or connection.vendor != "postgresql" or not _pipeline_supported():
+    if len(statements) < 2 or connection.vendor != "postgresql" or not pipeline_supported():
         found = []
         for sql, params in statements:
             with statement_cursor() as cursor:
@@ -254,7 +254,7 @@ def insert_committed(obj: M, *, meanwhile: Callable[[], T]) -> tuple[M, T]:
         connection.vendor != "postgresql"
         or connection.in_atomic_block
         or not connection.get_autocommit()
-        or not _pipeline_supported()
+        or not pipeline_supported()
     ):
         with transaction.atomic():
             insert(obj)
@@ -289,7 +289,9 @@ def insert_committed(obj: M, *, meanwhile: Callable[[], T]) -> tuple[M, T]:
 _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE, without importing psycopg on SQLite
 
 
-def _pipeline_supported() -> bool:
+@functools.cache
+def pipeline_supported() -> bool:
+    """Whether psycopg's pipeline mode is available (libpq 14 or later)."""
     import psycopg
 
     return bool(psycopg.Pipeline.is_supported())

@@ -61,8 +61,11 @@ class DatabaseWrapper(_PostgreSQL):
 
     def write_later(self, sql: str, params: list[Any]) -> bool:
         """Keep an INSERT (whose result is not read) for the next statement or the COMMIT;
-        False, and nothing kept, outside a transaction."""
-        if not self.in_atomic_block:
+        False, and nothing kept, outside a transaction (or with a libpq older than 14, which
+        has no pipeline mode)."""
+        from sellerdesk.core.rows import pipeline_supported
+
+        if not self.in_atomic_block or not pipeline_supported():
             return False
         self.pending_writes.append((sql, params))
         return True
