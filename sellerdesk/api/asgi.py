@@ -15,10 +15,12 @@ Here one middleware, run on the loop, does what those pages' middleware do for a
   said in ``Content-Language`` as the pages' stack says it.
 
 The view then runs in the request's thread once, handed over with the loop's
-``run_in_executor`` and a copy of the request's context: asgiref's ``sync_to_async`` (what
+``run_in_executor`` and a copy of the request's context. asgiref's ``sync_to_async`` (what
 Django's handler uses) also copies the context back and keeps a thread-sensitive context, which
-cost ~6 % of a post's CPU (``sellerdesk.api`` never calls ``async_to_sync`` from the thread). The WSGI entry and the test client keep the full
-stack (``settings.MIDDLEWARE``); ``tests/test_api_asgi.py`` checks that both answer alike.
+cost ~6 % of a post's CPU; nothing in the request's thread calls ``async_to_sync`` (its
+real-time events go to the server's loop, ``conversations.events``). The WSGI entry and the
+test client keep the full stack (``settings.MIDDLEWARE``); ``tests/test_api_asgi.py`` checks
+that both answer alike.
 """
 
 from __future__ import annotations
