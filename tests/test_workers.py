@@ -513,3 +513,54 @@ def test_a_rolling_restart_onto_a_broken_deploy_keeps_the_old_workers(tmp_path, 
         output = _stop(server)
     assert server.returncode == 0, output
     assert "did not come up" in output
+
+
+class _Process:
+    """A stand-in for a worker process: alive until ``alive_checks`` runs out."""
+
+    pid = 0  # never signalled: it is not alive when the restart asks
+
+    def __init__(self, alive_checks: int = 0) -> None:
+        self.alive_checks = alive_checks
+
+    def is_alive(self) -> bool:
+        self.alive_checks -= 1
+        return self.alive_checks >= 0
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+    def kill(self) -> None:
+        self.alive_checks = 0
+
+
+class _Ready:
+    def wait(self, timeout: float | None = None) -> bool:
+        return True
+
+
+def test_a_second_sighup_waits_for_the_worker_still_draining_in_its_slot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A SIGHUP soon after another: the replacement's slot is the one the worker replaced the
+    first time still counts in; the new worker starts only once that one has stopped, so two
+    processes never count in one slot."""
+    supervisor = workers.Supervisor({"host": "127.0.0.1", "port": 0}, workers=1)
+    assert supervisor.counts is not None
+    current, draining = _Process(), _Process(alive_checks=5)
+    supervisor.processes, supervisor.started = [current], [0.0]
+    supervisor.slots, supervisor.ready = [1], [_Ready()]
+    supervisor.draining = [(draining, 0, time.monotonic() + 60)]
+    supervisor.counts[0] = 3  # the draining worker's connections
+    started: list[tuple[int, bool, int]] = []
+
+    def start(slot: int) -> tuple[_Process, float, _Ready]:
+        held = any(s == slot for _, s, _ in supervisor.draining)
+        started.append((slot, held, supervisor.counts[slot]))
+        return _Process(alive_checks=100), time.monotonic(), _Ready()
+
+    monkeypatch.setattr(supervisor, "_start", start)
+    supervisor._rolling_restart()
+    assert started == [(0, False, 0)]  # after the draining one stopped and its count went
+    assert supervisor.slots == [0]
+    assert [slot for _, slot, _ in supervisor.draining] == [1]  # the one just replaced

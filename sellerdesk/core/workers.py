@@ -352,6 +352,9 @@ class Supervisor:
                 return
             old, old_slot = self.processes[index], self.slots[index]
             slot = old_slot + self.workers if old_slot < self.workers else old_slot - self.workers
+            self._wait_drained(slot)
+            if self.stopping:
+                return
             new, at, ready = self._start(slot)
             deadline = time.monotonic() + max(60.0, 3 * self.startup_grace)
             while not ready.wait(0.1):
@@ -370,6 +373,14 @@ class Supervisor:
                 os.kill(old.pid, signal.SIGTERM)
             self.draining.append((old, old_slot, time.monotonic() + self._grace() + 5))
             logger.info("Worker process [%s] replaced by [%s]", old.pid, new.pid)
+
+    def _wait_drained(self, slot: int) -> None:
+        """Wait for a worker replaced by an earlier rolling restart that still finishes its
+        requests from ``slot`` (killed at its deadline): two processes never count their
+        connections in one slot."""
+        while not self.stopping and any(held == slot for _, held, _ in self.draining):
+            time.sleep(0.1)
+            self._reap()
 
     def _reap(self) -> None:
         """Forget the replaced workers that have stopped; kill those past their time."""
