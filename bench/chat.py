@@ -475,8 +475,9 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                # Still draining after 30 s (seen with --workers on Redis): the figures are
-                # taken, so stop it rather than lose them.
+                # Still draining after 30 s (as with --workers on Redis before the layer's
+                # connections kept their cancellations): the figures are taken, so stop it
+                # rather than lose them.
                 print("sellerdesk serve did not stop within 30 s: killed", file=sys.stderr)
                 _kill_tree(server.pid)
                 server.wait(timeout=30)

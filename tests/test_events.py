@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from uuid import uuid4
 
 import pytest
 import redis
 from asgiref.sync import async_to_sync
 from channels.layers import channel_layers, get_channel_layer
+from channels_redis.core import RedisChannelLayer as ChannelsRedisLayer
 from django.db import transaction
+from redis.asyncio.connection import AbstractConnection
 
 from sellerdesk.connectors.chat.redis_layer import RedisChannelLayer
 from sellerdesk.conversations import events, services, workflow
@@ -218,13 +221,17 @@ def test_an_in_memory_layer_with_no_socket_listening_is_not_handed_the_event(
 TEST_REDIS_URL = os.environ.get("SELLERDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-@pytest.fixture
-def redis_layer():
+#: The hosts as settings.CHANNEL_LAYERS gives them (the read time-out well above the blocking
+#: pop's; it also makes redis-py send each command through asyncio.wait_for).
+TEST_REDIS_HOSTS = [{"address": TEST_REDIS_URL, "socket_timeout": 30}]
+
+
+def _redis_layer(layer_class: type = RedisChannelLayer):
     try:
         redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=0.5).ping()
     except redis.exceptions.ConnectionError:
         pytest.skip(f"no Redis at {TEST_REDIS_URL}")
-    layer = RedisChannelLayer(hosts=[TEST_REDIS_URL], prefix=f"sellerdesk-test-{uuid4().hex}")
+    layer = layer_class(hosts=TEST_REDIS_HOSTS, prefix=f"sellerdesk-test-{uuid4().hex}")
     yield layer
 
     async def forget() -> None:
@@ -232,6 +239,14 @@ def redis_layer():
         await layer.close_pools()
 
     async_to_sync(forget)()
+
+
+redis_layer = pytest.fixture(_redis_layer)
+
+
+@pytest.fixture
+def channels_own_redis_layer():
+    yield from _redis_layer(ChannelsRedisLayer)
 
 
 def test_with_redis_an_event_goes_to_the_groups_someone_listens_to(redis_layer, monkeypatch):
@@ -281,3 +296,56 @@ def test_with_redis_members_are_counted_after_redis_forgot_the_script(redis_laye
         return await redis_layer.groups_with_members(["desk", "merchant.7"])
 
     assert async_to_sync(scenario)() == {"desk"}
+
+
+@pytest.fixture
+def cancel_as_sent(monkeypatch):
+    """A list: the task put in it is cancelled just as the next command has been sent, the
+    moment ``asyncio.wait_for`` (before Python 3.12) returns the send and drops the
+    cancellation."""
+    tasks: list[asyncio.Task] = []
+    send = AbstractConnection._send_packed_command
+
+    async def sent_then_cancel(self, command):
+        await send(self, command)
+        if tasks:
+            tasks.pop().cancel()
+
+    monkeypatch.setattr(AbstractConnection, "_send_packed_command", sent_then_cancel)
+    return tasks
+
+
+def test_with_redis_a_receive_cancelled_as_its_command_is_sent_ends(redis_layer, cancel_as_sent):
+    """A socket's consumer that ends cancels its receive; the receive ends, and the layer's
+    next commands get their own answers (the connection whose answer was left unread is not
+    used again)."""
+
+    async def scenario() -> bool:
+        receiving = asyncio.ensure_future(redis_layer.receive(await redis_layer.new_channel()))
+        cancel_as_sent.append(receiving)
+        done, _ = await asyncio.wait({receiving}, timeout=3)
+        channel = await redis_layer.new_channel()
+        await redis_layer.group_add("desk", channel)
+        assert await redis_layer.groups_with_members(["desk", "merchant.7"]) == {"desk"}
+        return receiving in done and receiving.cancelled()
+
+    assert async_to_sync(scenario)()
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="asyncio.wait_for keeps it from 3.12 on")
+def test_with_redis_channels_own_layer_loses_that_cancellation(
+    channels_own_redis_layer, cancel_as_sent
+):
+    """Why the layer's connections keep cancellations: with channels_redis's own, the same
+    receive goes on after its cancellation, a blocking pop after another."""
+    layer = channels_own_redis_layer
+
+    async def scenario() -> bool:
+        receiving = asyncio.ensure_future(layer.receive(await layer.new_channel()))
+        cancel_as_sent.append(receiving)
+        done, _ = await asyncio.wait({receiving}, timeout=1)
+        receiving.cancel()  # again: this one reaches it (during the blocking pop)
+        await asyncio.wait({receiving}, timeout=6)
+        return receiving not in done
+
+    assert async_to_sync(scenario)()
