@@ -516,12 +516,14 @@ def test_a_rolling_restart_onto_a_broken_deploy_keeps_the_old_workers(tmp_path, 
 
 
 class _Process:
-    """A stand-in for a worker process: alive until ``alive_checks`` runs out."""
+    """A stand-in for a worker process: alive until ``alive_checks`` runs out. Its ``pid`` is
+    signalled only if it is alive when the restart asks: then a real, harmless one."""
 
-    pid = 0  # never signalled: it is not alive when the restart asks
+    exitcode = -9
 
-    def __init__(self, alive_checks: int = 0) -> None:
+    def __init__(self, alive_checks: int = 0, pid: int = 0) -> None:
         self.alive_checks = alive_checks
+        self.pid = pid
 
     def is_alive(self) -> bool:
         self.alive_checks -= 1
@@ -535,8 +537,17 @@ class _Process:
 
 
 class _Ready:
+    """A stand-in for a worker's readiness event: set after ``waits`` waits."""
+
+    def __init__(self, waits: int = 0) -> None:
+        self.waits = waits
+
     def wait(self, timeout: float | None = None) -> bool:
-        return True
+        self.waits -= 1
+        return self.waits < 0
+
+    def is_set(self) -> bool:
+        return self.waits < 0
 
 
 def test_a_second_sighup_waits_for_the_worker_still_draining_in_its_slot(
@@ -564,3 +575,33 @@ def test_a_second_sighup_waits_for_the_worker_still_draining_in_its_slot(
     assert started == [(0, False, 0)]  # after the draining one stopped and its count went
     assert supervisor.slots == [0]
     assert [slot for _, slot, _ in supervisor.draining] == [1]  # the one just replaced
+
+
+def test_a_worker_that_dies_during_a_rolling_restart_is_started_again_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While the restart waits for a new worker to come up (or for one to finish draining),
+    another worker that dies is started again then, not only once the restart is over."""
+    supervisor = workers.Supervisor({"host": "127.0.0.1", "port": 0}, workers=2)
+    sleeper = subprocess.Popen(["sleep", "60"])  # the pid the restart may signal
+    try:
+        served = _Ready()
+        served.wait()
+        supervisor.processes = [_Process(alive_checks=0), _Process(alive_checks=0)]
+        supervisor.started, supervisor.slots = [0.0, 0.0], [0, 1]
+        supervisor.ready = [served, served]  # both served, then died
+        started: list[int] = []
+
+        def start(slot: int) -> tuple[_Process, float, _Ready]:
+            started.append(slot)
+            # Worker 0's replacement (slot 2) takes three waits to come up.
+            return _Process(10**6, sleeper.pid), time.monotonic(), _Ready(3 if slot == 2 else 0)
+
+        monkeypatch.setattr(supervisor, "_start", start)
+        supervisor._rolling_restart()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # Worker 1 was started again while worker 0's replacement came up, then replaced in turn.
+    assert started == [2, 1, 3]
+    assert supervisor.slots == [2, 3]

@@ -319,9 +319,11 @@ class Supervisor:
             held.close()
         return 1 if self.failed else 0
 
-    def _keep_alive(self) -> None:
+    def _keep_alive(self, replacing: int | None = None) -> None:
+        """Start again the workers that died (all but the one a rolling restart is replacing:
+        its replacement is on its way)."""
         for index, process in enumerate(self.processes):
-            if process.is_alive() or self.stopping:
+            if index == replacing or self.stopping or process.is_alive():
                 continue
             process.join()
             lived = time.monotonic() - self.started[index]
@@ -352,17 +354,20 @@ class Supervisor:
                 return
             old, old_slot = self.processes[index], self.slots[index]
             slot = old_slot + self.workers if old_slot < self.workers else old_slot - self.workers
-            self._wait_drained(slot)
+            self._wait_drained(slot, replacing=index)
             if self.stopping:
                 return
             new, at, ready = self._start(slot)
             deadline = time.monotonic() + max(60.0, 3 * self.startup_grace)
             while not ready.wait(0.1):
+                self._keep_alive(replacing=index)
                 if not new.is_alive() or self.stopping or time.monotonic() > deadline:
-                    logger.error(
-                        "Worker process [%s] did not come up (status %s): the rolling restart "
-                        "stops, the other workers go on serving.", new.pid, new.exitcode,
-                    )  # fmt: skip
+                    if not self.stopping:  # else the server stops: a new worker is not needed
+                        logger.error(
+                            "Worker process [%s] did not come up (status %s): the rolling "
+                            "restart stops, the other workers go on serving.", new.pid,
+                            new.exitcode,
+                        )  # fmt: skip
                     if new.is_alive():
                         new.kill()
                     new.join()
@@ -374,13 +379,14 @@ class Supervisor:
             self.draining.append((old, old_slot, time.monotonic() + self._grace() + 5))
             logger.info("Worker process [%s] replaced by [%s]", old.pid, new.pid)
 
-    def _wait_drained(self, slot: int) -> None:
+    def _wait_drained(self, slot: int, replacing: int) -> None:
         """Wait for a worker replaced by an earlier rolling restart that still finishes its
         requests from ``slot`` (killed at its deadline): two processes never count their
-        connections in one slot."""
+        connections in one slot. The other workers are kept alive meanwhile."""
         while not self.stopping and any(held == slot for _, held, _ in self.draining):
             time.sleep(0.1)
             self._reap()
+            self._keep_alive(replacing=replacing)
 
     def _reap(self) -> None:
         """Forget the replaced workers that have stopped; kill those past their time."""
