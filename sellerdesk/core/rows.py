@@ -289,12 +289,12 @@ def insert_committed(obj: M, *, meanwhile: Callable[[], T]) -> tuple[M, T]:
 _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE, without importing psycopg on SQLite
 
 
-@functools.cache
 def pipeline_supported() -> bool:
-    """Whether psycopg's pipeline mode is available (libpq 14 or later)."""
-    import psycopg
+    """Whether psycopg's pipeline mode is available (libpq 14 or later); asked of PostgreSQL's
+    backend, so that SQLite never imports psycopg."""
+    from sellerdesk.core.postgresql.base import PIPELINE_SUPPORTED
 
-    return bool(psycopg.Pipeline.is_supported())
+    return PIPELINE_SUPPORTED
 
 
 _updates: dict[tuple[type[Model], str, tuple[str, ...]], tuple[str, list[Field[Any, Any]]]] = {}

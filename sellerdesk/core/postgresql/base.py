@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import psycopg
 from django.db.backends import utils
 from django.db.backends.postgresql import base
 
@@ -32,6 +33,8 @@ debug_transaction: Any = cast(Any, utils).debug_transaction
 
 #: psycopg's ``TransactionStatus.IDLE``.
 _IDLE = 0
+#: Whether libpq has pipeline mode (14 or later); without it rows are sent at once.
+PIPELINE_SUPPORTED = bool(psycopg.Pipeline.is_supported())
 
 
 class _SendsPendingFirst:
@@ -63,9 +66,7 @@ class DatabaseWrapper(_PostgreSQL):
         """Keep an INSERT (whose result is not read) for the next statement or the COMMIT;
         False, and nothing kept, outside a transaction (or with a libpq older than 14, which
         has no pipeline mode)."""
-        from sellerdesk.core.rows import pipeline_supported
-
-        if not self.in_atomic_block or not pipeline_supported():
+        if not self.in_atomic_block or not PIPELINE_SUPPORTED:
             return False
         self.pending_writes.append((sql, params))
         return True
