@@ -42,9 +42,12 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from harness import git_state, proc_field
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -569,6 +572,8 @@ def main() -> None:
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
     client_cpu = cpus[-1]
     run_id = str(int(time.time()))
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    git = git_state()  # before the run: what it measured
 
     specs: dict[str, dict[str, Any]] = {}
     procs: dict[str, Any] = {}
@@ -711,6 +716,8 @@ def main() -> None:
         summary[target]["rows_stored"] = stored[target]
         summary[target]["responses_2xx"] = ok
     result = _report(args, summary, echo, client_cpu, cpus)
+    result["started"] = started
+    result["git"] = git
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"\nwritten to {args.output.relative_to(REPO) if args.output.is_relative_to(REPO) else args.output}"
@@ -827,7 +834,11 @@ def _report(
         "balanced_connections": args.balance,
         "sellerdesk_api_concurrency": getattr(args, "api_concurrency", None),
         "client": {"pinned_cpu": client_cpu, "cpus": cpus, "alone": echo},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "cpu_model": proc_field("/proc/cpuinfo", "model name"),
+            "python": platform.python_version(),
+        },
         "targets": summary,
         "checks": checks,
         "note": "a shared 2-core machine: other work ran beside it (see loadavg_before)",

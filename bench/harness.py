@@ -21,6 +21,33 @@ REPO = BENCH.parent
 DATA = BENCH / "data"
 
 
+# --- what was measured ---------------------------------------------------------------------
+
+
+def proc_field(path: str, name: str) -> str | None:
+    """The value of the first ``name: value`` line of a ``/proc`` file (``/proc/cpuinfo``)."""
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(name):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def git_state() -> dict[str, Any]:
+    """The commit measured, and whether tracked files differed from it."""
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], cwd=REPO, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
 # --- child processes --------------------------------------------------------------------------
 
 

@@ -44,8 +44,10 @@ from harness import (
     db_stats,
     fresh_postgres,
     fresh_sqlite,
+    git_state,
     json_child,
     pg_admin_url,
+    proc_field,
     run_child,
     sellerdesk_command,
 )
@@ -172,7 +174,7 @@ def bench_duckdb(size: int, source: Row, env: dict[str, str], args: argparse.Nam
         file=source.file,
         started_at=_now(),
         loadavg_before=os.getloadavg(),
-        git=_git(),
+        git=git_state(),
     )
     argv = [
         sys.executable,
@@ -329,14 +331,14 @@ def machine(args: argparse.Namespace, engines: list[str]) -> dict[str, Any]:
 
     info: dict[str, Any] = {
         "cpu_count": os.cpu_count(),
-        "cpu_model": _proc_field("/proc/cpuinfo", "model name"),
-        "memory": _proc_field("/proc/meminfo", "MemTotal"),
+        "cpu_model": proc_field("/proc/cpuinfo", "model name"),
+        "memory": proc_field("/proc/meminfo", "MemTotal"),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "django": django.get_version(),
         "sqlite": sqlite3.sqlite_version,
         "duckdb": duckdb.__version__,
-        "git": _git(),
+        "git": git_state(),
     }
     if "postgresql" in engines:
         import psycopg
@@ -355,27 +357,6 @@ def machine(args: argparse.Namespace, engines: list[str]) -> dict[str, Any]:
                 settings[name] = value[0] if value else None
             info["postgresql"] = settings
     return info
-
-
-def _proc_field(path: str, name: str) -> str | None:
-    try:
-        for line in Path(path).read_text().splitlines():
-            if line.startswith(name):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
-def _git() -> dict[str, Any]:
-    def git(*argv: str) -> str:
-        done = subprocess.run(["git", *argv], cwd=REPO, capture_output=True, text=True, check=False)
-        return done.stdout.strip()
-
-    return {
-        "commit": git("rev-parse", "HEAD"),
-        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-    }
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -432,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
             if engine not in args.engine_list:
                 continue
             row = Row(size=size, engine=engine, file=str(path), started_at=_now(),
-                      loadavg_before=os.getloadavg(), git=_git())  # fmt: skip
+                      loadavg_before=os.getloadavg(), git=git_state())  # fmt: skip
             done.append(row)
             try:
                 envs[engine] = bench_database(row, path, args)
