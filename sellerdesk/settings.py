@@ -100,6 +100,8 @@ TASKS = {
 }
 
 MIDDLEWARE = [
+    # Outermost: streams the file answers of everything inside it (WhiteNoise's too).
+    "sellerdesk.core.middleware.AsyncFileStreamMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
