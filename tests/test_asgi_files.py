@@ -51,14 +51,19 @@ def _get_over_asgi(client: AsyncClient, path: str) -> tuple[FileResponse, list[b
     return response, blocks, [str(w.message) for w in caught]
 
 
-def test_an_attachment_is_streamed_in_blocks_under_asgi(big_attachment, agent):
-    conversation, attachment, data = big_attachment
+def _download(big_attachment, user, side: str):
+    conversation, attachment, _ = big_attachment
     client = AsyncClient()
-    client.force_login(agent)
+    client.force_login(user)
     path = reverse(
-        "desk:attachment", kwargs={"pk": conversation.pk, "attachment_pk": attachment.pk}
+        f"{side}:attachment", kwargs={"pk": conversation.pk, "attachment_pk": attachment.pk}
     )
-    response, blocks, said = _get_over_asgi(client, path)
+    return _get_over_asgi(client, path)
+
+
+def test_an_attachment_is_streamed_in_blocks_under_asgi(big_attachment, agent):
+    data = big_attachment[2]
+    response, blocks, said = _download(big_attachment, agent, "desk")
     assert response.status_code == 200
     assert response.is_async
     assert [len(b) for b in blocks] == [ASGI_FILE_BLOCK] * 3 + [123]
@@ -72,16 +77,10 @@ def test_an_attachment_is_streamed_in_blocks_under_asgi(big_attachment, agent):
 
 
 def test_the_merchants_own_download_is_streamed_too(big_attachment, alice):
-    conversation, attachment, data = big_attachment
-    client = AsyncClient()
-    client.force_login(alice)
-    path = reverse(
-        "portal:attachment", kwargs={"pk": conversation.pk, "attachment_pk": attachment.pk}
-    )
-    response, blocks, said = _get_over_asgi(client, path)
+    response, blocks, said = _download(big_attachment, alice, "portal")
     assert response.status_code == 200
     assert response.is_async
-    assert b"".join(blocks) == data
+    assert b"".join(blocks) == big_attachment[2]
     assert not [m for m in said if READ_WHOLE in m]
 
 
