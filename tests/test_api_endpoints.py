@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import smtplib
 
 import pytest
 from django.core import mail
+from django.core.mail.backends.base import BaseEmailBackend
 
 from sellerdesk.accounts.models import Merchant, User
 from sellerdesk.conversations import workflow
 from sellerdesk.conversations.models import Activity, Conversation, Message
+from sellerdesk.outbox import delivery
+from sellerdesk.outbox.models import OutboxItem
 from tests.api_support import assert_problem
 
 pytestmark = pytest.mark.usefixtures("fresh_rate_counts")
@@ -50,14 +54,12 @@ def test_a_merchant_with_an_unassigned_country_is_refused(world):
     assert not Merchant.objects.filter(external_id="m-x").exists()
 
 
-def test_merchant_users_are_created_without_a_password_and_invited(
-    world, acme, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        response = world.client("write").post(
-            "/api/v1/merchants/m-acme/users", {"email": "Cem@Acme.test", "full_name": "Cem Can"}
-        )
+def test_merchant_users_are_created_without_a_password_and_invited(world, acme):
+    response = world.client("write").post(
+        "/api/v1/merchants/m-acme/users", {"email": "Cem@Acme.test", "full_name": "Cem Can"}
+    )
     assert response.status_code == 201
+    delivery.deliver_due()
     assert _body(response)["email"] == "cem@acme.test"
     assert _body(response)["password_set"] is False
     user = User.objects.get(email="cem@acme.test")
@@ -69,6 +71,38 @@ def test_merchant_users_are_created_without_a_password_and_invited(
     listed = world.client("acme_read").get("/api/v1/merchants/m-acme/users")
     assert listed.status_code == 200
     assert [u["email"] for u in _body(listed)["items"]] == ["cem@acme.test"]
+
+
+def test_a_mail_server_away_neither_fails_the_request_nor_loses_the_invitation(
+    world, acme, settings
+):
+    settings.EMAIL_BACKEND = "tests.test_api_endpoints.AwayBackend"
+    response = world.client("write").post(
+        "/api/v1/merchants/m-acme/users", {"email": "cem@acme.test"}
+    )
+    assert response.status_code == 201
+    assert delivery.deliver_due().retried == 1
+    item = OutboxItem.objects.get(key__startswith="invite:")
+    assert item.status == "pending"
+    assert "mail server away" in item.last_error
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    item.next_attempt_at = item.created_at
+    item.save(update_fields=["next_attempt_at"])
+    delivery.deliver_due()
+    assert [m.to for m in mail.outbox] == [["cem@acme.test"]]
+
+
+class AwayBackend(BaseEmailBackend):
+    def send_messages(self, email_messages):
+        raise smtplib.SMTPServerDisconnected("mail server away")
+
+
+def test_an_address_that_lower_casing_lengthens_past_the_column_is_refused(world, acme):
+    # 231 characters as sent; "İ" is two in lower case: 257, over the column's 254.
+    email = "x" * 200 + "@" + "\u0130" * 26 + ".com"
+    response = world.client("write").post("/api/v1/merchants/m-acme/users", {"email": email})
+    assert "at most 254 characters" in assert_problem(response, 422)["detail"]
+    assert not User.objects.filter(merchant=acme).exists()
 
 
 def test_a_user_address_already_taken_is_a_conflict(world, alice):
@@ -342,6 +376,32 @@ def test_tags_by_prefix(world, acme_conversation, agent):
     assert data["items"][1]["display_name"] == "Payout delay"
 
 
+def test_a_merchants_key_lists_only_the_tags_on_its_conversations(
+    world, acme_conversation, globex_conversation, agent
+):
+    workflow.conversation_add_tag(conversation=acme_conversation, name="payout", actor=agent)
+    workflow.conversation_add_tag(
+        conversation=globex_conversation, name="payout fraud suspected", actor=agent
+    )
+    names = {t["name"] for t in _body(world.client("acme_read").get("/api/v1/tags"))["items"]}
+    assert names == {"payout"}
+    found = _body(world.client("acme_read").get("/api/v1/tags", prefix="fraud"))["items"]
+    assert found == []
+    # A key of no merchant sees every tag.
+    found = _body(world.client("read").get("/api/v1/tags", prefix="pay"))["items"]
+    assert [t["name"] for t in found] == ["payout", "payout fraud suspected"]
+
+
+def test_a_tag_that_normalization_lengthens_past_the_column_is_refused(world, acme):
+    # U+FDFA is one character, 18 in NFKC: 12 of them fit the limit typed, not stored.
+    response = world.client("write").post(
+        "/api/v1/conversations",
+        {"merchant_id": "m-acme", "body": "x", "tags": ["\ufdfa" * 12]},
+    )
+    assert "once normalized" in assert_problem(response, 422)["detail"]
+    assert not Conversation.objects.exists()
+
+
 def test_the_report_is_report_md_json(world, acme_conversation):
     response = world.client("reports").post(
         "/api/v1/reports",
@@ -380,6 +440,25 @@ def test_a_report_config_error_is_a_problem_naming_the_reason(world, config, rea
     response = world.client("reports").post(
         "/api/v1/reports", {"from": "2022-01-01", "to": "2023-01-01", "config": config}
     )
+    assert reason in assert_problem(response, 422)["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        # Midnight of 0001-01-01 in Tokyo is before year 1 in UTC.
+        ({"from": "0001-01-01", "to": "2025-01-01"}, "period start: '0001-01-01' in Asia/Tokyo"),
+        ({"from": "2024-01-01", "to": "2025-01-01", "as_of": "0001-01-01"}, "as_of: "),
+        # Valid in UTC, but the report writes each instant in its zone, past 9999 there.
+        (
+            {"from": "9999-12-30T00:00:00Z", "to": "9999-12-31T23:00:00Z"},
+            "period end: outside the years 1 to 9999 in the report's time zone (Asia/Tokyo)",
+        ),
+    ],
+)
+def test_a_report_instant_outside_the_calendar_is_a_problem_not_a_500(world, body, reason):
+    body = {**body, "config": {"timezone": "Asia/Tokyo"}}
+    response = world.client("reports").post("/api/v1/reports", body)
     assert reason in assert_problem(response, 422)["detail"]
 
 

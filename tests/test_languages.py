@@ -564,13 +564,21 @@ def test_a_reply_without_a_subject_is_titled_in_the_merchants_language(eve, agen
 
 
 def test_an_invitation_is_in_the_merchants_language_and_english_for_staff(globex):
-    from sellerdesk.accounts.services import user_create, user_invite_send
+    from sellerdesk.accounts.services import user_create
 
-    wang = user_create(email="wang@globex.test", password=None, role="merchant", merchant=globex)
-    user_invite_send(user=wang, base_url="http://desk.test")
+    user_create(
+        email="wang@globex.test",
+        password=None,
+        role="merchant",
+        merchant=globex,
+        invite_base_url="http://desk.test",
+    )
+    delivery.deliver_due()
     assert mail.outbox[-1].subject == "您的 sellerdesk 账户"
     assert "请在此设置您的密码" in mail.outbox[-1].body
-    ada = user_create(email="ada2@desk.test", password=None, role="agent")
     with translation.override("ru"):
-        user_invite_send(user=ada, base_url="http://desk.test")
+        user_create(
+            email="ada2@desk.test", password=None, role="agent", invite_base_url="http://desk.test"
+        )
+    delivery.deliver_due()
     assert mail.outbox[-1].subject == "Your sellerdesk account"

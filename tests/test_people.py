@@ -7,6 +7,7 @@ from django.core import mail
 from django.urls import reverse
 
 from sellerdesk.accounts.models import AuditEvent, Team, User
+from sellerdesk.outbox import delivery
 
 
 @pytest.fixture
@@ -41,6 +42,8 @@ def test_adding_a_person_sends_a_link_to_choose_a_password(admin_client, admin_u
     user = User.objects.get(email="new@desk.test")
     assert not user.has_usable_password()
     assert list(user.teams.all()) == [eu_team]
+    assert mail.outbox == []  # queued with the user, sent by the worker
+    delivery.deliver_due()
     assert mail.outbox[0].to == ["new@desk.test"]
     assert "/accounts/password-reset/" in mail.outbox[0].body
     event = AuditEvent.objects.get(action="user_created", target="new@desk.test")

@@ -25,6 +25,7 @@ from sellerdesk.accounts.models import (
 )
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.i18n import merchant_language
+from sellerdesk.outbox.services import email_enqueue
 
 
 def audit_record(
@@ -55,6 +56,10 @@ def _clean_email(email: str) -> str:
         validate_email(address)
     except DjangoValidationError:
         raise ValidationError(f"{email!r} is not an e-mail address") from None
+    # Checked after lower-casing, which may lengthen it ("İ" is two characters in lower case).
+    limit = User._meta.get_field("email").max_length
+    if limit is not None and len(address) > limit:
+        raise ValidationError(f"an e-mail address is at most {limit} characters")
     return address
 
 
@@ -77,9 +82,11 @@ def user_create(
     teams: Iterable[Team] = (),
     languages: str = "",
     by: User | None = None,
+    invite_base_url: str | None = None,
 ) -> User:
     """Create a merchant user or a staff member. ``password=None`` leaves it unusable (the
-    person sets one through the password-reset e-mail)."""
+    person sets one through the password-reset e-mail). ``invite_base_url``: the site's
+    address, for the invitation e-mail queued with the user (``user_invite``)."""
     address = _clean_email(email)
     if role not in Role.values:
         raise ValidationError(f"unknown role {role!r}")
@@ -114,6 +121,8 @@ def user_create(
             merchant=merchant.external_id if merchant else None,
             teams=sorted(t.name for t in teams),
         )
+        if invite_base_url is not None:
+            user_invite(user=user, base_url=invite_base_url)
     return user
 
 
@@ -203,20 +212,20 @@ def user_leave_team(*, user: User, team: Team, by: User | None = None) -> None:
         audit_record(action=AuditAction.TEAM_CHANGED, actor=by, target=team.name, left=user.email)
 
 
-def user_invite_send(*, user: User, base_url: str) -> None:
-    """E-mail the person a link to choose their password (the password-reset flow's link)."""
+def user_invite(*, user: User, base_url: str) -> None:
+    """Queue the e-mail that gives the person a link to choose their password (the
+    password-reset flow's link, valid ``PASSWORD_RESET_TIMEOUT``), in the transaction that
+    stores them: the worker sends it and retries while the mail server is away, and the
+    request that added them neither waits on it nor fails with it after the user is stored."""
     from django.contrib.auth.tokens import default_token_generator
-    from django.core.mail import send_mail
     from django.urls import reverse
     from django.utils.encoding import force_bytes
     from django.utils.http import urlsafe_base64_encode
 
+    token = default_token_generator.make_token(user)
     link = base_url.rstrip("/") + reverse(
         "accounts:password_reset_confirm",
-        kwargs={
-            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
-            "token": default_token_generator.make_token(user),
-        },
+        kwargs={"uidb64": urlsafe_base64_encode(force_bytes(user.pk)), "token": token},
     )
     # A merchant user reads it in their merchant's language; staff in English.
     language = merchant_language(user.merchant) if user.merchant_id else "en"
@@ -226,4 +235,7 @@ def user_invite_send(*, user: User, base_url: str) -> None:
             "An account on sellerdesk was opened for %(email)s.\n\n"
             "Choose your password here:\n%(link)s\n"
         ) % {"email": user.email, "link": link}
-    send_mail(subject=subject, message=message, from_email=None, recipient_list=[user.email])
+    with transaction.atomic():  # the caller's, when it has one (user_create's)
+        email_enqueue(
+            key=f"invite:{user.pk}:{token}", to=[user.email], subject=subject, body=message
+        )

@@ -305,5 +305,8 @@ def thread(*, key: ApiKey, conversation: Conversation) -> list[Message]:
     )
 
 
-def tags_matching(*, prefix: str, limit: int) -> list[Tag]:
-    return conversation_selectors.tags_matching(prefix=prefix, limit=limit)
+def tags_matching(*, key: ApiKey, prefix: str, limit: int) -> list[Tag]:
+    """A merchant's key: only the tags on its merchant's conversations."""
+    return conversation_selectors.tags_matching(
+        prefix=prefix, limit=limit, merchant_id=key.merchant_id
+    )

@@ -13,7 +13,6 @@ import secrets
 import string
 from collections.abc import Iterable
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -132,20 +131,18 @@ def merchant_put(
 
 
 def merchant_user_add(*, merchant: Merchant, email: str, full_name: str) -> User:
-    """A user of the merchant with no password: the invitation e-mail lets them choose one
-    (sent once the user is stored)."""
+    """A user of the merchant with no password: the invitation e-mail, queued with the user,
+    lets them choose one."""
     if selectors.user_email_taken(email=email):
         raise Conflict(f"a user with the address {email.strip().lower()} exists")
-    with transaction.atomic():
-        user = account_services.user_create(
-            email=email, password=None, role=Role.MERCHANT, full_name=full_name, merchant=merchant
-        )
-        transaction.on_commit(
-            partial(
-                account_services.user_invite_send, user=user, base_url=settings.SELLERDESK_BASE_URL
-            )
-        )
-    return user
+    return account_services.user_create(
+        email=email,
+        password=None,
+        role=Role.MERCHANT,
+        full_name=full_name,
+        merchant=merchant,
+        invite_base_url=settings.SELLERDESK_BASE_URL,
+    )
 
 
 # --- Conversations ---------------------------------------------------------------------------

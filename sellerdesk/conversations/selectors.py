@@ -25,6 +25,7 @@ from sellerdesk.conversations.models import (
     Activity,
     Attachment,
     Conversation,
+    ConversationTag,
     ConversationViewer,
     Macro,
     Message,
@@ -420,18 +421,26 @@ def conversations_for_bulk(*, user: User, pks: list[int]) -> list[Conversation]:
 # --- Look-ups for the desk's forms ----------------------------------------------------------
 
 
-def tags_matching(*, prefix: str, limit: int = 10) -> list[Tag]:
+def tags_matching(*, prefix: str, limit: int = 10, merchant_id: int | None = None) -> list[Tag]:
     """Tag autocomplete: names starting with the typed text (case-insensitive), then names
-    containing it."""
+    containing it. With ``merchant_id``: only tags on that merchant's conversations (what a
+    merchant may see of the desk's tags)."""
+    tags = Tag.objects.all()
+    if merchant_id is not None:
+        tags = tags.filter(
+            pk__in=ConversationTag.objects.filter(conversation__merchant_id=merchant_id).values(
+                "tag_id"
+            )
+        )
     text = normalize_tag(prefix)
     if not text:
-        return list(Tag.objects.order_by("name")[:limit])
-    starting = list(Tag.objects.filter(name__startswith=text).order_by("name")[:limit])
+        return list(tags.order_by("name")[:limit])
+    starting = list(tags.filter(name__startswith=text).order_by("name")[:limit])
     if len(starting) < limit:
         seen = {t.pk for t in starting}
         starting += [
             t
-            for t in Tag.objects.filter(name__contains=text).order_by("name")[: limit * 2]
+            for t in tags.filter(name__contains=text).order_by("name")[: limit * 2]
             if t.pk not in seen
         ][: limit - len(starting)]
     return starting

@@ -473,6 +473,11 @@ def conversation_set_tags(*, conversation: Conversation, names: Iterable[str]) -
     for raw in names:
         _check_text(tag=raw)
         name = normalize_tag(raw)
+        if len(name) > _MAX_LENGTHS["tag"]:
+            # NFKC and case folding may lengthen a name (U+FDFA is 18 characters in NFKC).
+            raise ValidationError(
+                f"tag is longer than {_MAX_LENGTHS['tag']} characters once normalized"
+            )
         if name:
             wanted.setdefault(name, display_tag(raw))
     with transaction.atomic():

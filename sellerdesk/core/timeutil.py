@@ -74,7 +74,13 @@ def parse_instant(value: str, tz: ZoneInfo) -> datetime:
             day = date.fromisoformat(value)
         except ValueError:
             raise TimestampError(f"{value!r} is not a valid date") from None
-        return local_midnight(day, tz)
+        try:
+            return local_midnight(day, tz)
+        except OverflowError:
+            # 0001-01-01 in Tokyo starts before year 1 in UTC: no datetime holds it.
+            raise TimestampError(
+                f"{value!r} in {tz.key} is outside the years 1 to 9999 in UTC"
+            ) from None
     return parse_rfc3339(value)
 
 

@@ -78,11 +78,11 @@ def person_add(request: HttpRequest) -> HttpResponse:
             merchant=merchant,
             teams=teams,
             by=admin,
+            invite_base_url=request.build_absolute_uri("/"),
         )
     except ValidationError as error:
         messages.error(request, str(error))
     else:
-        services.user_invite_send(user=user, base_url=request.build_absolute_uri("/"))
         messages.success(request, f"Added {user.email}; they got an e-mail to choose a password.")
     return redirect("desk:people")
 

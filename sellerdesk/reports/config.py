@@ -215,6 +215,13 @@ def build_params(
             as_of_at = parse_instant(as_of, zone)
         except TimestampError as exc:
             raise ReportConfigError(f"as_of: {exc}") from None
+    for name, instant in (("period start", start_at), ("period end", end_at), ("as_of", as_of_at)):
+        try:
+            instant.astimezone(zone)  # the report writes each in its zone
+        except OverflowError:
+            raise ReportConfigError(
+                f"{name}: outside the years 1 to 9999 in the report's time zone ({zone.key})"
+            ) from None
     if business_hours is not None and not business_hours.strip():
         raise ReportConfigError("business_hours: give 'team' or the name of a business calendar")
     return ReportParams(

@@ -9,7 +9,7 @@ from ninja import Query, Router
 
 from sellerdesk.api import present, selectors
 from sellerdesk.api.auth import READ
-from sellerdesk.api.endpoints.common import answers
+from sellerdesk.api.endpoints.common import answers, key_of
 from sellerdesk.api.schemas import TagList, Text
 
 router = Router()
@@ -20,12 +20,13 @@ router = Router()
     auth=READ,
     response=answers({200: TagList}),
     summary="Tags by prefix",
-    description="Names starting with the prefix (case-insensitive), then names containing it.",
+    description="Names starting with the prefix (case-insensitive), then names containing it. "
+    "With a merchant's key: only the tags on that merchant's conversations.",
 )
 def tags_list(
     request: HttpRequest,
     prefix: Annotated[Text, Query("", max_length=200)] = "",
     limit: Annotated[int, Query(20, ge=1, le=100)] = 20,
 ) -> HttpResponse:
-    tags = selectors.tags_matching(prefix=prefix, limit=limit)
+    tags = selectors.tags_matching(key=key_of(request), prefix=prefix, limit=limit)
     return present.respond(TagList, {"items": [present.tag(t) for t in tags]})
