@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from sellerdesk.accounts.models import Merchant, User
-from sellerdesk.api.models import IdempotencyRecord
+from sellerdesk.api.models import IdempotencyRecord, WebhookSubscription
 from sellerdesk.conversations.models import Conversation, Message
 from tests.api_support import ApiClient, assert_problem, make_world
 
@@ -98,8 +98,9 @@ def test_a_key_is_remembered_for_a_day(world, settings):
 @pytest.mark.parametrize("value", ["", "x" * 201, "ключ", "tab\there"])
 def test_a_malformed_key_is_refused(world, value):
     response = _create(world.client("write"), value)
-    assert response.status_code in (400, 422)
-    assert_problem(response, response.status_code)
+    problem = assert_problem(response, 400)
+    assert problem["type"].endswith("bad-idempotency-key")
+    assert problem["errors"][0]["header"] == "Idempotency-Key"
     assert not Conversation.objects.exists()
 
 
@@ -126,6 +127,17 @@ def test_users_and_messages_are_created_once(world, acme_conversation, agent):
         _create(client, "m1", reply, messages).content
     )
     assert Message.objects.filter(body="Ödendi.").count() == 1
+
+
+def test_a_webhook_subscription_is_created_once(world):
+    client = world.client("write")
+    body = {"url": "https://hooks.marketplace.example/in", "events": ["message.created"]}
+    first = _create(client, "wh-1", body, "/api/v1/webhooks")
+    second = _create(client, "wh-1", body, "/api/v1/webhooks")
+    assert first.status_code == second.status_code == 201
+    assert second["Idempotent-Replayed"] == "true"
+    assert first.content == second.content  # the secret too: the client may have lost it
+    assert WebhookSubscription.objects.count() == 1
 
 
 @pytest.mark.skipif(

@@ -62,6 +62,8 @@ def dns(monkeypatch):
         "https://169.254.169.254/latest/meta-data/",
         "https://[fd00:ec2::254]/",
         "https://[fe80::1]/h",
+        "https://[2002:7f00:1::]/h",  # 6to4 carrying 127.0.0.1
+        "https://[2002:a9fe:a9fe::]/latest/meta-data/",  # 6to4 carrying 169.254.169.254
         "https://0.0.0.0/h",
         "https://100.64.0.1/h",
         "https://224.0.0.1/h",
@@ -69,6 +71,11 @@ def dns(monkeypatch):
 )
 def test_literal_non_public_addresses_are_refused(strict, url):
     assert "public addresses" in webhooks.url_problem(url)
+
+
+def test_a_6to4_address_is_judged_by_the_address_it_carries(strict):
+    assert "6to4 address carrying 127.0.0.1" in webhooks.url_problem("https://[2002:7f00:1::]/h")
+    assert webhooks.url_problem("https://[2002:808:808::]/h") == ""  # carries 8.8.8.8
 
 
 @pytest.mark.parametrize(

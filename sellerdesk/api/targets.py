@@ -32,6 +32,13 @@ def address_problem(address: IPAddress) -> str:
     mapped = getattr(address, "ipv4_mapped", None)
     if mapped is not None:  # ::ffff:127.0.0.1 is 127.0.0.1
         address = mapped
+    carried = getattr(address, "sixtofour", None)
+    if carried is not None:
+        # 2002:7f00:1:: carries 127.0.0.1 (6to4), which a host relaying 6to4 would reach;
+        # Python counts the 6to4 prefix as global whatever it carries.
+        problem = address_problem(carried)
+        if problem:
+            return f"a 6to4 address carrying {carried}, {problem}"
     if address.is_loopback:
         return "a loopback address"
     if address.is_link_local:

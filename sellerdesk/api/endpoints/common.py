@@ -29,8 +29,10 @@ IdempotencyKey = Annotated[
     Text | None,
     Header(
         alias="Idempotency-Key",
-        max_length=200,
-        description="a retry with the same key and body gets the stored response",
+        # Checked by ``idempotency.idempotent`` (a 400 for any malformed key, long ones too),
+        # not by the schema, which would answer a long one alone with a 422.
+        description="1 to 200 printable ASCII characters; a retry with the same key and body "
+        "gets the stored response",
     ),
 ]
 

@@ -11,7 +11,8 @@ from ninja import Path, Router
 from sellerdesk.accounts.models import Merchant
 from sellerdesk.api import present, webhooks
 from sellerdesk.api.auth import WRITE
-from sellerdesk.api.endpoints.common import answers, key_of
+from sellerdesk.api.endpoints.common import IdempotencyKey, answers, key_of
+from sellerdesk.api.idempotency import idempotent
 from sellerdesk.api.models import ApiKey, WebhookSubscription
 from sellerdesk.api.problems import field_error, forbidden, invalid
 from sellerdesk.api.schemas import (
@@ -61,20 +62,28 @@ def _shown(row: WebhookSubscription) -> dict:
     summary="Subscribe to events",
     description="The answer holds the secret that signs every delivery: it is shown this once.",
 )
-def webhook_create(request: HttpRequest, payload: WebhookIn) -> HttpResponse:
-    _marketplace_key(request)
+def webhook_create(
+    request: HttpRequest, payload: WebhookIn, idempotency_key: IdempotencyKey = None
+) -> HttpResponse:
+    key = _marketplace_key(request)
     merchant = None
     if payload.merchant_id is not None:
         merchant = Merchant.objects.filter(external_id=payload.merchant_id).first()
         if merchant is None:
             raise FieldError("merchant_id", "no merchant has this id")
-    try:
-        row, secret = webhooks.webhook_subscribe(
-            url=payload.url, events=[e.value for e in payload.events], merchant=merchant
-        )
-    except ValidationError as error:
-        raise FieldError("url", str(error)) from None
-    return present.respond(WebhookCreated, {**_shown(row), "secret": secret}, status=201)
+
+    def create() -> HttpResponse:
+        try:
+            row, secret = webhooks.webhook_subscribe(
+                url=payload.url, events=[e.value for e in payload.events], merchant=merchant
+            )
+        except ValidationError as error:
+            raise FieldError("url", str(error)) from None
+        # A retry with the same Idempotency-Key gets this answer again, secret included: a
+        # client that lost the first answer would otherwise hold a subscription it cannot verify.
+        return present.respond(WebhookCreated, {**_shown(row), "secret": secret}, status=201)
+
+    return idempotent(request, key, idempotency_key, create)
 
 
 @router.get("", auth=WRITE, response=answers({200: WebhookList}), summary="Subscriptions")
