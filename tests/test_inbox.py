@@ -137,8 +137,8 @@ def test_counts_stop_at_the_cap_and_show_a_plus(client_for, agent, acme, monkeyp
 
     response = page(client_for(agent))
 
-    assert response.context["counts"]["unassigned"] == 3
-    assert response.context["counts"]["open"] == 3
+    assert response.context["counts"]["unassigned"] == 4  # counted one past the cap
+    assert response.context["counts"]["open"] == 4
     assert response.context["counts"]["mine"] == 2
     shown = badges(response)
     assert shown["unassigned"] == "3+"
@@ -147,6 +147,13 @@ def test_counts_stop_at_the_cap_and_show_a_plus(client_for, agent, acme, monkeyp
     assert shown["solved"] == "0"
     # The cap is on the count only: the queue still lists every row.
     assert len(pks(response)) == 5
+
+
+def test_a_count_of_exactly_the_cap_shows_no_plus(client_for, agent, acme, monkeypatch):
+    monkeypatch.setattr(selectors, "COUNT_CAP", 3)
+    for minutes in range(3):
+        filed(acme, minutes)
+    assert badges(page(client_for(agent)))["unassigned"] == "3"
 
 
 def test_an_unknown_queue_is_not_found(client_for, agent):

@@ -407,8 +407,9 @@ def inbox(
 
 
 def queue_counts(*, user: User) -> dict[str, int]:
-    """How many conversations each queue holds, up to ``COUNT_CAP`` (shown as "1000+")."""
-    return {q: _queue(user, q).values("pk")[:COUNT_CAP].count() for q in QUEUES}
+    """How many conversations each queue holds, counted up to one past ``COUNT_CAP`` (a
+    count over the cap is shown as "1000+"; exactly 1000 is 1000)."""
+    return {q: _queue(user, q).values("pk")[: COUNT_CAP + 1].count() for q in QUEUES}
 
 
 def conversations_for_bulk(*, user: User, pks: list[int]) -> list[Conversation]:

@@ -16,9 +16,9 @@ register = template.Library()
 
 @register.simple_tag
 def count_label(counts: dict[str, int], key: str, cap: int) -> str:
-    """A queue's count, "1000+" at the cap."""
+    """A queue's count, "1000+" past the cap (the count stops one past it)."""
     value = counts.get(key, 0)
-    return f"{cap}+" if value >= cap else str(value)
+    return f"{cap}+" if value > cap else str(value)
 
 
 _MONTHS: dict[str, list[str]] = {}
