@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -872,16 +873,61 @@ def _check_files(files: Sequence[UploadedFile]) -> None:
             )
 
 
+#: The most bytes of an attachment's name in storage: a file system's 255 bytes a name (ext4,
+#: XFS, tmpfs; bytes, not characters: 85 Chinese ones fill it), less the "_" and 7 letters
+#: storage adds when the name is taken. The upload path's folders (attachments/<year>/<month>/
+#: <conversation>/) are names of their own and do not count.
+STORED_NAME_BYTES = 255 - 8
+#: The longest ending kept as an extension when a name is cut: "pdf", "xlsx", "jpeg".
+EXTENSION_CHARS = 16
+
+
+def _split_extension(name: str) -> tuple[str, str]:
+    """``name`` as its stem and its extension (with the dot); a long ending is no extension."""
+    stem, dot, ending = name.rpartition(".")
+    if not dot or not ending or len(ending) > EXTENSION_CHARS:
+        return name, ""
+    return stem, dot + ending
+
+
+def _stored_name(original: str) -> str:
+    """The name an attachment is stored under: the characters Django keeps in a file name
+    (letters, digits, "-", "_", "."), "attachment" where nothing is left before the extension
+    ("★★.pdf" is "attachment.pdf"), cut to STORED_NAME_BYTES of UTF-8 at a character's end with
+    the extension kept."""
+    try:
+        safe = get_valid_filename(original)
+    except SuspiciousFileOperation:  # no letter or digit at all: "★★"
+        safe = ""
+    if not safe.strip("."):
+        safe = "attachment"
+    elif safe.startswith("."):
+        safe = "attachment" + safe
+    stem, extension = _split_extension(safe)
+    room = STORED_NAME_BYTES - len(extension.encode())
+    return stem.encode()[:room].decode(errors="ignore") + extension
+
+
+def _shown_name(original: str) -> str:
+    """The name people see and download it as: as the sender gave it, or cut to the column
+    with its extension kept when longer."""
+    most = Attachment._meta.get_field("filename").max_length or 255
+    if len(original) <= most:
+        return original
+    stem, extension = _split_extension(original)
+    return stem[: most - len(extension)] + extension
+
+
 def _store_files(
     conversation: Conversation, message: Message, files: Sequence[UploadedFile]
 ) -> None:
     for upload in files:
-        original = (upload.name or "attachment").rsplit("/", 1)[-1][-200:]
-        safe = get_valid_filename(original) or "attachment"
+        original = (upload.name or "").rsplit("/", 1)[-1] or "attachment"
+        safe = _stored_name(original)
         row = Attachment(
             conversation=conversation,
             message=message,
-            filename=original,
+            filename=_shown_name(original),
             content_type=(upload.content_type or "application/octet-stream")[:100],
             size=upload.size or 0,
         )

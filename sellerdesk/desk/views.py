@@ -230,7 +230,8 @@ def macro_preview(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def reply(request: HttpRequest, pk: int) -> HttpResponse:
     """Send a reply or add a note. If the merchant (or anyone) wrote since the page was
-    loaded, or another agent has it open, the reply waits for a second "send anyway"."""
+    loaded, or another agent has it open, the reply waits for a second "send anyway". A reply
+    that comes back keeps its text; its files no page can keep, so it asks for them again."""
     me = _me(request)
     row = selectors.conversation_get(user=me, pk=pk)
     body = request.POST.get("body", "")
@@ -264,6 +265,7 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
             collision=" ".join(warning) + " Read them, then send again.",
             then_status=then_status or "",
             seen_message_id=newest,
+            files_dropped=bool(request.FILES),
         )
         return render(request, "desk/conversation.html", context, status=409)
     try:
@@ -278,7 +280,13 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
         )
     except ValidationError as error:
         context = _conversation_context(
-            request, row, draft=body, draft_public=public, macro=macro, reply_error=str(error)
+            request,
+            row,
+            draft=body,
+            draft_public=public,
+            macro=macro,
+            reply_error=str(error),
+            files_dropped=bool(request.FILES),
         )
         return render(request, "desk/conversation.html", context, status=400)
     messages.success(request, "Reply sent." if public else "Note added.")
