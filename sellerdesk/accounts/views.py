@@ -27,7 +27,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from sellerdesk.accounts.forms import SignInForm, TokenForm
+from sellerdesk.accounts.forms import AccountPasswordResetForm, SignInForm, TokenForm
 from sellerdesk.accounts.models import AuditAction, User
 from sellerdesk.accounts.services import audit_record, normalize_email, signin_throttled
 from sellerdesk.conversations import events
@@ -40,13 +40,21 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def _next_url(request: HttpRequest, user: Any) -> str:
+def _safe_next(request: HttpRequest) -> str:
+    """The page to go to after signing in, if it is one of sellerdesk's own, else ``""``.
+
+    A POST carries it in the form (the sign-in form's action has no query string), so a
+    mistyped password re-renders the form with it, and the second try still lands there."""
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target
-    return str(reverse_lazy(home_for(user)))
+    return ""
+
+
+def _next_url(request: HttpRequest, user: Any) -> str:
+    return _safe_next(request) or str(reverse_lazy(home_for(user)))
 
 
 def _confirmed_device(user: User) -> TOTPDevice | None:
@@ -84,7 +92,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/sign_in.html",
-        {"form": form, "error": error, "next": request.GET.get("next", "")},
+        {"form": form, "error": error, "next": _safe_next(request)},
         status=status,
     )
 
@@ -190,6 +198,10 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    """The "Forgot your password?" page; also how an invitee whose invitation was lost or
+    expired chooses a first password (``AccountPasswordResetForm``)."""
+
+    form_class = AccountPasswordResetForm
     template_name = "accounts/password_reset.html"
     email_template_name = "accounts/password_reset_email.txt"
     subject_template_name = "accounts/password_reset_subject.txt"
