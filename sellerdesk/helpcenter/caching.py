@@ -3,6 +3,10 @@
 Anonymous readers get ``public`` pages that shared caches may keep for a few minutes; signed-in
 people get ``private`` ones (their name and the comment form are on them). The language and the
 person are part of the ETag, and ``Vary`` names what the page depends on.
+
+A signed-in person's page carries a CSRF token (the comment form, the language switcher), and
+Django gives the browser a new CSRF secret at each sign-in: the ETag names that secret (by a
+hash, never the secret itself), so a copy holding a dead token is never answered with a 304.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from django.contrib.messages import get_messages
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+from django.middleware.csrf import get_token
 from django.utils.cache import patch_vary_headers
 from django.utils.http import http_date, parse_http_date_safe
 from django.utils.translation import get_language
@@ -35,7 +40,7 @@ def cached_page(
 
     The ETag covers the active translation (``get_language()``) as well as ``parts``."""
     user = request.user
-    who = f"user:{user.pk}" if user.is_authenticated else "anonymous"
+    who = f"user:{user.pk}:{_csrf_secret_hash(request)}" if user.is_authenticated else "anonymous"
     digest = hashlib.sha256(repr((who, get_language(), *parts)).encode()).hexdigest()[:32]
     etag = f'W/"{digest}"'
     asked = request.headers.get("If-None-Match", "")
@@ -58,6 +63,15 @@ def cached_page(
     )
     patch_vary_headers(response, ("Cookie", "Accept-Language"))
     return response
+
+
+def _csrf_secret_hash(request: HttpRequest) -> str:
+    """A hash of the CSRF secret the signed-in page's token is made from. Without one (no
+    cookie yet), the secret the page will carry is made now: it is new, so is the ETag."""
+    if "CSRF_COOKIE" not in request.META:
+        get_token(request)
+    secret = str(request.META.get("CSRF_COOKIE", ""))
+    return hashlib.sha256(f"sellerdesk-help-csrf:{secret}".encode()).hexdigest()[:16]
 
 
 def _not_modified_since(request: HttpRequest, last_modified: datetime) -> bool:

@@ -9,8 +9,9 @@ from typing import Any
 
 from django.db.models import Max, Q, QuerySet
 from django.http import Http404, HttpRequest
-from django.utils.translation import get_language
+from django.utils.translation import get_language, ngettext
 
+from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.i18n import content_language
 from sellerdesk.helpcenter.models import (
     FALLBACK,
@@ -23,6 +24,9 @@ from sellerdesk.helpcenter.models import (
 )
 
 SEARCH_MAX_RESULTS = 50
+#: The longest search the help center runs (spaces included); a longer one is refused with
+#: the reason. Every word of a search is looked for: at most 100 of them, then.
+SEARCH_MAX_CHARS = 200
 
 
 def language_for(request: HttpRequest) -> str:
@@ -125,8 +129,22 @@ def comment_get_for_staff(*, pk: int) -> Comment:
 
 def search(*, query: str, language: str) -> list[ArticleText]:
     """Published articles whose title or text (in the language, or the fallback) holds every
-    word of the query, case-insensitively; titles that match first."""
-    words = [w for w in query.split() if w][:8]
+    word of the query, case-insensitively; titles that match first.
+
+    ValidationError (a message for the reader) when the query is longer than
+    ``SEARCH_MAX_CHARS``: it is refused rather than cut, so no word is ever left out."""
+    query = query.strip()
+    if len(query) > SEARCH_MAX_CHARS:
+        raise ValidationError(
+            ngettext(
+                "A search may be at most %(count)d character long.",
+                "A search may be at most %(count)d characters long.",
+                SEARCH_MAX_CHARS,
+            )
+            % {"count": SEARCH_MAX_CHARS}
+        )
+    # Each word once (a repeated word asks nothing more of the article), as it was typed.
+    words = list({w.casefold(): w for w in query.split()}.values())
     if not words:
         return []
     condition = Q()

@@ -44,15 +44,18 @@ def _public(request: HttpRequest, template: str, language: str, **context: Any) 
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     language = selectors.language_for(request)
+    # The editions listed are part of the page: publishing one (or its correction) changes
+    # the ETag as an article's change does (help_version() does not see editions).
+    editions = editions_published_latest()[:3]
     return selectors_cached(
         request,
-        ("index", language),
+        ("index", language, [(e.pk, e.version, e.published_at) for e in editions]),
         lambda: _public(
             request,
             "helpcenter/index.html",
             language,
             sections=selectors.sections_public(language=language),
-            editions=editions_published_latest()[:3],
+            editions=editions,
         ),
     )
 
@@ -68,18 +71,20 @@ def selectors_cached(
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
     language = selectors.language_for(request)
-    query = request.GET.get("q", "").strip()[:200]
-    return selectors_cached(
-        request,
-        ("search", language, query),
-        lambda: _public(
-            request,
-            "helpcenter/search.html",
-            language,
-            query=query,
-            results=selectors.search(query=query, language=language),
-        ),
-    )
+    query = request.GET.get("q", "").strip()
+
+    def build() -> HttpResponse:
+        # A query over SEARCH_MAX_CHARS is refused with the reason, never cut: a cut would
+        # drop words, or leave half of one, and the results would not hold every word.
+        try:
+            results, error = selectors.search(query=query, language=language), ""
+        except ValidationError as exc:
+            results, error = [], str(exc)
+        return _public(
+            request, "helpcenter/search.html", language, query=query, results=results, error=error
+        )
+
+    return selectors_cached(request, ("search", language, query), build)
 
 
 @require_GET
@@ -104,16 +109,20 @@ def section(request: HttpRequest, slug: str) -> HttpResponse:
 def article(request: HttpRequest, slug: str) -> HttpResponse:
     language = selectors.language_for(request)
     text = selectors.article_get_public(slug=slug, language=language)
+    # Read before the ETag: the comments' names are on the page, and an author who gives a
+    # name later (or a merchant renamed) changes it without changing help_version().
+    comments = list(selectors.comments_shown(article=text.article))
+    shown = [(c.pk, c.author.full_name, getattr(c.author.merchant, "name", "")) for c in comments]
     return selectors_cached(
         request,
-        ("article", slug, language),
+        ("article", slug, language, shown),
         lambda: _public(
             request,
             "helpcenter/article.html",
             language,
             text=text,
             section_title=text.article.section.title_in(language),
-            comments=selectors.comments_shown(article=text.article),
+            comments=comments,
         ),
     )
 
