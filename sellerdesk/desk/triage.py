@@ -54,22 +54,37 @@ def suggestion_reject(request: HttpRequest, pk: int, sid: int) -> HttpResponse:
     return _decide(request, pk, sid, accept=False)
 
 
-def _day(value: str, default: date) -> date:
+#: The last day a period can cover: the page reads the period up to the midnight after its
+#: last day, and the calendar holds none after 9999-12-31.
+LAST_DAY = date.max - timedelta(days=1)
+
+
+def _day(value: str, default: date, label: str, errors: list[str]) -> date:
+    """The day a field names (its default when empty or not a date); a day past ``LAST_DAY``
+    is refused with a message naming the field, and the default is used instead."""
     try:
-        return date.fromisoformat(value) if value else default
+        day = date.fromisoformat(value) if value else default
     except ValueError:
         return default
+    if day > LAST_DAY:
+        errors.append(
+            f"{label}: {day.isoformat()} is past the last day a period can cover "
+            f"({LAST_DAY.isoformat()})."
+        )
+        return default
+    return day
 
 
 @lead_required
 @require_GET
 def triage_page(request: HttpRequest) -> HttpResponse:
     today = timezone.now().date()
-    start = _day(request.GET.get("from", ""), today - timedelta(days=30))
-    end = _day(request.GET.get("to", ""), today)
+    errors: list[str] = []
+    start = _day(request.GET.get("from", ""), today - timedelta(days=30), "From", errors)
+    end = _day(request.GET.get("to", ""), today, "To", errors)
+    refused = bool(errors)
     segment = request.GET.get("segment", "")
     segment = segment if segment in settings.SELLERDESK_SEGMENTS else ""
-    errors = []
     if end < start:
         errors.append("The period ends before it starts.")
         start, end = end, start
@@ -93,7 +108,7 @@ def triage_page(request: HttpRequest) -> HttpResponse:
         "clusters": clusters,
         "errors": errors,
     }
-    return render(request, "desk/triage.html", context)
+    return render(request, "desk/triage.html", context, status=400 if refused else 200)
 
 
 @lead_required

@@ -80,6 +80,10 @@ def load_config(path: str | Path) -> ReportConfig:
         raise ReportConfigError(f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ReportConfigError(f"{path} is not valid TOML: {exc}") from None
+    except ValueError:  # an integer of more digits than Python reads (4300)
+        raise ReportConfigError(
+            f"{path} is not valid TOML: it holds a number too long to read"
+        ) from None
     return parse_config(data)
 
 

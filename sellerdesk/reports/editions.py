@@ -34,6 +34,10 @@ def parse_config_text(text: str) -> tuple[ReportConfig, dict[str, Any]]:
         data = tomllib.loads(text or DEFAULT_CONFIG)
     except tomllib.TOMLDecodeError as exc:
         raise ReportConfigError(f"the configuration is not valid TOML: {exc}") from None
+    except ValueError:  # an integer of more digits than Python reads (4300)
+        raise ReportConfigError(
+            "the configuration is not valid TOML: it holds a number too long to read"
+        ) from None
     return parse_config(data), data
 
 
@@ -53,6 +57,10 @@ def month_starts(params: ReportParams) -> list[datetime]:
     while True:
         month += 1
         if month == 13:
+            if year == date.max.year:
+                # No month starts after December 9999, and build_params keeps the period's
+                # end inside it in the report's zone: the period ends in this month.
+                break
             year, month = year + 1, 1
         cut = local_midnight(date(year, month, 1), zone)
         if cut >= params.end:

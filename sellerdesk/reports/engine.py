@@ -605,6 +605,16 @@ def _medians(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
     medians.medians_by_histogram(cursor, query, figures)
 
 
+#: The largest LIMIT handed to the database: ``top`` has no upper bound in report.md, and one
+#: past a 64-bit integer (``top = 99999999999999999999``) would fail there. No report has
+#: this many tags or pairs, so the lists are the same.
+SQL_LIMIT_MAX = 2**31 - 1
+
+
+def sql_limit(top: int) -> int:
+    return min(top, SQL_LIMIT_MAX)
+
+
 def _top_tags(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None:
     """Counted per country from the tag rows' own copy of the population facts (an index
     scan, no join with conversations), then per segment, then ranked."""
@@ -626,7 +636,7 @@ def _top_tags(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> None
             ROW_NUMBER() OVER (PARTITION BY st.seg ORDER BY st.n DESC, t.name{query.collate}) AS rn
           FROM st JOIN {_t(Tag)} t ON t.id = st.tag_id)
         SELECT seg, name, n FROM ranked WHERE rn <= %s ORDER BY seg, rn""",
-        [*args, *period_args, query.params.config.top],
+        [*args, *period_args, sql_limit(query.params.config.top)],
     )
     for seg, name, count in cursor.fetchall():
         figures[seg].tags.append((name, int(count)))
@@ -655,7 +665,7 @@ def _top_pairs(cursor: Any, query: _Query, figures: list[SegmentFigures]) -> Non
           JOIN {_t(Tag)} ta ON ta.id = sp.tag_a_id
           JOIN {_t(Tag)} tb ON tb.id = sp.tag_b_id)
         SELECT seg, a, b, n FROM ranked WHERE rn <= %s ORDER BY seg, rn""",
-        [*args, *period_args, query.params.config.top],
+        [*args, *period_args, sql_limit(query.params.config.top)],
     )
     for seg, a, b, count in cursor.fetchall():
         figures[seg].tag_pairs.append((a, b, int(count)))

@@ -28,6 +28,11 @@ from sellerdesk.reports.models import Edition, EditionStatus, Improvement, Impro
 #: The windows before and after an improvement was done whose figures are compared.
 EFFECT_WINDOW_DAYS = 90
 
+#: The days an improvement can be done on: both of its windows must fit in the calendar
+#: (years 1 to 9999), 0001-04-01 to 9999-10-02.
+FIRST_DONE_ON = date.min + timedelta(days=EFFECT_WINDOW_DAYS)
+LAST_DONE_ON = date.max - timedelta(days=EFFECT_WINDOW_DAYS)
+
 
 #: The most characters a description or introduction holds.
 LONG_TEXT = 20_000
@@ -159,14 +164,20 @@ def edition_update(
 
 
 def _params_of(edition: Edition) -> Any:
-    config = parse_config(edition.config)
-    zone = config.zone
-    return build_params(
-        config,
-        format_rfc3339(edition.period_start, zone),
-        format_rfc3339(edition.period_end, zone),
-        format_rfc3339(edition.as_of, zone),
-    )
+    """The stored edition's inputs, read again. Its instants are written in UTC: in the
+    report's zone an instant before the zone kept standard time (Tokyo before 1888, so any
+    in year 1) has a local mean time offset to the second, +09:18:59, which RFC 3339 does
+    not write. A configuration a later rule refuses is said so, as when the edition was
+    made."""
+    try:
+        return build_params(
+            parse_config(edition.config),
+            format_rfc3339(edition.period_start),
+            format_rfc3339(edition.period_end),
+            format_rfc3339(edition.as_of),
+        )
+    except ReportConfigError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def edition_recompute(*, actor: User, edition: Edition) -> Edition:
@@ -298,6 +309,13 @@ def improvement_save(
         raise ValidationError("a done improvement needs the date it was done")
     if started_on and done_on and done_on < started_on:
         raise ValidationError("an improvement is done after it started")
+    if done_on is not None and not FIRST_DONE_ON <= done_on <= LAST_DONE_ON:
+        raise ValidationError(
+            f"the day it was done (Done on, {done_on.isoformat()}) leaves no "
+            f"{EFFECT_WINDOW_DAYS} days before and after it in the calendar to measure the "
+            f"effect over: give a day from {FIRST_DONE_ON.isoformat()} to "
+            f"{LAST_DONE_ON.isoformat()}"
+        )
     with transaction.atomic():
         row = improvement or Improvement()
         row.title = clean_text(title, "the title", required=True, limit=200)
@@ -347,12 +365,23 @@ def improvement_measure(*, actor: User, improvement: Improvement) -> Improvement
     if improvement.done_on is None:
         raise ValidationError("an improvement's effect is measured once it is done")
     now = timezone.now().replace(microsecond=0)
-    config = parse_config(_effect_config(improvement))
+    try:
+        config = parse_config(_effect_config(improvement))
+    except ReportConfigError as exc:
+        raise ValidationError(str(exc)) from None
     done = improvement.done_on
+    # Compared before any arithmetic: a row stored before improvement_save checked the day it
+    # was done may hold a day whose windows run past the calendar's first or last day.
+    if done > now.date():
+        raise ValidationError("the improvement was done today or later: nothing to compare yet")
+    if done < FIRST_DONE_ON:
+        raise ValidationError(
+            f"the improvement was done on {done.isoformat()}: the {EFFECT_WINDOW_DAYS} days "
+            f"before it are outside the calendar; correct the day it was done (from "
+            f"{FIRST_DONE_ON.isoformat()})"
+        )
     before = (done - timedelta(days=EFFECT_WINDOW_DAYS), done)
     after_end = min(done + timedelta(days=EFFECT_WINDOW_DAYS), now.date() + timedelta(days=1))
-    if after_end <= done:
-        raise ValidationError("the improvement was done today or later: nothing to compare yet")
     effect: dict[str, Any] = {"window_days": EFFECT_WINDOW_DAYS}
     for label, (start, end) in (("before", before), ("after", (done, after_end))):
         params = build_params(config, start.isoformat(), end.isoformat(), now.isoformat())
