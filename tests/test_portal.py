@@ -4,6 +4,7 @@ nothing else, ever."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -126,6 +127,40 @@ def test_list_shows_own_open_and_past_conversations_and_not_another_merchants(
     assert reverse("portal:detail", args=[globex_conversation.pk]) not in html
     assert "Complaint" in current  # the kind
     assert "status-new" in current  # the status, as a badge
+
+
+def test_each_list_pages_on_its_own_and_loses_no_conversation(client_for, alice, monkeypatch):
+    from sellerdesk.conversations import selectors
+
+    monkeypatch.setattr(selectors, "MERCHANT_PAGE", 2)
+    base = dt.datetime(2026, 3, 1, 9, tzinfo=dt.UTC)
+    filed = []
+    for n in range(5):  # two filed at the same second: the id breaks the tie
+        with time_machine.travel(base + dt.timedelta(minutes=n // 2), tick=False):
+            filed.append(
+                merchant_conversation_open(user=alice, kind="question", subject=f"S{n}", body="b")
+            )
+    with time_machine.travel(base, tick=False):
+        done = merchant_conversation_open(user=alice, kind="question", subject="Done", body="b")
+    conversation_change_status(conversation=done, status="solved", actor=alice)
+    client = client_for(alice)
+    url = reverse("portal:list")
+
+    seen: list[int] = []
+    pages = 0
+    for _ in range(5):
+        pages += 1
+        html = client.get(url).content.decode()
+        current = section(html, "open-heading")
+        seen += [int(pk) for pk in re.findall(r'href="/merchant/c/(\d+)/"', current)]
+        assert "Done" in section(html, "past-heading")  # the other list stays on its page
+        found = re.search(r'href="(\?[^"]*open=[^"]+)" rel="next"', current)
+        if not found:
+            break
+        url = reverse("portal:list") + found[1].replace("&amp;", "&")
+    assert seen == [c.pk for c in reversed(filed)]  # newest first, each once
+    assert pages == 3
+    assert client.get(reverse("portal:list") + "?open=not-a-cursor").status_code == 404
 
 
 def test_a_merchants_other_user_sees_the_conversation_a_colleague_filed(

@@ -170,15 +170,33 @@ def other_viewers(*, conversation: Conversation, user: User, seconds: int = 45) 
 # --- The merchant portal --------------------------------------------------------------------
 
 
-def merchant_conversations(*, user: User, past: bool, limit: int = 200) -> list[Conversation]:
-    """The merchant's open (or past: solved and closed) conversations, newest first."""
+#: The portal's lists: conversations a page.
+MERCHANT_PAGE = 50
+
+
+def merchant_conversations(
+    *, user: User, past: bool, cursor: str | None = None, limit: int | None = None
+) -> tuple[list[Conversation], str | None]:
+    """A page of the merchant's open (or past: solved and closed) conversations, newest
+    first (``MERCHANT_PAGE`` of them unless ``limit`` says), and the cursor of the next page
+    (None on the last); 404 for a cursor this list did not give out."""
+    limit = limit or MERCHANT_PAGE
     rows = _visible(user) if user.is_merchant_user else Conversation.objects.none()
     rows = (
         rows.filter(status__in=sorted(RESOLVED_STATUSES))
         if past
         else rows.exclude(status__in=sorted(RESOLVED_STATUSES))
     )
-    return list(rows.order_by("-created_at", "-id")[:limit])
+    if cursor:
+        moment, pk = _decode_cursor(cursor)
+        if moment is None:
+            raise Http404("bad cursor")
+        rows = rows.filter(Q(created_at__lt=moment) | Q(created_at=moment, id__lt=pk))
+    page = list(rows.order_by("-created_at", "-id")[: limit + 1])
+    if len(page) <= limit:
+        return page, None
+    last = page[limit - 1]
+    return page[:limit], _encode_cursor(last.created_at, last.pk)
 
 
 def merchant_search(

@@ -69,8 +69,15 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
             if found.next_cursor:
                 context["next_url"] = "?" + urlencode({"q": text, "cursor": found.next_cursor})
         return render(request, "portal/list.html", context)
-    context["current"] = selectors.merchant_conversations(user=user, past=False)
-    context["past"] = selectors.merchant_conversations(user=user, past=True)
+    # Each list pages on its own; a link to one list's next page keeps the other's page.
+    pages = {name: request.GET.get(name) or None for name in ("open", "past")}
+    for name, past in (("open", False), ("past", True)):
+        rows, after = selectors.merchant_conversations(user=user, past=past, cursor=pages[name])
+        context[name] = rows
+        context[f"{name}_paged"] = pages[name] is not None
+        if after:
+            kept = {k: v for k, v in pages.items() if v and k != name}
+            context[f"{name}_next_url"] = "?" + urlencode({**kept, name: after})
     return render(request, "portal/list.html", context)
 
 
