@@ -11,9 +11,9 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
+from sellerdesk.accounts import selectors as people_selectors
 from sellerdesk.accounts.models import AuditEvent, Role, User
 from sellerdesk.core.cursors import cursor_pack
-from sellerdesk.desk import people as people_views
 from sellerdesk.outbox import delivery
 from tests.conftest import PASSWORD
 
@@ -207,7 +207,7 @@ def test_people_pages_through_every_merchant_user(admin_client, alice, acme):
 
 def test_the_last_merchant_user_can_be_deactivated_from_their_page(admin_client, acme, monkeypatch):
     _merchant_users(acme, 5)
-    monkeypatch.setattr(people_views, "MERCHANT_USERS_PAGE", 2)
+    monkeypatch.setattr(people_selectors, "MERCHANT_USERS_PAGE", 2)
     first = admin_client.get(reverse("desk:people"))
     assert _emails(first) == ["p000@acme.test", "p001@acme.test"]
     second_url = reverse("desk:people") + _next_page(first)
@@ -264,7 +264,7 @@ def test_without_a_search_the_counts_are_of_everyone(admin_client, agent, lead, 
 
 def test_the_search_pages_and_keeps_itself(admin_client, acme, monkeypatch):
     _merchant_users(acme, 12)
-    monkeypatch.setattr(people_views, "MERCHANT_USERS_PAGE", 2)
+    monkeypatch.setattr(people_selectors, "MERCHANT_USERS_PAGE", 2)
     page = admin_client.get(reverse("desk:people"), {"q": "person 00"})
     assert _count(page, "merchant-users") == 10  # Person 000 to Person 009, not 010 or 011
     seen = _emails(page)

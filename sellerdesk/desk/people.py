@@ -8,17 +8,15 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from sellerdesk.accounts import services
+from sellerdesk.accounts import selectors, services
 from sellerdesk.accounts.models import STAFF_ROLES, AuditEvent, Merchant, Role, Team, User
 from sellerdesk.core.access import admin_required
-from sellerdesk.core.cursors import cursor_pack, cursor_unpack
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.text import parse_id, text_problem
 
@@ -43,47 +41,6 @@ def _team(value: str) -> Team:
     return team
 
 
-#: Merchant users on one page of the People page; the next page follows a cursor.
-MERCHANT_USERS_PAGE = 100
-#: The longest search the People page takes (an e-mail address's length).
-SEARCH_MAX = 254
-
-
-def _matching(rows: QuerySet[User], text: str, *fields: str) -> QuerySet[User]:
-    """``rows`` whose e-mail address, name or one of ``fields`` contains ``text``."""
-    if not text:
-        return rows
-    condition = Q(email__icontains=text) | Q(full_name__icontains=text)
-    for field in fields:
-        condition |= Q(**{f"{field}__icontains": text})
-    return rows.filter(condition)
-
-
-def _merchant_users_page(
-    rows: QuerySet[User], cursor: str | None, limit: int
-) -> tuple[list[User], str | None]:
-    """One page of merchant users in the page's order (merchant id, then e-mail address,
-    which is unique), and the cursor of the next page, if there is one."""
-    if cursor:
-        try:
-            external_id, email = cursor_unpack(cursor)
-        except ValueError:
-            raise Http404("bad cursor") from None
-        if not all(isinstance(v, str) and text_problem(v) is None for v in (external_id, email)):
-            raise Http404("bad cursor")
-        rows = rows.filter(
-            Q(merchant__external_id__gt=external_id)
-            | Q(merchant__external_id=external_id, email__gt=email)
-        )
-    page = list(rows.order_by("merchant__external_id", "email")[: limit + 1])
-    if len(page) <= limit:
-        return page, None
-    page = page[:limit]
-    last = page[-1]
-    assert last.merchant is not None  # a merchant user always has one
-    return page, cursor_pack([last.merchant.external_id, last.email])
-
-
 @admin_required
 @require_GET
 def people(request: HttpRequest) -> HttpResponse:
@@ -91,28 +48,24 @@ def people(request: HttpRequest) -> HttpResponse:
     or name (merchant users by their merchant's id too), and the counts are of what matches."""
     query = request.GET.get("q", "").strip()
     search_error = ""
-    if len(query) > SEARCH_MAX or text_problem(query):
-        search_error = f"A search is at most {SEARCH_MAX} characters of text."
-    staff = _matching(User.objects.filter(role__in=sorted(STAFF_ROLES)), query)
-    merchant_users = _matching(
-        User.objects.filter(role=Role.MERCHANT), query, "merchant__external_id"
-    )
-    if search_error:
-        staff, merchant_users = staff.none(), merchant_users.none()
-    page, next_cursor = _merchant_users_page(
-        merchant_users.select_related("merchant"),
-        request.GET.get("cursor") or None,
-        MERCHANT_USERS_PAGE,
+    if len(query) > selectors.PEOPLE_SEARCH_MAX or text_problem(query):
+        search_error = f"A search is at most {selectors.PEOPLE_SEARCH_MAX} characters of text."
+    found = selectors.people_find(
+        text=query, cursor=request.GET.get("cursor") or None, refuse=bool(search_error)
     )
     search = {"q": query} if query else {}
     return render(
         request,
         "desk/people.html",
         {
-            "staff": list(staff.prefetch_related("teams").order_by("full_name", "email")),
-            "merchant_users": page,
-            "merchant_users_count": merchant_users.count(),
-            "next_url": "?" + urlencode({**search, "cursor": next_cursor}) if next_cursor else None,
+            "staff": found.staff,
+            "merchant_users": found.merchant_users,
+            "merchant_users_count": found.merchant_users_count,
+            "next_url": (
+                "?" + urlencode({**search, "cursor": found.next_cursor})
+                if found.next_cursor
+                else None
+            ),
             "first_url": (
                 reverse("desk:people") + ("?" + urlencode(search) if search else "")
                 if request.GET.get("cursor")
@@ -121,7 +74,7 @@ def people(request: HttpRequest) -> HttpResponse:
             "this_url": request.get_full_path(),
             "query": query,
             "search_error": search_error,
-            "search_max": SEARCH_MAX,
+            "search_max": selectors.PEOPLE_SEARCH_MAX,
             "teams": Team.objects.order_by("name"),
             "roles": [(r, label) for r, label in Role.choices if r in STAFF_ROLES],
             "audit": AuditEvent.objects.select_related("actor")[:50],
