@@ -11,8 +11,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import FileResponse
-from django.test import AsyncClient
+from django.test import AsyncClient, AsyncRequestFactory
 from django.urls import reverse
+from whitenoise.middleware import WhiteNoiseFileResponse
 
 from sellerdesk.conversations import workflow
 from sellerdesk.core.middleware import ASGI_FILE_BLOCK, AsyncFileStreamMiddleware
@@ -93,6 +94,24 @@ def test_a_static_file_from_whitenoise_is_streamed_under_asgi(db):
     assert int(response["Content-Length"]) == len(body) > 0
     assert b"{" in body
     assert not [m for m in said if READ_WHOLE in m]
+
+
+def test_a_file_answer_without_a_file_is_streamed_too():
+    """WhiteNoise answers a revalidation (304) and a HEAD with a file answer holding no file,
+    an empty body: Django's ASGI handler warned for each (the browser tests' static files).
+    The test client empties such bodies itself, so the middleware is called directly."""
+    request = AsyncRequestFactory().get("/static/sellerdesk/app.css")
+    answer = WhiteNoiseFileResponse((), status=304)
+    response = AsyncFileStreamMiddleware(lambda request: answer)(request)
+
+    async def body() -> list[bytes]:
+        return [part async for part in response]
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert async_to_sync(body)() == []
+    assert response.is_async
+    assert not [w for w in caught if READ_WHOLE in str(w.message)]
 
 
 def test_under_wsgi_the_answer_is_djangos_own_file_answer(big_attachment, client_for, agent):

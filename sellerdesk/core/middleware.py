@@ -4,7 +4,7 @@ under the ASGI server without being read whole."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import IO
 
 from asgiref.sync import sync_to_async
@@ -35,11 +35,17 @@ class AsyncFileStreamMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
-        if isinstance(request, ASGIRequest) and isinstance(response, FileResponse):
+        if (
+            isinstance(request, ASGIRequest)
+            and isinstance(response, FileResponse)
+            and not response.is_async
+        ):
             filelike = response.file_to_stream
-            if filelike is not None and not response.is_async:
-                # A file-like value sets the headers from the file; this one only streams.
-                response.streaming_content = _blocks(filelike)
+            # A file-like value sets the headers from the file; these only stream. Without a
+            # file (WhiteNoise's 304 and HEAD answers carry an empty body), its items.
+            response.streaming_content = (
+                _blocks(filelike) if filelike is not None else _items(iter(response))
+            )
         return response
 
 
@@ -47,6 +53,15 @@ async def _blocks(filelike: IO[bytes]) -> AsyncIterator[bytes]:
     read = sync_to_async(filelike.read, thread_sensitive=False)
     while block := await read(ASGI_FILE_BLOCK):
         yield block
+
+
+_END = object()
+
+
+async def _items(iterator: Iterator[bytes]) -> AsyncIterator[bytes]:
+    step = sync_to_async(next, thread_sensitive=False)
+    while (item := await step(iterator, _END)) is not _END:
+        yield item
 
 
 class RefuseNulCharactersMiddleware:
