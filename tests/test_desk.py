@@ -245,6 +245,17 @@ def test_macros_are_managed_by_leads(client_for, lead, agent):
     assert response.status_code == 403
 
 
+@pytest.mark.parametrize("tags", ["refund, " + "\ufdfa" * 12, "ok, " + "x" * 201])
+def test_a_macro_whose_tags_cannot_be_stored_is_refused_when_saved(client_for, lead, tags):
+    """Not when an agent uses it: every reply with it would fail then."""
+    response = client_for(lead).post(
+        reverse("desk:macro_new"), {"name": "Refund", "body": "Done.", "add_tags": tags}
+    )
+    assert response.status_code in (200, 400)
+    assert "add tags" in response.content.decode()
+    assert not Macro.objects.exists()
+
+
 def test_outreach_asks_the_merchant_to_answer_within_seven_days(desk, agent, acme):
     response = desk.post(
         reverse("desk:outreach"),

@@ -94,3 +94,11 @@ def test_a_merchant_user_cannot_be_given_a_staff_role(admin_client, alice):
 def test_teams_are_added(admin_client):
     admin_client.post(reverse("desk:team_add"), {"name": "KR team", "languages": "ko,en"})
     assert Team.objects.get(name="KR team").languages == "ko,en"
+
+
+def test_a_name_longer_than_its_column_is_refused(admin_client):
+    admin_client.post(
+        reverse("desk:person_add"),
+        {"email": "long@desk.test", "full_name": "N" * 201, "role": "agent"},
+    )
+    assert not User.objects.filter(email="long@desk.test").exists()

@@ -25,6 +25,7 @@ from sellerdesk.accounts.models import (
 )
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.i18n import merchant_language
+from sellerdesk.core.text import clean_text
 from sellerdesk.outbox.services import email_enqueue
 
 
@@ -99,7 +100,12 @@ def user_create(
     with transaction.atomic():
         user = User(
             email=address,
-            full_name=full_name.strip(),
+            full_name=clean_text(
+                full_name,
+                "the name",
+                required=False,
+                limit=User._meta.get_field("full_name").max_length,
+            ),
             role=role,
             merchant=merchant,
             languages=languages,

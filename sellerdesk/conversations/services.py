@@ -467,17 +467,24 @@ def stretch_rows(row: Conversation, spans: Iterable[facts.Stretch]) -> list[Reso
     ]
 
 
+def tag_name(raw: str) -> str:
+    """The stored name of a tag typed as ``raw`` ("" for white space only); ValidationError
+    for a name that cannot be stored, as typed or once normalized."""
+    _check_text(tag=raw)
+    name = normalize_tag(raw)
+    if len(name) > _MAX_LENGTHS["tag"]:
+        # NFKC and case folding may lengthen a name (U+FDFA is 18 characters in NFKC).
+        raise ValidationError(
+            f"tag is longer than {_MAX_LENGTHS['tag']} characters once normalized"
+        )
+    return name
+
+
 def conversation_set_tags(*, conversation: Conversation, names: Iterable[str]) -> list[Tag]:
     """Replace the conversation's tags (names normalized; repeats count once)."""
     wanted: dict[str, str] = {}
     for raw in names:
-        _check_text(tag=raw)
-        name = normalize_tag(raw)
-        if len(name) > _MAX_LENGTHS["tag"]:
-            # NFKC and case folding may lengthen a name (U+FDFA is 18 characters in NFKC).
-            raise ValidationError(
-                f"tag is longer than {_MAX_LENGTHS['tag']} characters once normalized"
-            )
+        name = tag_name(raw)
         if name:
             wanted.setdefault(name, display_tag(raw))
     with transaction.atomic():

@@ -782,6 +782,12 @@ def macro_save(
         raise ValidationError("a macro needs a name")
     if set_status and set_status not in Status.values:
         raise ValidationError(f"unknown status {set_status!r}")
+    # Checked now, not when an agent uses the macro (every reply with it would fail then).
+    for raw in Macro(add_tags=add_tags).tag_names():
+        try:
+            services.tag_name(raw)
+        except ValidationError as error:
+            raise ValidationError(f"add tags: {raw[:40]!r}: {error}") from None
     with transaction.atomic():
         row = macro or Macro()
         row.name = name.strip()

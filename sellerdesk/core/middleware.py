@@ -55,12 +55,13 @@ async def _blocks(filelike: IO[bytes]) -> AsyncIterator[bytes]:
         yield block
 
 
-_END = object()
+def _next(iterator: Iterator[bytes]) -> bytes | None:
+    return next(iterator, None)
 
 
 async def _items(iterator: Iterator[bytes]) -> AsyncIterator[bytes]:
-    step = sync_to_async(next, thread_sensitive=False)
-    while (item := await step(iterator, _END)) is not _END:
+    step = sync_to_async(_next, thread_sensitive=False)
+    while (item := await step(iterator)) is not None:
         yield item
 
 
