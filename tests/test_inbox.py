@@ -359,6 +359,10 @@ def test_htmx_asks_for_the_rows_only(client_for, agent, acme):
     text = response.content.decode()
     assert "Kargo nerede" in text
     assert "<html" not in text
+    # The page and the rows share the URL: caches are told the answer depends on both headers.
+    for answer in (response, client_for(agent).get(INBOX, {"queue": "open"})):
+        vary = {v.strip() for v in answer["Vary"].split(",")}
+        assert {"HX-Request", "HX-Target"} <= vary
 
 
 def _cursor(value) -> str:

@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -114,7 +115,11 @@ def inbox(request: HttpRequest) -> HttpResponse:
         **_choices(),
     }
     template = "desk/_inbox_rows.html" if request.htmx.target == "inbox-rows" else "desk/inbox.html"  # type: ignore[attr-defined]
-    return render(request, template, context)
+    response = render(request, template, context)
+    # One URL, two answers (the rows for htmx, the page otherwise): a browser's cache must not
+    # give the rows where the page was asked for (the back button).
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
 
 
 def _back(request: HttpRequest, fallback: str) -> HttpResponse:
