@@ -11,6 +11,7 @@ from django.http import Http404
 
 from sellerdesk.accounts.models import STAFF_ROLES, Role, User
 from sellerdesk.core.cursors import cursor_pack, cursor_unpack
+from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.text import text_problem
 
 
@@ -96,17 +97,17 @@ class PeopleFound:
     next_cursor: str | None
 
 
-def people_find(*, text: str, cursor: str | None, refuse: bool = False) -> PeopleFound:
+def people_find(*, text: str, cursor: str | None) -> PeopleFound:
     """The People page's reads (an admin's): every staff member and a page of merchant users
     whose e-mail address or name contains ``text`` (merchant users: or their merchant's id),
-    with how many merchant users match; ``refuse``: a search the page refused, nothing found.
-    404 for a cursor this page did not give out."""
+    with how many merchant users match. ValidationError for a search it cannot run; 404 for
+    a cursor this page did not give out."""
+    if len(text) > PEOPLE_SEARCH_MAX or text_problem(text):
+        raise ValidationError(f"A search is at most {PEOPLE_SEARCH_MAX} characters of text.")
     staff = _matching(User.objects.filter(role__in=sorted(STAFF_ROLES)), text)
     merchant_users = _matching(
         User.objects.filter(role=Role.MERCHANT), text, "merchant__external_id"
     )
-    if refuse:
-        staff, merchant_users = staff.none(), merchant_users.none()
     page, next_cursor = _merchant_users_page(
         merchant_users.select_related("merchant"), cursor, MERCHANT_USERS_PAGE
     )

@@ -18,7 +18,6 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
@@ -31,7 +30,7 @@ from sellerdesk.accounts.forms import AccountPasswordResetForm, SignInForm, Toke
 from sellerdesk.accounts.models import AuditAction, User
 from sellerdesk.accounts.services import audit_record, normalize_email, signin_throttled
 from sellerdesk.conversations import events
-from sellerdesk.core.access import home_for, signed_in_required
+from sellerdesk.core.access import home_for, safe_next, signed_in_required
 
 PENDING_KEY = "sellerdesk_2fa_pending"
 
@@ -40,21 +39,8 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def _safe_next(request: HttpRequest) -> str:
-    """The page to go to after signing in, if it is one of sellerdesk's own, else ``""``.
-
-    A POST carries it in the form (the sign-in form's action has no query string), so a
-    mistyped password re-renders the form with it, and the second try still lands there."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return ""
-
-
 def _next_url(request: HttpRequest, user: Any) -> str:
-    return _safe_next(request) or str(reverse_lazy(home_for(user)))
+    return safe_next(request) or str(reverse_lazy(home_for(user)))
 
 
 def _confirmed_device(user: User) -> TOTPDevice | None:
@@ -92,7 +78,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/sign_in.html",
-        {"form": form, "error": error, "next": _safe_next(request)},
+        {"form": form, "error": error, "next": safe_next(request)},
         status=status,
     )
 

@@ -15,6 +15,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
 
 View = Callable[..., HttpResponseBase]
 
@@ -56,3 +57,14 @@ def home_for(user: Any) -> str:
     if getattr(user, "is_merchant_user", False):
         return "portal:list"
     return "home"
+
+
+def safe_next(request: HttpRequest) -> str:
+    """The ``next`` page a form or link names (the form's first), if it is one of
+    sellerdesk's own pages, else ``""``: never a redirect to another site."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return ""

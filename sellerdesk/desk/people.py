@@ -11,14 +11,13 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from sellerdesk.accounts import selectors, services
 from sellerdesk.accounts.models import STAFF_ROLES, AuditEvent, Merchant, Role, Team, User
-from sellerdesk.core.access import admin_required
+from sellerdesk.core.access import admin_required, safe_next
 from sellerdesk.core.errors import ValidationError
-from sellerdesk.core.text import parse_id, text_problem
+from sellerdesk.core.text import parse_id
 
 
 def _admin(request: HttpRequest) -> User:
@@ -48,11 +47,13 @@ def people(request: HttpRequest) -> HttpResponse:
     or name (merchant users by their merchant's id too), and the counts are of what matches."""
     query = request.GET.get("q", "").strip()
     search_error = ""
-    if len(query) > selectors.PEOPLE_SEARCH_MAX or text_problem(query):
-        search_error = f"A search is at most {selectors.PEOPLE_SEARCH_MAX} characters of text."
-    found = selectors.people_find(
-        text=query, cursor=request.GET.get("cursor") or None, refuse=bool(search_error)
-    )
+    try:
+        found = selectors.people_find(text=query, cursor=request.GET.get("cursor") or None)
+    except ValidationError as error:
+        search_error = str(error)
+        found = selectors.PeopleFound(
+            staff=[], merchant_users=[], merchant_users_count=0, next_cursor=None
+        )
     search = {"q": query} if query else {}
     return render(
         request,
@@ -84,13 +85,8 @@ def people(request: HttpRequest) -> HttpResponse:
 
 def _back(request: HttpRequest) -> HttpResponse:
     """Back to the page of People the change was made from (its search and page), if the
-    form said which and it is sellerdesk's own; else to the first page."""
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return redirect(target)
-    return redirect("desk:people")
+    form said which; else to the first page."""
+    return redirect(safe_next(request) or "desk:people")
 
 
 @admin_required

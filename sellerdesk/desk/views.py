@@ -16,7 +16,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sellerdesk.accounts.models import Merchant, Team, User
@@ -30,7 +29,7 @@ from sellerdesk.conversations.models import (
     Priority,
     Status,
 )
-from sellerdesk.core.access import lead_required, staff_required
+from sellerdesk.core.access import lead_required, safe_next, staff_required
 from sellerdesk.core.errors import ValidationError
 from sellerdesk.core.files import attachment_response
 from sellerdesk.core.text import parse_id
@@ -123,10 +122,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 
 def _back(request: HttpRequest, fallback: str) -> HttpResponse:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return redirect(target)
-    return redirect(fallback)
+    return redirect(safe_next(request) or fallback)
 
 
 def _ids(post: QueryDict) -> list[int]:
