@@ -171,6 +171,20 @@ def test_invalid_toml_is_refused(tmp_path):
         load_config(path)
 
 
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ('timezone = "Europe/\xdcsk\xfcdar"\n'.encode("latin-1"), "it is not UTF-8"),
+        (b"top = 1" + b"0" * 5000 + b"\n", "it holds a number too long to read"),
+    ],
+)
+def test_a_config_file_that_tomllib_cannot_read_says_why(tmp_path, content, reason):
+    path = tmp_path / "report.toml"
+    path.write_bytes(content)
+    with pytest.raises(ReportConfigError, match=f"not valid TOML: {reason}"):
+        load_config(path)
+
+
 def test_a_missing_config_file_is_refused(tmp_path):
     with pytest.raises(ReportConfigError, match="cannot read"):
         load_config(tmp_path / "nope.toml")

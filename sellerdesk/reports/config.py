@@ -75,16 +75,26 @@ _TOP_KEYS = {"timezone", "top", "segment", "topic"}
 def load_config(path: str | Path) -> ReportConfig:
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            raw = handle.read()
     except OSError as exc:
         raise ReportConfigError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise ReportConfigError(f"{path} is not valid TOML: it is not UTF-8") from None
+    return parse_config(toml_data(text, str(path)))
+
+
+def toml_data(text: str, what: str) -> dict[str, Any]:
+    """TOML text read, or a ReportConfigError saying why ``what`` is not valid TOML."""
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ReportConfigError(f"{path} is not valid TOML: {exc}") from None
+        raise ReportConfigError(f"{what} is not valid TOML: {exc}") from None
     except ValueError:  # an integer of more digits than Python reads (4300)
         raise ReportConfigError(
-            f"{path} is not valid TOML: it holds a number too long to read"
+            f"{what} is not valid TOML: it holds a number too long to read"
         ) from None
-    return parse_config(data)
 
 
 def parse_config(data: dict[str, Any]) -> ReportConfig:

@@ -3,7 +3,6 @@ report as report.md defines it, and the same figures month by month for the char
 
 from __future__ import annotations
 
-import tomllib
 from datetime import date, datetime
 from typing import Any
 
@@ -14,6 +13,7 @@ from sellerdesk.reports.config import (
     ReportParams,
     build_params,
     parse_config,
+    toml_data,
 )
 from sellerdesk.reports.engine import compute_report
 
@@ -30,14 +30,7 @@ countries = ["*"]
 
 def parse_config_text(text: str) -> tuple[ReportConfig, dict[str, Any]]:
     """The configuration as report.md writes it (TOML), parsed and checked."""
-    try:
-        data = tomllib.loads(text or DEFAULT_CONFIG)
-    except tomllib.TOMLDecodeError as exc:
-        raise ReportConfigError(f"the configuration is not valid TOML: {exc}") from None
-    except ValueError:  # an integer of more digits than Python reads (4300)
-        raise ReportConfigError(
-            "the configuration is not valid TOML: it holds a number too long to read"
-        ) from None
+    data = toml_data(text or DEFAULT_CONFIG, "the configuration")
     return parse_config(data), data
 
 
